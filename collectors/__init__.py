@@ -1,0 +1,1 @@
+"""Input: every source turns an external system into canonical records (see records.py)."""

@@ -1,0 +1,170 @@
+"""The configuration model (TOML, validated by pydantic; errors name the key).
+
+Nothing secret lives here: the GitHub token is read from the environment variable that
+`github.token_env` names.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from dora_impact.errors import UserError
+
+DEFAULT_DB = "dora.duckdb"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_regex(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
+class MetricsConfig(Strict):
+    # Environments whose name matches this (case-insensitive) are production.
+    production_environment: str = "^(prod|production)$"
+    # A deployment run that itself ended in failure counts as a failed deployment.
+    failed_runs_count: bool = True
+
+    _regex = field_validator("production_environment")(_check_regex)
+
+
+class WorkflowRule(Strict):
+    """GitHub Actions runs that count as deployments."""
+
+    name: str | None = None  # regex on the workflow name
+    path: str | None = None  # regex on the workflow file path
+    branch: str | None = None  # regex on head_branch
+    event: str | None = None  # regex on the triggering event
+    environment: str = "production"
+
+    _regex = field_validator("name", "path", "branch", "event")(_check_regex)
+
+
+class TagRule(Strict):
+    """Tags (or releases) that count as deployments."""
+
+    pattern: str = r"^v\d+"
+    environment: str = "production"
+    releases: bool = False  # read GitHub releases instead of tags
+
+    _regex = field_validator("pattern")(_check_regex)
+
+
+class DeploymentRules(Strict):
+    use_deployments_api: bool = True
+    workflows: list[WorkflowRule] = Field(default_factory=list)
+    tags: list[TagRule] = Field(default_factory=list)
+
+
+class IncidentConfig(Strict):
+    labels: list[str] = Field(default_factory=lambda: ["incident"])
+    # An incident that names no cause is pinned to the last production deployment of its
+    # repository within this many hours before it opened; otherwise it stays unattributed.
+    window_hours: float = Field(default=48, ge=0)
+
+
+class GitHubConfig(Strict):
+    api_url: str = "https://api.github.com"
+    graphql_url: str | None = None  # default: api_url + /graphql
+    token_env: str | None = None  # else GITHUB_TOKEN, then GH_TOKEN
+    repos: list[str] = Field(default_factory=list)
+    orgs: list[str] = Field(default_factory=list)
+    include: list[str] = Field(default_factory=lambda: ["*"])
+    exclude: list[str] = Field(default_factory=list)
+    since: date | None = None
+    cache_dir: str = ".cache/dora-impact/git"
+    deployments: DeploymentRules = Field(default_factory=DeploymentRules)
+    incidents: IncidentConfig = Field(default_factory=IncidentConfig)
+
+    @field_validator("repos")
+    @classmethod
+    def _owner_name(cls, repos: list[str]) -> list[str]:
+        for repo in repos:
+            if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo):
+                raise ValueError(f"{repo!r} is not owner/name")
+        return repos
+
+    def token_variables(self) -> list[str]:
+        return [self.token_env] if self.token_env else ["GITHUB_TOKEN", "GH_TOKEN"]
+
+    def token(self) -> tuple[str | None, str]:
+        """(token, the variable it came from or the ones that were tried)."""
+        names = self.token_variables()
+        for name in names:
+            if os.environ.get(name):
+                return os.environ[name], name
+        return None, " or ".join(names)
+
+
+class RepoConfig(Strict):
+    team: str | None = None
+    clone_url: str | None = None
+
+
+class Cohort(Strict):
+    teams: list[str]
+    started_on: date
+
+
+class InitiativeConfig(Strict):
+    name: str
+    kind: Literal[
+        "deploy platform", "environments", "self-serve infrastructure", "observability",
+        "portal", "other",
+    ] = "other"
+    started_on: date | None = None
+    teams: list[str] = Field(default_factory=list)
+    cohorts: list[Cohort] = Field(default_factory=list)  # staggered adoption
+    ramp_weeks: int = Field(default=4, ge=0)
+    ended_on: date | None = None
+    description: str | None = None
+    # Which deployments went through the new path (any that matches).
+    adoption_workflow: str | None = None
+    adoption_environment: str | None = None
+    adoption_marker_file: str | None = None
+
+
+class Config(Strict):
+    db: str | None = None
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    github: GitHubConfig | None = None
+    repos: dict[str, RepoConfig] = Field(default_factory=dict)
+    teams: dict[str, list[str]] = Field(default_factory=dict)  # team -> repo globs
+    initiatives: list[InitiativeConfig] = Field(default_factory=list)
+
+    source_path: Path | None = Field(default=None, exclude=True)
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read and validate a TOML config; no path means defaults. Errors name file and key."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise UserError(f"{path}: key {key}: {first['msg']}") from None
+    config.source_path = path
+    return config

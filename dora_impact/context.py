@@ -1,0 +1,27 @@
+"""What every command gets: the resolved config and where the database is."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dora_impact.config import DEFAULT_DB, Config, load_config
+from warehouse import Warehouse
+
+
+@dataclass
+class AppContext:
+    config: Config
+    db_path: Path
+
+    @classmethod
+    def resolve(cls, db: str | None, config_path: str | None) -> AppContext:
+        """--db, else DORA_IMPACT_DB, else the config's `db`, else ./dora.duckdb."""
+        config_path = config_path or os.environ.get("DORA_IMPACT_CONFIG")
+        config = load_config(config_path)
+        chosen = db or os.environ.get("DORA_IMPACT_DB") or config.db or DEFAULT_DB
+        return cls(config=config, db_path=Path(chosen))
+
+    def open(self, read_only: bool = False) -> Warehouse:
+        return Warehouse(self.db_path, read_only=read_only)

@@ -1,0 +1,12 @@
+"""The `sync` command (registered on the CLI app by cli.py)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("sync")
+    def sync_cmd(ctx: typer.Context) -> None:
+        """Not built yet."""
+        raise typer.Exit(3)

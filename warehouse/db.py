@@ -1,0 +1,205 @@
+"""Opening the DuckDB file and bringing its schema up to date.
+
+The schema lives in numbered SQL files under migrations/; each is applied once, in order,
+inside one transaction together with its row in schema_version.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from collectors.records import ENTITIES, Entity
+
+MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) of every migration shipped with the package, in order."""
+    folder = resources.files("warehouse") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        match = MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text()))
+    return sorted(found)
+
+
+@dataclass
+class LoadCounts:
+    new: int = 0
+    updated: int = 0
+
+    def __iadd__(self, other: LoadCounts) -> LoadCounts:
+        self.new += other.new
+        self.updated += other.updated
+        return self
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where an incremental sync of one resource stands (warehouse-owned)."""
+
+    source: str
+    scope: str
+    resource: str
+    cursor: str | None = None
+    etag: str | None = None
+
+
+class Warehouse:
+    """A DuckDB file holding the canonical tables. Read-only opens never take the write lock."""
+
+    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+        self.path = Path(path)
+        self.read_only = read_only
+        if read_only and not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no such database (run `dora-impact demo`, "
+                                    "`import` or `sync` first)")
+        self.con = duckdb.connect(str(self.path), read_only=read_only)
+        # Everything is computed in UTC: offsets are applied on the way in.
+        self.con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            self.migrate()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- schema ---------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        exists = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        ).fetchone()[0]
+        if not exists:
+            return 0
+        return self.con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+
+    def migrate(self) -> list[int]:
+        self.con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        current = self.schema_version()
+        applied = []
+        for version, name, sql in migrations():
+            if version <= current:
+                continue
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                self.con.execute(sql)
+                self.con.execute(
+                    "INSERT INTO schema_version VALUES (?, ?, ?)",
+                    [version, name, datetime.now(UTC)],
+                )
+                self.con.execute("COMMIT")
+            except Exception:
+                self.con.execute("ROLLBACK")
+                raise
+            applied.append(version)
+        return applied
+
+    # -- loading --------------------------------------------------------------------------
+    def load(
+        self,
+        batches: dict[str, pl.DataFrame],
+        source: str | None = None,
+        cursors: list[Cursor] | tuple[Cursor, ...] = (),
+    ) -> dict[str, LoadCounts]:
+        """Upsert every frame on its entity's natural key, and advance cursors, atomically.
+
+        A frame may carry a subset of the entity's columns (the key always): columns it lacks
+        keep their stored values, so a later source can fill in what an earlier one did not know.
+        """
+        counts: dict[str, LoadCounts] = {}
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            for name, frame in batches.items():
+                counts[name] = self._upsert(ENTITIES[name], frame, source)
+            for cursor in cursors:
+                self._save_cursor(cursor)
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        return counts
+
+    def _upsert(self, entity: Entity, frame: pl.DataFrame, source: str | None) -> LoadCounts:
+        columns = [c for c in entity.names if c in frame.columns]
+        missing_key = [k for k in entity.key if k not in columns]
+        if missing_key:
+            raise ValueError(f"{entity.name}: frame lacks key column(s) {', '.join(missing_key)}")
+        if frame.is_empty():
+            return LoadCounts()
+        staged = frame.select(columns)
+        if source is not None and "source" not in columns:
+            staged = staged.with_columns(pl.lit(source).alias("source"))
+            columns = [*columns, "source"]
+        table = entity.name
+        on = " AND ".join(f"t.{k} = s.{k}" for k in entity.key)
+        values = [c for c in columns if c not in entity.key]
+        self.con.register("_staged", staged.to_arrow())
+        try:
+            new = self.con.execute(
+                f"SELECT count(*) FROM _staged s ANTI JOIN {table} t ON {on}"
+            ).fetchone()[0]
+            changed = 0
+            if values:
+                differs = " OR ".join(f"t.{c} IS DISTINCT FROM s.{c}" for c in values)
+                changed = self.con.execute(
+                    f"SELECT count(*) FROM _staged s JOIN {table} t ON {on} WHERE {differs}"
+                ).fetchone()[0]
+                update = ", ".join(f"{c} = s.{c}" for c in values)
+                matched = f"WHEN MATCHED THEN UPDATE SET {update}"
+            else:
+                matched = ""
+            cols = ", ".join(columns)
+            self.con.execute(
+                f"MERGE INTO {table} t USING _staged s ON ({on}) {matched} "
+                f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({', '.join('s.' + c for c in columns)})"
+            )
+        finally:
+            self.con.unregister("_staged")
+        return LoadCounts(new=new, updated=changed)
+
+    # -- sync cursors -----------------------------------------------------------------------
+    def cursor(self, source: str, scope: str, resource: str) -> Cursor:
+        row = self.con.execute(
+            "SELECT cursor, etag FROM sync_state WHERE source = ? AND scope = ? AND resource = ?",
+            [source, scope, resource],
+        ).fetchone()
+        return Cursor(source, scope, resource, *(row or (None, None)))
+
+    def _save_cursor(self, cursor: Cursor) -> None:
+        key = [cursor.source, cursor.scope, cursor.resource]
+        self.con.execute(
+            "DELETE FROM sync_state WHERE source = ? AND scope = ? AND resource = ?", key
+        )
+        self.con.execute(
+            "INSERT INTO sync_state VALUES (?, ?, ?, ?, ?, ?)",
+            [*key, cursor.cursor, cursor.etag, datetime.now(UTC)],
+        )
+
+    def clear_cursors(self, source: str) -> None:
+        self.con.execute("DELETE FROM sync_state WHERE source = ?", [source])
+
+    # -- reading ----------------------------------------------------------------------------
+    def frame(self, sql: str, params: list | None = None) -> pl.DataFrame:
+        return self.con.sql(sql, params=params or None).pl()
+
+    def table_counts(self) -> dict[str, int]:
+        return {
+            name: self.con.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+            for name in ENTITIES
+        }
