@@ -8,12 +8,12 @@ org all hand the warehouse polars frames with these columns.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 import polars as pl
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     TEXT = "text"
     TIMESTAMP = "timestamp"  # ISO 8601 with an offset or Z; stored as a UTC instant
     DATE = "date"
