@@ -7,13 +7,17 @@ configuration (one line on stderr, no traceback), 3 any other failure.
 from __future__ import annotations
 
 import sys
+from datetime import date, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
-from dora_impact import impact_command, sync_command
+from dora_impact import dashboard_command, demo_command, impact_command, sync_command
 from dora_impact.context import AppContext
 from dora_impact.errors import UserError
+from dora_impact.output import emit
 
 app = typer.Typer(
     name="dora-impact",
@@ -39,8 +43,85 @@ def main(
     ctx.obj = AppContext.resolve(db, config)
 
 
+def parse_day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise UserError(f"{option} {value!r}: expected a date YYYY-MM-DD") from None
+
+
+@app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Files, or folders of files, to load.")],
+    entity: Annotated[
+        str | None,
+        typer.Option(help="Entity of every file (else taken from each file name)."),
+    ] = None,
+) -> None:
+    """Load canonical CSV / JSON Lines / Parquet files, all-or-nothing."""
+    from collectors.files import FORMATS, read_import
+
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.suffix.lower() in FORMATS)
+        else:
+            files.append(path)
+    if not files:
+        raise UserError(f"{', '.join(map(str, paths))}: no importable files")
+    batches = read_import(files, entity)  # every file checked before anything is written
+    context: AppContext = ctx.obj
+    with context.open() as wh:
+        counts = wh.load(batches, source="import")
+    console = Console(stderr=True)
+    for name, frame in batches.items():
+        c = counts[name]
+        console.print(f"{name}: {frame.height} rows read, {c.new} new, {c.updated} updated")
+
+
+@app.command("metrics")
+def metrics_cmd(
+    ctx: typer.Context,
+    by: Annotated[str, typer.Option(help="org, team or repo.")] = "org",
+    period: Annotated[str, typer.Option(help="week, month or quarter.")] = "month",
+    since: Annotated[str | None, typer.Option(help="First day (YYYY-MM-DD, UTC).")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, inclusive (YYYY-MM-DD).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+) -> None:
+    """DORA metrics per org, team or repository and per week, month or quarter."""
+    from warehouse.metrics import METRIC_KEYS, PERIODS, SCOPES, compute_metrics
+
+    for option, value, allowed in (
+        ("--by", by, SCOPES), ("--period", period, PERIODS), ("--format", fmt, FORMATS_OUT),
+    ):
+        if value not in allowed:
+            raise UserError(f"{option} {value!r}: use one of {', '.join(allowed)}")
+    first, last = parse_day(since, "--since"), parse_day(until, "--until")
+    if first and last and first > last:
+        raise UserError(f"--since {since} is after --until {until}")
+    context: AppContext = ctx.obj
+    with context.open(read_only=True) as wh:
+        rows = compute_metrics(wh, context.config.metrics, by, period, first, last)
+    emit(rows, fmt, METRIC_KEYS, METRIC_TABLE, title=f"DORA metrics by {by} and {period}")
+
+
+FORMATS_OUT = ("table", "json", "csv")
+METRIC_TABLE = [
+    ("key", "key"), ("period", "period"), ("deployments", "deploys"),
+    ("deployments_per_week", "per week"), ("changes", "changes"),
+    ("lead_time_median_hours", "lead time h (median)"), ("lead_time_p90_hours", "p90 h"),
+    ("failed_deployments", "failed"), ("production_deployments", "of"),
+    ("change_fail_rate", "fail rate"), ("recovery_time_median_hours", "recovery h"),
+    ("rework_rate", "rework"), ("dora_level", "level"),
+]
+
+demo_command.register(app)
 sync_command.register(app)
 impact_command.register(app)
+dashboard_command.register(app)
 
 
 def run() -> None:

@@ -43,7 +43,7 @@ class MetricsConfig(Strict):
 
 
 class WorkflowRule(Strict):
-    """GitHub Actions runs that count as deployments."""
+    """GitHub Actions runs that count as deployments (every given pattern must match)."""
 
     name: str | None = None  # regex on the workflow name
     path: str | None = None  # regex on the workflow file path
@@ -53,6 +53,13 @@ class WorkflowRule(Strict):
 
     _regex = field_validator("name", "path", "branch", "event")(_check_regex)
 
+    @field_validator("environment")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
 
 class TagRule(Strict):
     """Tags (or releases) that count as deployments."""
@@ -60,14 +67,23 @@ class TagRule(Strict):
     pattern: str = r"^v\d+"
     environment: str = "production"
     releases: bool = False  # read GitHub releases instead of tags
+    prereleases: bool = False  # with releases: count pre-releases too (drafts never count)
 
     _regex = field_validator("pattern")(_check_regex)
 
 
 class DeploymentRules(Strict):
     use_deployments_api: bool = True
+    # Deployments API: only environments whose name matches this are collected (None: all).
+    environments: str | None = None
     workflows: list[WorkflowRule] = Field(default_factory=list)
     tags: list[TagRule] = Field(default_factory=list)
+    # A deployment is a hotfix / rollback when its ref, branch, title or description, or a
+    # commit it ships, matches these (case-insensitive).
+    hotfix_pattern: str = r"\bhot-?fix"
+    rollback_pattern: str = r"\b(rollback|roll back|roll-back)\b|^revert\b"
+
+    _regex = field_validator("environments", "hotfix_pattern", "rollback_pattern")(_check_regex)
 
 
 class IncidentConfig(Strict):
@@ -75,6 +91,17 @@ class IncidentConfig(Strict):
     # An incident that names no cause is pinned to the last production deployment of its
     # repository within this many hours before it opened; otherwise it stays unattributed.
     window_hours: float = Field(default=48, ge=0)
+    # A label matching this gives the incident's severity (first group), e.g. `sev1`, `severity:high`.
+    severity_label: str = r"^(?:sev|severity)[-: ]?(\w+)$"
+
+    _regex = field_validator("severity_label")(_check_regex)
+
+    @field_validator("labels")
+    @classmethod
+    def _some_label(cls, labels: list[str]) -> list[str]:
+        if not labels or not all(label.strip() for label in labels):
+            raise ValueError("needs at least one non-empty label")
+        return labels
 
 
 class GitHubConfig(Strict):
@@ -86,9 +113,40 @@ class GitHubConfig(Strict):
     include: list[str] = Field(default_factory=lambda: ["*"])
     exclude: list[str] = Field(default_factory=list)
     since: date | None = None
+    # First backfill window when neither `since` nor `sync --since` is given.
+    backfill_days: int = Field(default=90, ge=1)
     cache_dir: str = ".cache/dora-impact/git"
+    # Pinned REST API version (X-GitHub-Api-Version); older GHES releases need "2022-11-28".
+    api_version: str = "2026-03-10"
+    # Pull requests through GraphQL (one query per 100 pull requests); false: REST only.
+    graphql: bool = True
+    timeout_seconds: float = Field(default=30, gt=0)
+    max_retries: int = Field(default=5, ge=0)  # per request, on 5xx and dropped connections
     deployments: DeploymentRules = Field(default_factory=DeploymentRules)
     incidents: IncidentConfig = Field(default_factory=IncidentConfig)
+
+    @field_validator("api_url", "graphql_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value.rstrip("/") if value else value
+
+    @field_validator("orgs")
+    @classmethod
+    def _org_names(cls, orgs: list[str]) -> list[str]:
+        for org in orgs:
+            if not re.fullmatch(r"[\w.-]+", org):
+                raise ValueError(f"{org!r} is not an organisation name")
+        return orgs
+
+    def graphql_endpoint(self) -> str:
+        """graphql_url, else api_url + /graphql (GHES: https://HOST/api/graphql for /api/v3)."""
+        if self.graphql_url:
+            return self.graphql_url
+        if self.api_url.endswith("/api/v3"):
+            return self.api_url[: -len("/v3")] + "/graphql"
+        return self.api_url + "/graphql"
 
     @field_validator("repos")
     @classmethod
@@ -112,7 +170,7 @@ class GitHubConfig(Strict):
 
 class RepoConfig(Strict):
     team: str | None = None
-    clone_url: str | None = None
+    clone_url: str | None = None  # where to clone from (mirror, GHES, a local path); default from the API
 
 
 class Cohort(Strict):

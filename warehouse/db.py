@@ -170,7 +170,10 @@ class Warehouse:
                 f"WHEN NOT MATCHED THEN INSERT ({cols}) VALUES ({', '.join('s.' + c for c in columns)})"
             )
         finally:
-            self.con.unregister("_staged")
+            try:
+                self.con.unregister("_staged")
+            except duckdb.Error:
+                pass  # an aborted transaction refuses this too; the original error matters
         return LoadCounts(new=new, updated=changed)
 
     # -- sync cursors -----------------------------------------------------------------------

@@ -5,7 +5,8 @@
 -- Which team owns a repository. Key: repo.
 CREATE TABLE teams (
     repo VARCHAR NOT NULL,
-    team VARCHAR NOT NULL
+    team VARCHAR NOT NULL,
+    source VARCHAR
 );
 
 -- One row per deployment attempt that reached a terminal status. Key: deployment_id.

@@ -1,0 +1,3 @@
+from dora_impact.cli import run
+
+run()

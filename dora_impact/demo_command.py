@@ -1,0 +1,88 @@
+"""The `demo` command: build the synthetic demo org, then serve the dashboard."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+from rich.console import Console
+
+from dora_impact.context import AppContext
+from dora_impact.errors import UserError
+from warehouse import Warehouse
+
+
+def holds_only_demo_data(path: Path) -> bool:
+    """True when the file is absent or every row in it came from the demo generator."""
+    if not path.exists():
+        return True
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error:
+        return False
+    try:
+        tables = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.columns WHERE column_name = 'source'"
+        ).fetchall()]
+        return all(
+            con.execute(f"SELECT count(*) FROM {t} WHERE source IS DISTINCT FROM 'demo'").fetchone()[0] == 0
+            for t in tables
+        )
+    finally:
+        con.close()
+
+
+def build_demo(path: Path, seed: int = 7) -> dict:
+    """Generate the demo org into a new file and move it over `path` in one step.
+
+    Building beside the target and renaming means a killed build leaves the old file intact,
+    and a rebuild never mixes two generations of the demo.
+    """
+    from collectors.synthetic import load_demo
+
+    path = path.resolve()
+    fd, tmp_name = tempfile.mkstemp(prefix=".demo-", suffix=".duckdb", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()
+    try:
+        with Warehouse(tmp) as wh:
+            counts = load_demo(wh, seed=seed)
+            wh.con.execute("CHECKPOINT")
+        os.replace(tmp, path)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+    return counts
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo_cmd(
+        ctx: typer.Context,
+        serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the dashboard after.")] = True,
+        seed: Annotated[int, typer.Option(help="Random seed of the generated org.")] = 7,
+        port: Annotated[int, typer.Option(help="Dashboard port.")] = 8501,
+    ) -> None:
+        """Build the synthetic demo org into the database, then serve the dashboard."""
+        context: AppContext = ctx.obj
+        console = Console(stderr=True)
+        if not holds_only_demo_data(context.db_path):
+            raise UserError(
+                f"{context.db_path}: holds data that is not the demo's; pass --db with another path"
+            )
+        with console.status("Generating the demo org…"):
+            counts = build_demo(context.db_path, seed)
+        summary = ", ".join(f"{c.new} {name}" for name, c in counts.items())
+        console.print(f"Demo org built in {context.db_path}: {summary}")
+        from dora_impact.cli import metrics_cmd
+
+        metrics_cmd(ctx, by="org", period="quarter", since=None, until=None, fmt="table")
+        if serve:
+            from dora_impact.dashboard_command import serve_dashboard
+
+            serve_dashboard(context, port=port)

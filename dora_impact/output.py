@@ -1,0 +1,66 @@
+"""Rendering rows (lists of dicts) as a rich table, JSON or CSV on stdout."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Literal
+
+from rich.console import Console
+from rich.table import Table
+
+Format = Literal["table", "json", "csv"]
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, float) and value != value:  # NaN has no JSON spelling
+        return None
+    return value
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def to_json(rows: Sequence[dict]) -> str:
+    return json.dumps([{k: _jsonable(v) for k, v in row.items()} for row in rows], indent=2)
+
+
+def emit(
+    rows: Sequence[dict],
+    fmt: Format,
+    columns: Sequence[str],
+    table_columns: Sequence[tuple[str, str]] | None = None,
+    title: str | None = None,
+    console: Console | None = None,
+) -> None:
+    """JSON and CSV carry every column; the table shows `table_columns` (key, header) pairs."""
+    if fmt == "json":
+        sys.stdout.write(to_json([{c: r.get(c) for c in columns} for r in rows]) + "\n")
+    elif fmt == "csv":
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if row.get(c) is None else _jsonable(row.get(c)) for c in columns])
+    else:
+        console = console or Console()
+        table = Table(title=title, show_lines=False)
+        shown = table_columns or [(c, c) for c in columns]
+        for _key, header in shown:
+            table.add_column(header, overflow="fold")
+        for row in rows:
+            table.add_row(*(_cell(row.get(k)) for k, _ in shown))
+        console.print(table)

@@ -1,0 +1,141 @@
+"""`dora-impact import`: canonical CSV / JSON Lines / Parquet, all-or-nothing."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from tests.conftest import dump_tables, run_cli, write
+from warehouse import Warehouse
+
+DEPLOYMENTS = """
+deployment_id,repo,environment,status,finished_at,is_hotfix,note
+d1,acme/shop,production,success,2026-09-01T10:00:00+02:00,,extra columns are ignored
+d2,acme/shop,production,SUCCESS,2026-09-02T10:00:00Z,true,
+d3,acme/shop,staging,failure,2026-09-03 10:00:00+0200,no,
+"""
+
+CHANGES = """
+repo,sha,committed_at,deployment_id,pr_number
+acme/shop,a1,2026-08-31T08:00:00Z,d1,12
+acme/shop,a2,2026-09-01T07:30:00.250+01:00,d1,
+"""
+
+
+def test_imports_csv_with_offsets_converted_to_utc(tmp_path, db):
+    files = [write(tmp_path / "deployments.csv", DEPLOYMENTS), write(tmp_path / "changes.csv", CHANGES)]
+    result = run_cli("import", *map(str, files), db=db)
+    assert result.code == 0, result.stderr
+    assert "deployments: 3 rows read, 3 new, 0 updated" in result.stderr
+    with Warehouse(db, read_only=True) as wh:
+        deployments = wh.frame("SELECT * FROM deployments ORDER BY deployment_id").to_dicts()
+        changes = wh.frame("SELECT * FROM changes ORDER BY sha").to_dicts()
+    assert deployments[0]["finished_at"] == datetime(2026, 9, 1, 8, 0, tzinfo=UTC)  # +02:00 -> UTC
+    assert deployments[2]["finished_at"] == datetime(2026, 9, 3, 8, 0, tzinfo=UTC)  # +0200, space
+    assert [d["status"] for d in deployments] == ["success", "success", "failure"]
+    assert [d["is_hotfix"] for d in deployments] == [None, True, False]
+    assert [d["source"] for d in deployments] == ["import"] * 3
+    assert changes[1]["committed_at"] == datetime(2026, 9, 1, 6, 30, 0, 250000, tzinfo=UTC)
+    assert [c["pr_number"] for c in changes] == [12, None]
+
+
+def test_importing_twice_leaves_identical_tables(tmp_path, db):
+    files = [write(tmp_path / "deployments.csv", DEPLOYMENTS), write(tmp_path / "changes.csv", CHANGES)]
+    assert run_cli("import", *map(str, files), db=db).code == 0
+    before = dump_tables(db)
+    again = run_cli("import", *map(str, files), db=db)
+    assert again.code == 0
+    assert "deployments: 3 rows read, 0 new, 0 updated" in again.stderr
+    assert dump_tables(db) == before
+
+
+def test_jsonl_and_parquet_load_the_same_rows_as_csv(tmp_path):
+    csv_db, jsonl_db, parquet_db = (tmp_path / f"{n}.duckdb" for n in ("csv", "jsonl", "parquet"))
+    csv_file = write(tmp_path / "csv" / "deployments.csv", DEPLOYMENTS)
+    assert run_cli("import", str(csv_file), db=csv_db).code == 0
+
+    records = [
+        {"deployment_id": "d1", "repo": "acme/shop", "environment": "production", "status": "success",
+         "finished_at": "2026-09-01T10:00:00+02:00", "is_hotfix": None},
+        {"deployment_id": "d2", "repo": "acme/shop", "environment": "production", "status": "success",
+         "finished_at": "2026-09-02T10:00:00Z", "is_hotfix": True},
+        {"deployment_id": "d3", "repo": "acme/shop", "environment": "staging", "status": "failure",
+         "finished_at": "2026-09-03T08:00:00Z", "is_hotfix": False},
+    ]
+    jsonl = write(tmp_path / "jsonl" / "deployments.jsonl", "\n".join(json.dumps(r) for r in records))
+    assert run_cli("import", str(jsonl), db=jsonl_db).code == 0
+
+    typed = pl.DataFrame(records).with_columns(
+        pl.col("finished_at").str.to_datetime(time_zone="UTC")
+    )
+    parquet = tmp_path / "parquet" / "deployments.parquet"
+    parquet.parent.mkdir()
+    typed.write_parquet(parquet)
+    assert run_cli("import", str(parquet), db=parquet_db).code == 0
+
+    def rows(path):
+        return [r[:11] for r in dump_tables(path)["deployments"]]  # all but `source`
+
+    assert rows(csv_db) == rows(jsonl_db) == rows(parquet_db)
+
+
+BAD_INPUTS = [
+    # (file name, content, expected message)
+    ("deployments.csv", "deployment_id,repo,environment,finished_at\nd1,r,prod,2026-09-01T10:00:00Z\n",
+     "deployments.csv: missing required column 'status'"),
+    ("deployments.csv", "deployment_id,repo,environment,status,finished_at\n"
+     "d1,r,prod,success,2026-09-01T10:00:00Z\nd2,r,prod,success,yesterday\n",
+     "deployments.csv, row 2, column 'finished_at': 'yesterday' is not an ISO 8601 timestamp with an offset"),
+    ("deployments.csv", "deployment_id,repo,environment,status,finished_at\nd1,r,prod,success,2026-09-01T10:00:00\n",
+     "deployments.csv, row 1, column 'finished_at': timestamp '2026-09-01T10:00:00' has no UTC offset"),
+    ("deployments.csv", "deployment_id,repo,environment,status,finished_at\nd1,r,prod,success,2026-02-30T10:00:00Z\n",
+     "deployments.csv, row 1, column 'finished_at': '2026-02-30T10:00:00Z' is not a valid timestamp"),
+    ("deployments.csv", "deployment_id,repo,environment,status,finished_at\nd1,r,prod,deployed,2026-09-01T10:00:00Z\n",
+     "deployments.csv, row 1, column 'status': unknown status 'deployed' (use success or failure)"),
+    ("deployments.csv", "deployment_id,repo,environment,status,finished_at\n"
+     "d1,r,prod,success,2026-09-01T10:00:00Z\nd2,r,prod,success,2026-09-01T11:00:00Z\n"
+     "d1,r,prod,failure,2026-09-01T12:00:00Z\n",
+     "deployments.csv, row 3, column 'deployment_id': duplicate key 'd1' (also at row 1)"),
+    ("changes.csv", "repo,sha,committed_at\nr,,2026-09-01T10:00:00Z\n",
+     "changes.csv, row 1, column 'sha': required value is empty"),
+    ("changes.csv", "repo,sha,committed_at,pr_number\nr,a,2026-09-01T10:00:00Z,twelve\n",
+     "changes.csv, row 1, column 'pr_number': 'twelve' is not a whole number"),
+    ("deployments.csv", "deployment_id,repo,environment,status,finished_at,is_rollback\n"
+     "d1,r,prod,success,2026-09-01T10:00:00Z,maybe\n",
+     "deployments.csv, row 1, column 'is_rollback': 'maybe' is not true or false"),
+    ("initiatives.csv", "name,started_on\nportal,next spring\n",
+     "initiatives.csv, row 1, column 'started_on': 'next spring' is not a date (YYYY-MM-DD)"),
+    ("changes.jsonl", '{"repo": "r", "sha": "a", "committed_at": "2026-09-01T10:00:00Z"}\n{"repo": "r",\n',
+     "changes.jsonl, row 2: not valid JSON"),
+    ("releases.csv", "a,b\n1,2\n", "releases.csv: cannot tell the entity from the file name"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), BAD_INPUTS, ids=[m for _, _, m in BAD_INPUTS])
+def test_bad_input_is_one_line_exit_2_and_leaves_the_database_untouched(tmp_path, db, name, content, message):
+    good = write(tmp_path / "good" / "teams.csv", "team,repo\npayments,acme/shop\n")
+    assert run_cli("import", str(good), db=db).code == 0
+    before = dump_tables(db)
+    # A good file beside the bad one must not be loaded either: all-or-nothing.
+    other = write(tmp_path / "in" / "incidents.csv", "incident_id,opened_at\ni1,2026-09-01T10:00:00Z\n")
+    bad = write(tmp_path / "in" / name, content)
+    result = run_cli("import", str(other), str(bad), db=db)
+    assert result.code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+    assert dump_tables(db) == before
+
+
+def test_entity_option_and_folder_import(tmp_path, db):
+    write(tmp_path / "export" / "deploys_2026.csv",
+          "deployment_id,repo,environment,status,finished_at\nd1,r,prod,success,2026-09-01T10:00:00Z\n")
+    result = run_cli("import", "--entity", "deployments", str(tmp_path / "export"), db=db)
+    assert result.code == 0, result.stderr
+    assert len(dump_tables(db)["deployments"]) == 1
+    unknown = run_cli("import", "--entity", "deploys", str(tmp_path / "export"), db=db)
+    assert unknown.code == 2 and "unknown entity 'deploys'" in unknown.stderr

@@ -1,0 +1,103 @@
+"""DORA metrics over the warehouse: the SQL in warehouse/sql/, parameterised here.
+
+Each metric is one readable SQL file (see docs/metrics.md). The views are TEMP views on the
+caller's connection, so a read-only connection (the dashboard's) can use them too.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+from importlib import resources
+from typing import Literal
+
+from dora_impact.config import MetricsConfig
+from warehouse.db import Warehouse
+
+Scope = Literal["org", "team", "repo"]
+Period = Literal["week", "month", "quarter"]
+SCOPES: tuple[str, ...] = ("org", "team", "repo")
+PERIODS: tuple[str, ...] = ("week", "month", "quarter")
+PERIOD_INTERVAL = {"week": "7 days", "month": "1 month", "quarter": "3 months"}
+
+# The JSON keys of `metrics --format json`, in order (DESIGN.md's contract, then extras).
+METRIC_KEYS = (
+    "scope", "key", "period", "period_start", "period_end", "period_days",
+    "deployments", "deployments_per_week",
+    "lead_time_median_hours", "lead_time_p90_hours", "changes",
+    "change_fail_rate", "failed_deployments", "production_deployments",
+    "recovery_time_median_hours", "unrecovered_failures",
+    "rework_rate", "rework_deployments", "dora_level",
+)
+
+
+def sql_files() -> list[tuple[str, str]]:
+    folder = resources.files("warehouse") / "sql"
+    return sorted((f.name, f.read_text()) for f in folder.iterdir() if f.name.endswith(".sql"))
+
+
+def _set(wh: Warehouse, name: str, value: object, cast: str) -> None:
+    wh.con.execute(f"SET VARIABLE {name} = CAST(? AS {cast})", [value])
+
+
+def prepare(wh: Warehouse, cfg: MetricsConfig | None = None) -> None:
+    """Create the metric views on this connection for the given production rules."""
+    cfg = cfg or MetricsConfig()
+    _set(wh, "production_environment", cfg.production_environment, "VARCHAR")
+    _set(wh, "failed_runs_count", cfg.failed_runs_count, "BOOLEAN")
+    # Defaults so that the views are valid before compute_metrics narrows them.
+    _set(wh, "scope", "org", "VARCHAR")
+    _set(wh, "period", "week", "VARCHAR")
+    _set(wh, "period_interval", PERIOD_INTERVAL["week"], "VARCHAR")
+    _set(wh, "since_ts", datetime(1970, 1, 1, tzinfo=UTC), "TIMESTAMPTZ")
+    _set(wh, "until_ts", datetime.now(UTC), "TIMESTAMPTZ")
+    for _name, sql in sql_files():
+        wh.con.execute(sql)
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def metric_range(
+    wh: Warehouse, period: str, since: date | None, until: date | None
+) -> tuple[datetime, datetime]:
+    """[since, until) as instants: --since from 00:00 UTC; --until through the end of that day.
+
+    Without --since the range starts with the calendar period of the first production
+    deployment, so that period is not clipped to the hour of that deployment.
+    """
+    until_ts = _start_of(until + timedelta(days=1)) if until else datetime.now(UTC)
+    if since:
+        since_ts = _start_of(since)
+    else:
+        first = wh.con.execute(
+            "SELECT date_trunc(?, min(finished_at))::DATE FROM prod_deployments", [period]
+        ).fetchone()[0]
+        since_ts = _start_of(first) if first is not None else until_ts
+    return since_ts, until_ts
+
+
+def compute_metrics(
+    wh: Warehouse,
+    cfg: MetricsConfig | None = None,
+    by: Scope = "org",
+    period: Period = "quarter",
+    since: date | None = None,
+    until: date | None = None,
+) -> list[dict]:
+    """One dict per (scope, key, period) with the keys in METRIC_KEYS."""
+    if by not in SCOPES:
+        raise ValueError(f"by must be one of {SCOPES}")
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {PERIODS}")
+    prepare(wh, cfg)
+    since_ts, until_ts = metric_range(wh, period, since, until)
+    _set(wh, "scope", by, "VARCHAR")
+    _set(wh, "period", period, "VARCHAR")
+    _set(wh, "period_interval", PERIOD_INTERVAL[period], "VARCHAR")
+    _set(wh, "since_ts", since_ts, "TIMESTAMPTZ")
+    _set(wh, "until_ts", until_ts, "TIMESTAMPTZ")
+    if since_ts >= until_ts:
+        return []
+    rows = wh.frame(f"SELECT {', '.join(METRIC_KEYS)} FROM metrics").to_dicts()
+    return rows
