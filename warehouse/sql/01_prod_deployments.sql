@@ -40,7 +40,8 @@ sequenced AS (
             same_target ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
         ) AS next_success_at
     FROM production p
-    WINDOW same_target AS (PARTITION BY p.repo, p.environment ORDER BY p.finished_at, p.deployment_id)
+    -- Environment names are compared case-insensitively, as the production rule is.
+    WINDOW same_target AS (PARTITION BY p.repo, lower(p.environment) ORDER BY p.finished_at, p.deployment_id)
 ),
 judged AS (
     SELECT

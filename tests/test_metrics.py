@@ -1,0 +1,174 @@
+"""DORA metrics against small cases computed by hand (see docs/metrics.md for the rules).
+
+The fixture, all in September 2026 (ISO week 36 = Mon 31 Aug .. Sun 6 Sep):
+  acme/shop (team payments)
+    d1 success  Tue 1 Sep 10:00Z     ships c1 (committed 31 Aug 10:00Z, 24 h) and c2 (09:00+02:00, 3 h)
+    d2 success  Wed 2 Sep 10:00Z     ships c3 (2 h); incident i1 names it, resolved 15:00Z (5 h)
+    d3 failure  Thu 3 Sep 10:00Z     its run failed; the next deployment d4 is a hotfix
+    d4 success  Thu 3 Sep 16:00Z     hotfix, ships c4 (4 h); d3 recovered after 6 h
+    s1 success  staging, ships c5    ignored everywhere
+  acme/web (team web)
+    d5 success  Mon 7 Sep 01:00+02:00 = Sun 6 Sep 23:00Z (still week 36), ships c6 (133 h)
+    d6 success  Tue 15 Sep 10:00Z    a rollback (week 38), so d5 failed; recovered after 203 h
+  week 37 has no deployment at all.
+  i2 names no deployment and counts nowhere.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from collectors.files import read_import
+from dora_impact.config import MetricsConfig
+from tests.conftest import run_cli, write
+from warehouse import Warehouse
+from warehouse.metrics import compute_metrics
+
+UNTIL = date(2026, 9, 20)  # a Sunday: week 38 is whole
+
+
+@pytest.fixture
+def fixture_db(tmp_path, db):
+    files = [
+        write(tmp_path / "teams.csv", "team,repo\npayments,acme/shop\nweb,acme/web\n"),
+        write(tmp_path / "deployments.csv", """
+deployment_id,repo,environment,status,finished_at,is_hotfix,is_rollback
+d1,acme/shop,production,success,2026-09-01T10:00:00Z,,
+d2,acme/shop,production,success,2026-09-02T10:00:00Z,,
+d3,acme/shop,production,failure,2026-09-03T10:00:00Z,,
+d4,acme/shop,production,success,2026-09-03T16:00:00Z,true,
+s1,acme/shop,staging,success,2026-09-02T09:00:00Z,,
+d5,acme/web,PRODUCTION,success,2026-09-07T01:00:00+02:00,,
+d6,acme/web,production,success,2026-09-15T10:00:00Z,,true
+"""),
+        write(tmp_path / "changes.csv", """
+repo,sha,committed_at,deployment_id
+acme/shop,c1,2026-08-31T10:00:00Z,d1
+acme/shop,c2,2026-09-01T09:00:00+02:00,d1
+acme/shop,c3,2026-09-02T08:00:00Z,d2
+acme/shop,c4,2026-09-03T12:00:00Z,d4
+acme/shop,c5,2026-09-01T12:00:00Z,s1
+acme/web,c6,2026-09-01T10:00:00Z,d5
+"""),
+        write(tmp_path / "incidents.csv", """
+incident_id,opened_at,resolved_at,deployment_id
+i1,2026-09-02T11:00:00Z,2026-09-02T15:00:00Z,d2
+i2,2026-09-10T11:00:00Z,2026-09-10T12:00:00Z,
+"""),
+    ]
+    with Warehouse(db) as wh:
+        wh.load(read_import(files))
+    return db
+
+
+def metrics(db, cfg=None, **kwargs):
+    with Warehouse(db, read_only=True) as wh:
+        return compute_metrics(wh, cfg, **kwargs)
+
+
+def test_org_weekly_metrics_by_hand(fixture_db):
+    rows = metrics(fixture_db, by="org", period="week", until=UNTIL)
+    assert [r["period"] for r in rows] == ["2026-W36", "2026-W37", "2026-W38"]
+    w36, w37, w38 = rows
+    assert w36["deployments"] == 4  # d1 d2 d4 d5; d3's run failed; s1 is staging
+    assert w36["deployments_per_week"] == pytest.approx(4.0)
+    assert w36["production_deployments"] == 5  # + the failed run d3
+    assert w36["failed_deployments"] == 3  # d2 (incident), d3 (run failed, hotfixed), d5 (rolled back)
+    assert w36["change_fail_rate"] == pytest.approx(3 / 5)
+    assert w36["changes"] == 5  # c1..c4, c6; c5 went to staging only
+    assert w36["lead_time_median_hours"] == pytest.approx(4.0)  # of 2, 3, 4, 24, 133
+    assert w36["lead_time_p90_hours"] == pytest.approx(24 + 0.6 * (133 - 24))
+    assert w36["recovery_time_median_hours"] == pytest.approx(6.0)  # of 5, 6, 203
+    assert w36["rework_deployments"] == 1 and w36["rework_rate"] == pytest.approx(1 / 5)
+    assert w36["dora_level"] == "low"  # 60% fail rate
+
+    # The empty week is a row of zeros with no rates, not a gap.
+    assert (w37["deployments"], w37["deployments_per_week"], w37["production_deployments"]) == (0, 0, 0)
+    assert w37["change_fail_rate"] is None and w37["lead_time_median_hours"] is None
+    assert w37["dora_level"] is None
+
+    assert (w38["deployments"], w38["failed_deployments"], w38["rework_rate"]) == (1, 0, 1.0)
+    assert w38["change_fail_rate"] == 0.0
+    assert w38["dora_level"] == "high"  # weekly, no failure, no change measured
+
+
+def test_team_weekly_metrics_by_hand(fixture_db):
+    rows = {(r["key"], r["period"]): r for r in metrics(fixture_db, by="team", period="week", until=UNTIL)}
+    assert sorted(rows) == [(t, w) for t in ("payments", "web") for w in ("2026-W36", "2026-W37", "2026-W38")]
+    pay = rows[("payments", "2026-W36")]
+    assert (pay["deployments"], pay["production_deployments"], pay["failed_deployments"]) == (3, 4, 2)
+    assert pay["lead_time_median_hours"] == pytest.approx(3.5)  # of 2, 3, 4, 24
+    assert pay["lead_time_p90_hours"] == pytest.approx(4 + 0.7 * 20)
+    assert pay["recovery_time_median_hours"] == pytest.approx(5.5)  # of 5, 6
+    assert pay["rework_rate"] == pytest.approx(0.25)
+    web = rows[("web", "2026-W36")]
+    assert (web["deployments"], web["failed_deployments"], web["change_fail_rate"]) == (1, 1, 1.0)
+    assert web["lead_time_median_hours"] == pytest.approx(133.0)
+    assert web["recovery_time_median_hours"] == pytest.approx(203.0)
+    assert rows[("payments", "2026-W38")]["deployments"] == 0
+
+
+def test_failed_runs_can_be_left_out_by_config(fixture_db):
+    cfg = MetricsConfig(failed_runs_count=False)
+    w36 = metrics(fixture_db, cfg, by="org", period="week", until=UNTIL)[0]
+    assert w36["production_deployments"] == 4  # d3 no longer counts
+    # d2: incident (and now followed by the hotfix d4); d5: rolled back.
+    assert w36["failed_deployments"] == 2
+    assert w36["recovery_time_median_hours"] == pytest.approx((5 + 203) / 2)
+
+
+def test_month_and_quarter_periods_clip_to_until(fixture_db):
+    month = metrics(fixture_db, by="org", period="month", until=UNTIL)
+    assert [m["period"] for m in month] == ["2026-09"]
+    assert month[0]["period_days"] == pytest.approx(20)  # 1..20 September
+    assert month[0]["deployments"] == 5
+    assert month[0]["deployments_per_week"] == pytest.approx(5 / (20 / 7))
+    quarter = metrics(fixture_db, by="repo", period="quarter", until=UNTIL)
+    assert [(q["key"], q["period"]) for q in quarter] == [("acme/shop", "2026-Q3"), ("acme/web", "2026-Q3")]
+    assert quarter[0]["period_days"] == pytest.approx(82)  # 1 July .. 20 September
+
+
+def test_since_narrows_the_range(fixture_db):
+    rows = metrics(fixture_db, by="org", period="week", since=date(2026, 9, 7), until=UNTIL)
+    assert [r["period"] for r in rows] == ["2026-W37", "2026-W38"]
+    assert sum(r["deployments"] for r in rows) == 1
+
+
+def test_production_rule_comes_from_config(fixture_db):
+    cfg = MetricsConfig(production_environment="^staging$")
+    rows = metrics(fixture_db, cfg, by="org", period="month", until=UNTIL)
+    assert rows[0]["deployments"] == 1 and rows[0]["changes"] == 1  # s1 ships c5
+
+
+def test_cli_json_carries_the_contract_keys(fixture_db):
+    result = run_cli("metrics", "--by", "team", "--period", "week", "--until", "2026-09-20",
+                     "--format", "json", db=fixture_db)
+    assert result.code == 0, result.stderr
+    import json
+
+    rows = json.loads(result.stdout)
+    required = {"scope", "key", "period", "period_start", "deployments", "deployments_per_week",
+                "lead_time_median_hours", "lead_time_p90_hours", "changes", "change_fail_rate",
+                "failed_deployments", "recovery_time_median_hours", "rework_rate", "dora_level"}
+    assert all(required <= set(r) for r in rows)
+    first = rows[0]
+    assert (first["scope"], first["key"], first["period"], first["period_start"]) == (
+        "team", "payments", "2026-W36", "2026-08-31")
+
+
+def test_cli_csv_and_bad_options(fixture_db):
+    result = run_cli("metrics", "--period", "week", "--until", "2026-09-20", "--format", "csv", db=fixture_db)
+    assert result.code == 0
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("scope,key,period,period_start")
+    assert lines[1].startswith("org,org,2026-W36,2026-08-31")
+    bad = run_cli("metrics", "--since", "last week", db=fixture_db)
+    assert bad.code == 2 and bad.stderr.strip() == \
+        "dora-impact: --since 'last week': expected a date YYYY-MM-DD"
+
+
+def test_empty_database_gives_no_rows(db):
+    Warehouse(db).close()
+    assert metrics(db, by="team", period="week") == []
