@@ -8,6 +8,8 @@ naming file, row and column. Row numbers count data rows from 1 (a CSV's header 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
@@ -91,100 +93,120 @@ def canonical(raw: pl.DataFrame, entity: Entity, path: str) -> pl.DataFrame:
     missing = [c for c in entity.required if c not in raw.columns]
     if missing:
         raise InputError(path, f"missing required column {missing[0]!r}")
-    columns = [pl.col(ROW)]
+    rows = raw[ROW]
+    typed = {}
     for column in entity.columns:
         if column.name in raw.columns:
-            columns.append(_typed(raw, column.name, column.kind, path))
-    frame = raw.select(columns)
+            typed[column.name] = _typed(raw[column.name], column.kind, rows, path)
+    frame = pl.DataFrame(typed)
     for name in entity.required:
-        _fail_on_first(frame, pl.col(name).is_null(), path, name, "required value is empty")
+        _fail_on_first(frame[name].is_null(), raw[name], rows, path, name, "required value is empty")
     if entity.name == "deployments":
-        frame = frame.with_columns(pl.col("status").str.to_lowercase())
+        status = frame["status"].str.to_lowercase()
         _fail_on_first(
-            frame, ~pl.col("status").is_in(DEPLOYMENT_STATUSES), path, "status",
+            ~status.is_in(DEPLOYMENT_STATUSES), raw["status"], rows, path, "status",
             "unknown status {value!r} (use success or failure)",
         )
-    _check_unique(frame, entity, path)
-    return frame.drop(ROW)
+        frame = frame.with_columns(status)
+    _check_unique(frame, entity, rows, path)
+    return frame
 
 
-def _typed(raw: pl.DataFrame, name: str, kind: Kind, path: str) -> pl.Expr:
-    dtype = raw.schema[name]
-    if kind is Kind.TIMESTAMP and isinstance(dtype, pl.Datetime):
-        if dtype.time_zone is None:
-            _fail_on_first(raw, pl.col(name).is_not_null(), path, name, "timestamp without an offset")
-        return pl.col(name).dt.convert_time_zone("UTC").dt.cast_time_unit("us")
-    if kind is Kind.DATE and isinstance(dtype, pl.Date):
-        return pl.col(name)
-    if kind is Kind.BOOL and dtype == pl.Boolean:
-        return pl.col(name)
-    text = pl.col(name).cast(pl.String).str.strip_chars()
-    text = pl.when(text == "").then(None).otherwise(text).alias(name)
-    raw = raw.with_columns(text.alias(name))
-    given = pl.col(name).is_not_null()
+def _typed(values: pl.Series, kind: Kind, rows: pl.Series, path: str) -> pl.Series:
+    """The column in the entity's type; the first bad value raises InputError naming its row."""
+    name = values.name
+    if kind is Kind.TIMESTAMP and isinstance(values.dtype, pl.Datetime):
+        if values.dtype.time_zone is None:
+            _fail_on_first(
+                values.is_not_null(), values, rows, path, name, "timestamp {value!r} has no UTC offset"
+            )
+        return values.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
+    if kind is Kind.DATE and values.dtype == pl.Date:
+        return values
+    if kind is Kind.BOOL and values.dtype == pl.Boolean:
+        return values
+    text = values.cast(pl.String)
+    if kind is not Kind.TEXT:
+        text = text.str.strip_chars()
+    text = text.set(text == "", None) if (text == "").any() else text
+    given = text.is_not_null()
     if kind is Kind.TEXT:
         return text
     if kind is Kind.TIMESTAMP:
-        _fail_on_first(
-            raw, given & pl.col(name).str.contains(ISO_WITHOUT_OFFSET), path, name,
-            "timestamp {value!r} has no UTC offset (add Z or +hh:mm)",
-        )
-        _fail_on_first(
-            raw, given & ~pl.col(name).str.contains(ISO_WITH_OFFSET), path, name,
-            "{value!r} is not an ISO 8601 timestamp with an offset",
-        )
-        parsed = _parse_timestamp(pl.col(name))
-        _fail_on_first(raw, given & parsed.is_null(), path, name, "{value!r} is not a valid timestamp")
-        return _parse_timestamp(text).alias(name)
+        parsed = _parse_timestamp(text)
+        _fail_on_first(given & parsed.is_null(), text, rows, path, name, _timestamp_problem)
+        return parsed
     if kind is Kind.DATE:
-        parsed = pl.col(name).str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
-        _fail_on_first(raw, given & parsed.is_null(), path, name, "{value!r} is not a date (YYYY-MM-DD)")
-        return text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False).alias(name)
-    if kind is Kind.BOOL:
-        lowered = pl.col(name).str.to_lowercase()
+        parsed = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
         _fail_on_first(
-            raw, given & ~lowered.is_in(TRUE_WORDS + FALSE_WORDS), path, name,
+            given & parsed.is_null(), text, rows, path, name, "{value!r} is not a date (YYYY-MM-DD)"
+        )
+        return parsed
+    if kind is Kind.BOOL:
+        lowered = text.str.to_lowercase()
+        _fail_on_first(
+            given & ~lowered.is_in(TRUE_WORDS + FALSE_WORDS), text, rows, path, name,
             "{value!r} is not true or false",
         )
-        return (
-            pl.when(text.is_null()).then(None).otherwise(text.str.to_lowercase().is_in(TRUE_WORDS))
-        ).alias(name)
+        return lowered.is_in(TRUE_WORDS).set(~given, None).alias(name)
     if kind is Kind.INT:
-        parsed = pl.col(name).cast(pl.Int64, strict=False)
-        _fail_on_first(raw, given & parsed.is_null(), path, name, "{value!r} is not a whole number")
-        return text.cast(pl.Int64, strict=False).alias(name)
+        parsed = text.cast(pl.Int64, strict=False)
+        _fail_on_first(given & parsed.is_null(), text, rows, path, name, "{value!r} is not a whole number")
+        return parsed
     raise AssertionError(kind)
 
 
-def _parse_timestamp(text: pl.Expr) -> pl.Expr:
-    # Normalise the accepted spellings to one format, then parse as an instant in UTC.
-    normal = (
-        text.str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
-        .str.replace(r"([Zz])$", "+00:00")
-        .str.replace(r"([+-]\d{2})(\d{2})$", "${1}:${2}")
-        .str.replace(r"T(\d{2}:\d{2})([+-])", "T${1}:00${2}")
+def _parse_timestamp(text: pl.Series) -> pl.Series:
+    """ISO 8601 with an offset as a UTC instant; null where that fails.
+
+    `%+` covers the common spellings (T or space, fractions, Z, +hh:mm, +hhmm) in one fast pass;
+    only the rare values without seconds take a second pass.
+    """
+    parsed = text.str.to_datetime("%+", time_zone="UTC", strict=False, time_unit="us")
+    retry = text.is_not_null() & parsed.is_null()
+    if retry.any():
+        short = text.str.replace(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})([^:\d])", "${1}T${2}:00${3}")
+        again = short.str.to_datetime("%+", time_zone="UTC", strict=False, time_unit="us")
+        parsed = parsed.zip_with(~retry, again)
+    return parsed
+
+
+def _timestamp_problem(value: str) -> str:
+    if re.fullmatch(ISO_WITHOUT_OFFSET, value):
+        return f"timestamp {value!r} has no UTC offset (add Z or +hh:mm)"
+    if not re.fullmatch(ISO_WITH_OFFSET, value):
+        return f"{value!r} is not an ISO 8601 timestamp with an offset"
+    return f"{value!r} is not a valid timestamp"
+
+
+def _fail_on_first(
+    bad: pl.Series, values: pl.Series, rows: pl.Series, path: str, column: str,
+    message: str | Callable[[str], str],
+) -> None:
+    if not bad.any():
+        return
+    index = bad.arg_true()[0]
+    value = values[index]
+    value = None if value is None else str(value)
+    text = message(value) if callable(message) else message.format(value=value)
+    raise InputError(path, text, row=int(rows[index]), column=column)
+
+
+def _check_unique(frame: pl.DataFrame, entity: Entity, rows: pl.Series, path: str) -> None:
+    keys = frame.select(entity.key)
+    if keys.n_unique() == keys.height:
+        return
+    duplicated = keys.is_duplicated()
+    first_index = duplicated.arg_true()[0]
+    first = keys.row(first_index)
+    same = keys.with_columns(rows).filter(duplicated & pl.all_horizontal(
+        pl.col(k) == v for k, v in zip(entity.key, first, strict=True)
+    ))
+    value = "/".join(str(v) for v in first)
+    raise InputError(
+        path, f"duplicate key {value!r} (also at row {same[ROW][0]})",
+        row=int(same[ROW][1]), column="/".join(entity.key),
     )
-    return normal.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", strict=False, time_unit="us")
-
-
-def _fail_on_first(frame: pl.DataFrame, bad: pl.Expr, path: str, column: str, message: str) -> None:
-    hits = frame.filter(bad).select(ROW, pl.col(column).cast(pl.String).alias("value")).head(1)
-    if hits.height:
-        row, value = hits.row(0)
-        raise InputError(path, message.format(value=value), row=row, column=column)
-
-
-def _check_unique(frame: pl.DataFrame, entity: Entity, path: str) -> None:
-    key = list(entity.key)
-    duplicated = frame.filter(pl.struct(key).is_duplicated()).sort(ROW)
-    if duplicated.height:
-        first = duplicated.row(0, named=True)
-        same = duplicated.filter(pl.all_horizontal(pl.col(k) == first[k] for k in key))
-        value = "/".join(str(first[k]) for k in key)
-        raise InputError(
-            path, f"duplicate key {value!r} (also at row {same[ROW][0]})",
-            row=int(same[ROW][1]), column="/".join(key),
-        )
 
 
 def read_entity_file(path: str | Path, entity: str | None = None) -> tuple[Entity, pl.DataFrame]:

@@ -56,13 +56,13 @@ def parse_day(value: str | None, option: str) -> date | None:
 def import_cmd(
     ctx: typer.Context,
     paths: Annotated[list[Path], typer.Argument(help="Files, or folders of files, to load.")],
-    entity: Annotated[
+    entity_name: Annotated[
         str | None,
-        typer.Option(help="Entity of every file (else taken from each file name)."),
+        typer.Option("--entity", help="Entity of every file (else taken from each file name)."),
     ] = None,
 ) -> None:
     """Load canonical CSV / JSON Lines / Parquet files, all-or-nothing."""
-    from collectors.files import FORMATS, read_import
+    from collectors.files import FORMATS, entity_for, file_format, read_entity_file
 
     files: list[Path] = []
     for path in paths:
@@ -72,14 +72,23 @@ def import_cmd(
             files.append(path)
     if not files:
         raise UserError(f"{', '.join(map(str, paths))}: no importable files")
-    batches = read_import(files, entity)  # every file checked before anything is written
+    for path in files:  # names and types first: a misnamed file fails before any work
+        file_format(path)
+        entity_for(path, entity_name)
     context: AppContext = ctx.obj
-    with context.open() as wh:
-        counts = wh.load(batches, source="import")
     console = Console(stderr=True)
-    for name, frame in batches.items():
-        c = counts[name]
-        console.print(f"{name}: {frame.height} rows read, {c.new} new, {c.updated} updated")
+    summary = []
+    with context.open() as wh, wh.transaction():
+        # One transaction for all files: any bad row rolls every file back. Files are read
+        # one at a time so that memory holds one file, not all of them.
+        for path in files:
+            entity, frame = read_entity_file(path, entity_name)
+            counts = wh.load({entity.name: frame}, source="import")[entity.name]
+            summary.append(f"{path.name} ({entity.name}): {frame.height} rows read, "
+                           f"{counts.new} new, {counts.updated} updated")
+            del frame
+    for line in summary:
+        console.print(line)
 
 
 @app.command("metrics")

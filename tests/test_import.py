@@ -29,7 +29,7 @@ def test_imports_csv_with_offsets_converted_to_utc(tmp_path, db):
     files = [write(tmp_path / "deployments.csv", DEPLOYMENTS), write(tmp_path / "changes.csv", CHANGES)]
     result = run_cli("import", *map(str, files), db=db)
     assert result.code == 0, result.stderr
-    assert "deployments: 3 rows read, 3 new, 0 updated" in result.stderr
+    assert "deployments.csv (deployments): 3 rows read, 3 new, 0 updated" in result.stderr
     with Warehouse(db, read_only=True) as wh:
         deployments = wh.frame("SELECT * FROM deployments ORDER BY deployment_id").to_dicts()
         changes = wh.frame("SELECT * FROM changes ORDER BY sha").to_dicts()
@@ -48,7 +48,7 @@ def test_importing_twice_leaves_identical_tables(tmp_path, db):
     before = dump_tables(db)
     again = run_cli("import", *map(str, files), db=db)
     assert again.code == 0
-    assert "deployments: 3 rows read, 0 new, 0 updated" in again.stderr
+    assert "deployments.csv (deployments): 3 rows read, 0 new, 0 updated" in again.stderr
     assert dump_tables(db) == before
 
 

@@ -6,7 +6,10 @@ inside one transaction together with its row in schema_version.
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -53,6 +56,12 @@ class Cursor:
     etag: str | None = None
 
 
+def duckdb_settings() -> dict[str, str]:
+    """DuckDB's own default takes 80% of RAM; a bounded buffer pool keeps the tool a good
+    neighbour (it spills to disk beyond it). DORA_IMPACT_MEMORY_LIMIT overrides, e.g. "4GB"."""
+    return {"memory_limit": os.environ.get("DORA_IMPACT_MEMORY_LIMIT", "1GB")}
+
+
 class Warehouse:
     """A DuckDB file holding the canonical tables. Read-only opens never take the write lock."""
 
@@ -62,7 +71,8 @@ class Warehouse:
         if read_only and not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no such database (run `dora-impact demo`, "
                                     "`import` or `sync` first)")
-        self.con = duckdb.connect(str(self.path), read_only=read_only)
+        self.con = duckdb.connect(str(self.path), read_only=read_only, config=duckdb_settings())
+        self._in_transaction = False
         # Everything is computed in UTC: offsets are applied on the way in.
         self.con.execute("SET TimeZone = 'UTC'")
         if not read_only:
@@ -123,17 +133,29 @@ class Warehouse:
         keep their stored values, so a later source can fill in what an earlier one did not know.
         """
         counts: dict[str, LoadCounts] = {}
-        self.con.execute("BEGIN TRANSACTION")
-        try:
+        with self.transaction():
             for name, frame in batches.items():
                 counts[name] = self._upsert(ENTITIES[name], frame, source)
             for cursor in cursors:
                 self._save_cursor(cursor)
+        return counts
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction; nested uses join the outer one, so several loads commit together."""
+        if self._in_transaction:
+            yield
+            return
+        self.con.execute("BEGIN TRANSACTION")
+        self._in_transaction = True
+        try:
+            yield
             self.con.execute("COMMIT")
-        except Exception:
+        except BaseException:
             self.con.execute("ROLLBACK")
             raise
-        return counts
+        finally:
+            self._in_transaction = False
 
     def _upsert(self, entity: Entity, frame: pl.DataFrame, source: str | None) -> LoadCounts:
         columns = [c for c in entity.names if c in frame.columns]

@@ -10,7 +10,7 @@
 --   * its own run ended in failure.
 -- Recovered: the latest resolution of the incidents it caused; with no incident, the next
 -- successful deployment of the same repo and environment. NULL while unrecovered.
-CREATE OR REPLACE TEMP VIEW prod_deployments AS
+CREATE OR REPLACE TEMP TABLE prod_deployments AS
 WITH production AS (
     SELECT
         d.deployment_id, d.repo, d.environment, d.status, d.finished_at, d.sha,

@@ -8,10 +8,8 @@ SELECT
 FROM prod_deployments
 WHERE finished_at >= getvariable('since_ts') AND finished_at < getvariable('until_ts');
 
+-- A change belongs to the key and period of the deployment that shipped it.
 CREATE OR REPLACE TEMP VIEW scoped_changes AS
-SELECT
-    *,
-    CASE getvariable('scope') WHEN 'team' THEN team WHEN 'repo' THEN repo ELSE 'org' END AS key,
-    date_trunc(getvariable('period'), shipped_at)::DATE AS period_start
-FROM change_lead_times
-WHERE shipped_at >= getvariable('since_ts') AND shipped_at < getvariable('until_ts');
+SELECT l.*, d.key, d.period_start
+FROM change_lead_times l
+JOIN scoped_deployments d USING (deployment_id);
