@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -50,24 +50,40 @@ def entity_for(path: Path, entity: str | None = None) -> Entity:
     )
 
 
-def read_raw(path: Path) -> pl.DataFrame:
-    """The file as polars read it, with a 1-based row number column."""
+BATCH_ROWS = 500_000
+
+
+def read_raw_batches(path: Path, rows_per_batch: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
+    """The file as polars reads it, in batches, each with a 1-based row number column.
+
+    CSV and Parquet stream, so memory holds one batch, not the file; JSON Lines is read whole
+    (its schema is inferred over every line) and then cut into batches.
+    """
     if not path.is_file():
         raise InputError(str(path), "no such file")
     fmt = file_format(path)
     try:
+        if fmt == "jsonl":
+            whole = _read_jsonl(path).with_row_index(ROW, offset=1)
+            for offset in range(0, max(whole.height, 1), rows_per_batch):
+                yield whole.slice(offset, rows_per_batch)
+            return
         if fmt == "csv":
-            frame = pl.read_csv(path, infer_schema=False)
-        elif fmt == "jsonl":
-            frame = _read_jsonl(path)
+            scan = pl.scan_csv(path, infer_schema=False)
         else:
-            frame = pl.read_parquet(path)
+            scan = pl.scan_parquet(path)
+        scan = scan.with_row_index(ROW, offset=1)
+        empty = True
+        for batch in scan.collect_batches(chunk_size=rows_per_batch):
+            empty = False
+            yield batch
+        if empty:  # a file with a header and no rows still has columns to check
+            yield scan.head(0).collect()
     except InputError:
         raise
     except Exception as exc:  # polars raises several types; the message is what matters
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(str(path), f"cannot read as {fmt}: {first_line}") from None
-    return frame.with_row_index(ROW, offset=1)
 
 
 def _read_jsonl(path: Path) -> pl.DataFrame:
@@ -108,7 +124,6 @@ def canonical(raw: pl.DataFrame, entity: Entity, path: str) -> pl.DataFrame:
             "unknown status {value!r} (use success or failure)",
         )
         frame = frame.with_columns(status)
-    _check_unique(frame, entity, rows, path)
     return frame
 
 
@@ -192,27 +207,72 @@ def _fail_on_first(
     raise InputError(path, text, row=int(rows[index]), column=column)
 
 
-def _check_unique(frame: pl.DataFrame, entity: Entity, rows: pl.Series, path: str) -> None:
-    keys = frame.select(entity.key)
-    if keys.n_unique() == keys.height:
-        return
-    duplicated = keys.is_duplicated()
-    first_index = duplicated.arg_true()[0]
-    first = keys.row(first_index)
-    same = keys.with_columns(rows).filter(duplicated & pl.all_horizontal(
-        pl.col(k) == v for k, v in zip(entity.key, first, strict=True)
-    ))
-    value = "/".join(str(v) for v in first)
-    raise InputError(
-        path, f"duplicate key {value!r} (also at row {same[ROW][0]})",
-        row=int(same[ROW][1]), column="/".join(entity.key),
-    )
+class KeyTracker:
+    """Finds a natural key that occurs twice in one file, across all of its batches.
+
+    Holding every key of a 5-million-row file would cost hundreds of MB, so it keeps a 64-bit
+    hash per row; a repeated hash is confirmed on the real key values before it is reported.
+    """
+
+    def __init__(self, entity: Entity, path: str) -> None:
+        self.entity, self.path = entity, path
+        self.seen: list[pl.DataFrame] = []
+
+    def add(self, frame: pl.DataFrame, rows: pl.Series) -> None:
+        hashes = frame.select(pl.struct(self.entity.key).hash().alias("hash"))
+        self.seen.append(hashes.with_columns(rows.alias(ROW)))
+
+    def check(self, key_of_row: Callable[[list[int]], dict[int, tuple]]) -> None:
+        if not self.seen:
+            return
+        seen = pl.concat(self.seen)
+        repeated = seen.filter(pl.col("hash").is_duplicated()).sort(ROW)
+        if repeated.is_empty():
+            return
+        keys = key_of_row(repeated[ROW].to_list())
+        first_at: dict[tuple, int] = {}
+        for row in repeated[ROW].to_list():
+            key = keys[row]
+            if key in first_at:
+                value = "/".join(str(v) for v in key)
+                raise InputError(
+                    self.path, f"duplicate key {value!r} (also at row {first_at[key]})",
+                    row=row, column="/".join(self.entity.key),
+                )
+            first_at[key] = row
+
+
+def read_entity_batches(
+    path: str | Path, entity: str | None = None, rows_per_batch: int = BATCH_ROWS
+) -> Iterator[tuple[Entity, pl.DataFrame]]:
+    """Checked canonical batches of one file. The duplicate-key check ends the iteration, so
+    a caller that loads batches inside one transaction must consume it to the end."""
+    path = Path(path)
+    chosen = entity_for(path, entity)
+    tracker = KeyTracker(chosen, str(path))
+    for raw in read_raw_batches(path, rows_per_batch):
+        frame = canonical(raw, chosen, str(path))
+        tracker.add(frame, raw[ROW])
+        yield chosen, frame
+
+    def key_of_row(rows: list[int]) -> dict[int, tuple]:
+        wanted = pl.Series(ROW, rows, dtype=pl.UInt32)
+        found: dict[int, tuple] = {}
+        for raw in read_raw_batches(path, rows_per_batch):
+            hits = raw.filter(pl.col(ROW).is_in(wanted))
+            if hits.height:
+                frame = canonical(hits, chosen, str(path))
+                for row, key in zip(hits[ROW].to_list(), frame.select(chosen.key).rows(), strict=True):
+                    found[row] = key
+        return found
+
+    tracker.check(key_of_row)
 
 
 def read_entity_file(path: str | Path, entity: str | None = None) -> tuple[Entity, pl.DataFrame]:
-    path = Path(path)
-    chosen = entity_for(path, entity)
-    return chosen, canonical(read_raw(path), chosen, str(path))
+    """A whole file as one checked canonical frame (for files that fit in memory)."""
+    batches = list(read_entity_batches(path, entity))
+    return batches[0][0], pl.concat([frame for _, frame in batches], how="diagonal_relaxed")
 
 
 def read_import(paths: list[str | Path], entity: str | None = None) -> dict[str, pl.DataFrame]:

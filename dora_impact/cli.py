@@ -18,6 +18,7 @@ from dora_impact import dashboard_command, demo_command, impact_command, sync_co
 from dora_impact.context import AppContext
 from dora_impact.errors import UserError
 from dora_impact.output import emit
+from warehouse.db import LoadCounts
 
 app = typer.Typer(
     name="dora-impact",
@@ -62,7 +63,7 @@ def import_cmd(
     ] = None,
 ) -> None:
     """Load canonical CSV / JSON Lines / Parquet files, all-or-nothing."""
-    from collectors.files import FORMATS, entity_for, file_format, read_entity_file
+    from collectors.files import FORMATS, entity_for, file_format, read_entity_batches
 
     files: list[Path] = []
     for path in paths:
@@ -82,11 +83,12 @@ def import_cmd(
         # One transaction for all files: any bad row rolls every file back. Files are read
         # one at a time so that memory holds one file, not all of them.
         for path in files:
-            entity, frame = read_entity_file(path, entity_name)
-            counts = wh.load({entity.name: frame}, source="import")[entity.name]
-            summary.append(f"{path.name} ({entity.name}): {frame.height} rows read, "
+            read, counts, name = 0, LoadCounts(), entity_for(path, entity_name).name
+            for _entity, batch in read_entity_batches(path, entity_name):
+                counts += wh.load({name: batch}, source="import")[name]
+                read += batch.height
+            summary.append(f"{path.name} ({name}): {read} rows read, "
                            f"{counts.new} new, {counts.updated} updated")
-            del frame
     for line in summary:
         console.print(line)
 
