@@ -17,7 +17,7 @@ from rich.console import Console
 from dora_impact import dashboard_command, demo_command, impact_command, sync_command
 from dora_impact.context import AppContext
 from dora_impact.errors import UserError
-from dora_impact.output import emit
+from dora_impact.output import emit, hours, percent
 from warehouse.db import LoadCounts
 
 app = typer.Typer(
@@ -122,11 +122,11 @@ def metrics_cmd(
 FORMATS_OUT = ("table", "json", "csv")
 METRIC_TABLE = [
     ("key", "key"), ("period", "period"), ("deployments", "deploys"),
-    ("deployments_per_week", "per week"), ("changes", "changes"),
-    ("lead_time_median_hours", "lead time h (median)"), ("lead_time_p90_hours", "p90 h"),
+    ("deployments_per_week", "/week", hours), ("changes", "changes"),
+    ("lead_time_median_hours", "lead h", hours), ("lead_time_p90_hours", "p90 h", hours),
     ("failed_deployments", "failed"), ("production_deployments", "of"),
-    ("change_fail_rate", "fail rate"), ("recovery_time_median_hours", "recovery h"),
-    ("rework_rate", "rework"), ("dora_level", "level"),
+    ("change_fail_rate", "fail %", percent), ("recovery_time_median_hours", "recover h", hours),
+    ("rework_rate", "rework %", percent), ("dora_level", "level"),
 ]
 
 demo_command.register(app)

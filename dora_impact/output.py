@@ -23,6 +23,14 @@ def _jsonable(value: object) -> object:
     return value
 
 
+def percent(value: object) -> str:
+    return "–" if value is None else f"{float(value):.1%}"
+
+
+def hours(value: object) -> str:
+    return "–" if value is None else f"{float(value):.1f}"
+
+
 def _cell(value: object) -> str:
     if value is None:
         return "–"
@@ -43,11 +51,12 @@ def emit(
     rows: Sequence[dict],
     fmt: Format,
     columns: Sequence[str],
-    table_columns: Sequence[tuple[str, str]] | None = None,
+    table_columns: Sequence[tuple] | None = None,
     title: str | None = None,
     console: Console | None = None,
 ) -> None:
-    """JSON and CSV carry every column; the table shows `table_columns` (key, header) pairs."""
+    """JSON and CSV carry every column; the table shows `table_columns`: (key, header) or
+    (key, header, formatter) tuples."""
     if fmt == "json":
         sys.stdout.write(to_json([{c: r.get(c) for c in columns} for r in rows]) + "\n")
     elif fmt == "csv":
@@ -56,11 +65,14 @@ def emit(
         for row in rows:
             writer.writerow(["" if row.get(c) is None else _jsonable(row.get(c)) for c in columns])
     else:
-        console = console or Console()
+        # Piped output has no terminal width to fit; folding a table there only hurts.
+        console = console or Console(width=None if sys.stdout.isatty() else 200)
         table = Table(title=title, show_lines=False)
         shown = table_columns or [(c, c) for c in columns]
-        for _key, header in shown:
-            table.add_column(header, overflow="fold")
+        for spec in shown:
+            table.add_column(
+                spec[1], justify="left" if spec[0] in ("key", "period") else "right", no_wrap=True
+            )
         for row in rows:
-            table.add_row(*(_cell(row.get(k)) for k, _ in shown))
+            table.add_row(*((spec[2] if len(spec) > 2 else _cell)(row.get(spec[0])) for spec in shown))
         console.print(table)
