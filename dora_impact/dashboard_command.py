@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from importlib import resources
 from typing import Annotated
 
 import typer
@@ -10,37 +13,38 @@ from dora_impact.context import AppContext
 from dora_impact.errors import UserError
 
 
-def serve_dashboard(context: AppContext, port: int = 8501) -> None:
-    from importlib.util import find_spec
-
-    if find_spec("dashboards.app") is None:
-        typer.echo("The dashboard is not built yet; the metrics above are the demo org's.", err=True)
-        return
-    import subprocess
-    import sys
-
-    if not context.db_path.exists():
-        raise UserError(f"{context.db_path}: no such database (run `dora-impact demo` or `import` first)")
+def dashboard_command_line(context: AppContext, port: int, address: str) -> list[str]:
+    app = resources.files("dashboards") / "app.py"
     command = [
-        sys.executable, "-m", "streamlit", "run", str(_app_path()),
-        "--server.port", str(port), "--server.headless", "true",
-        "--browser.gatherUsageStats", "false", "--", "--db", str(context.db_path.resolve()),
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.port", str(port), "--server.address", address, "--server.headless", "true",
+        "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
+        "--", "--db", str(context.db_path.resolve()),
     ]
     if context.config.source_path:
         command += ["--config", str(context.config.source_path.resolve())]
-    raise typer.Exit(subprocess.call(command))
+    return command
 
 
-def _app_path():
-    from importlib import resources
-
-    return resources.files("dashboards") / "app.py"
+def serve_dashboard(context: AppContext, port: int = 8501, address: str = "localhost") -> None:
+    if not context.db_path.exists():
+        raise UserError(f"{context.db_path}: no such database (run `dora-impact demo` or `import` first)")
+    typer.echo(f"Dashboard on http://{address}:{port} (Ctrl-C stops it)", err=True)
+    try:
+        code = subprocess.call(dashboard_command_line(context, port, address))
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("dashboard")
     def dashboard_cmd(
-        ctx: typer.Context, port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501
+        ctx: typer.Context,
+        port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,
+        address: Annotated[
+            str, typer.Option(help="Address to bind; 0.0.0.0 to serve other machines.")
+        ] = "localhost",
     ) -> None:
         """Serve the Streamlit dashboard (read-only) over the database."""
-        serve_dashboard(ctx.obj, port=port)
+        serve_dashboard(ctx.obj, port=port, address=address)

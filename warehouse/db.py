@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -221,7 +222,19 @@ class Warehouse:
 
     # -- reading ----------------------------------------------------------------------------
     def frame(self, sql: str, params: list | None = None) -> pl.DataFrame:
-        return self.con.sql(sql, params=params or None).pl()
+        # execute() (not sql()) so that a result left unfinished by an earlier execute() on this
+        # connection does not block the query, and the whole result is consumed here.
+        # The extra copy DuckDB warns about is of a result set, which is small here.
+        result = self.con.execute(sql, params or [])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            table = result.to_arrow_table() if hasattr(result, "to_arrow_table") else result.arrow()
+        return pl.from_arrow(table)
+
+    def scalar(self, sql: str, params: list | None = None) -> object:
+        """The first column of the first row, with the result consumed to the end."""
+        rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0][0] if rows else None
 
     def table_counts(self) -> dict[str, int]:
         return {

@@ -1,0 +1,57 @@
+"""The dora-impact dashboard (Streamlit): one page per question a user asks.
+
+Run through `dora-impact dashboard` (or `demo`), which passes `--db` and `--config`:
+    streamlit run dashboards/app.py -- --db dora.duckdb [--config dora.toml]
+Read-only: it never writes to the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# Streamlit runs this file as a script; make the project importable when run from a checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from dashboards import pages  # noqa: E402
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db", default=os.environ.get("DORA_IMPACT_DB", "dora.duckdb"))
+    parser.add_argument("--config", default=os.environ.get("DORA_IMPACT_CONFIG"))
+    return parser.parse_known_args(sys.argv[1:])[0]
+
+
+def main() -> None:
+    st.set_page_config(page_title="dora-impact", page_icon=":material/insights:", layout="wide")
+    args = arguments()
+    st.session_state["db"] = str(Path(args.db).resolve())
+    st.session_state["config"] = args.config
+    if not Path(args.db).exists():
+        st.error(f"{args.db}: no such database. Run `dora-impact demo --no-serve`, `import` or `sync`.")
+        st.stop()
+    navigation = st.navigation(
+        [
+            st.Page(
+                pages.delivery,
+                title="Delivery",
+                icon=":material/rocket_launch:",
+                url_path="delivery",
+                default=True,
+            ),
+            st.Page(pages.teams, title="Teams", icon=":material/groups:", url_path="teams"),
+            st.Page(
+                pages.initiatives, title="Initiatives", icon=":material/science:", url_path="initiatives"
+            ),
+            st.Page(pages.health, title="Data health", icon=":material/monitor_heart:", url_path="health"),
+        ]
+    )
+    navigation.run()
+
+
+main()

@@ -1,0 +1,151 @@
+"""Read-only data access for the dashboard.
+
+The dashboard never takes DuckDB's write lock: it opens the file read-only, briefly, per
+refresh. While a sync holds the file, DuckDB refuses readers; the dashboard then keeps serving
+the last data it read and says how old it is.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from dora_impact.config import Config, load_config
+from warehouse import Warehouse
+from warehouse.metrics import compute_metrics, prepare
+
+RETRIES = 5
+
+
+class Busy(Exception):
+    """The database is held by a writer (a sync or import is running)."""
+
+
+@dataclass
+class Snapshot:
+    value: object
+    read_at: datetime
+
+
+_last_good: dict[tuple, Snapshot] = {}
+
+
+def _open(db: str) -> Warehouse:
+    for attempt in range(RETRIES):
+        try:
+            return Warehouse(Path(db), read_only=True)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or attempt == RETRIES - 1:
+                raise Busy(str(exc)) from None
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError
+
+
+def read(key: tuple, db: str, compute) -> tuple[object, datetime, bool]:
+    """(value, when it was read, stale?) — stale when the file is busy and an older copy exists."""
+    try:
+        with _open(db) as wh:
+            value = compute(wh)
+    except Busy:
+        if key in _last_good:
+            snap = _last_good[key]
+            return snap.value, snap.read_at, True
+        raise
+    snap = Snapshot(value, datetime.now(UTC))
+    _last_good[key] = snap
+    return value, snap.read_at, False
+
+
+def config(path: str | None) -> Config:
+    return load_config(path) if path else Config()
+
+
+def metrics(
+    db: str, config_path: str | None, by: str, period: str, since: date | None, until: date | None
+) -> tuple[pl.DataFrame, datetime, bool]:
+    cfg = config(config_path).metrics
+
+    def compute(wh: Warehouse) -> pl.DataFrame:
+        rows = compute_metrics(wh, cfg, by, period, since, until)
+        return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
+
+    return read(("metrics", db, config_path, by, period, since, until), db, compute)
+
+
+def deployments(
+    db: str, config_path: str | None, team: str | None, start: date, end: date
+) -> tuple[pl.DataFrame, datetime, bool]:
+    """The production deployments behind a number: one row each, with why it failed."""
+    cfg = config(config_path).metrics
+
+    def compute(wh: Warehouse) -> pl.DataFrame:
+        prepare(wh, cfg)
+        return wh.frame(
+            "SELECT deployment_id, repo, team, status, finished_at, failed, caused_incident, "
+            "fixed_forward_or_rolled_back, run_failed, is_hotfix, is_rollback, "
+            "round(recovery_hours, 2) AS recovery_hours "
+            "FROM prod_deployments WHERE finished_at >= ? AND finished_at < ? "
+            "AND (? IS NULL OR team = ?) ORDER BY finished_at",
+            [start, end, team, team],
+        )
+
+    return read(("deployments", db, config_path, team, start, end), db, compute)
+
+
+def changes(
+    db: str, config_path: str | None, team: str | None, start: date, end: date
+) -> tuple[pl.DataFrame, datetime, bool]:
+    cfg = config(config_path).metrics
+
+    def compute(wh: Warehouse) -> pl.DataFrame:
+        prepare(wh, cfg)
+        return wh.frame(
+            "SELECT repo, sha, author, pr_number, deployment_id, committed_at, shipped_at, "
+            "round(lead_time_hours, 2) AS lead_time_hours FROM change_lead_times "
+            "WHERE shipped_at >= ? AND shipped_at < ? AND (? IS NULL OR team = ?) ORDER BY shipped_at",
+            [start, end, team, team],
+        )
+
+    return read(("changes", db, config_path, team, start, end), db, compute)
+
+
+def health(db: str, config_path: str | None) -> tuple[dict, datetime, bool]:
+    """Row counts and the gaps that make metrics less complete than they look."""
+    cfg = config(config_path).metrics
+
+    def compute(wh: Warehouse) -> dict:
+        prepare(wh, cfg)
+        one = lambda sql: wh.con.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "tables": wh.table_counts(),
+            "non_production_deployments": one(
+                "SELECT count(*) FROM deployments WHERE deployment_id NOT IN "
+                "(SELECT deployment_id FROM prod_deployments)"
+            ),
+            "changes_without_deployment": one("SELECT count(*) FROM changes WHERE deployment_id IS NULL"),
+            "unattributed_incidents": one("SELECT count(*) FROM incidents WHERE deployment_id IS NULL"),
+            "unresolved_incidents": one("SELECT count(*) FROM incidents WHERE resolved_at IS NULL"),
+            "unassigned_deployments": one("SELECT count(*) FROM prod_deployments WHERE team = 'unassigned'"),
+            "last_deployment": one("SELECT max(finished_at) FROM prod_deployments"),
+            "sync_state": wh.frame(
+                "SELECT source, scope, resource, updated_at FROM sync_state ORDER BY updated_at DESC"
+            ),
+        }
+
+    return read(("health", db, config_path), db, compute)
+
+
+def impact(db: str, config_path: str | None) -> tuple[list, datetime, bool]:
+    from warehouse.impact import run
+
+    cfg = config(config_path)
+
+    def compute(wh: Warehouse) -> list:
+        return run(wh, cfg)
+
+    return read(("impact", db, config_path), db, compute)
