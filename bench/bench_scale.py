@@ -40,48 +40,71 @@ def generate(folder: Path, fmt: str, seed: int = 1) -> dict[str, Path]:
     status = np.where(rng.random(DEPLOYMENTS) < 0.93, "success", "failure")
     hotfix = rng.random(DEPLOYMENTS) < 0.05
     base = pl.lit(START)
-    deployments = pl.DataFrame({
-        "deployment_id": [f"d{i}" for i in range(DEPLOYMENTS)],
-        "repo": repos[repo_of],
-        "environment": env,
-        "status": status,
-        "finished_s": finished,
-        "sha": [f"{i:040x}" for i in range(DEPLOYMENTS)],
-        "is_hotfix": hotfix,
-    }).with_columns((base + pl.duration(seconds=pl.col("finished_s"))).alias("finished_at")).drop("finished_s")
+    deployments = (
+        pl.DataFrame(
+            {
+                "deployment_id": [f"d{i}" for i in range(DEPLOYMENTS)],
+                "repo": repos[repo_of],
+                "environment": env,
+                "status": status,
+                "finished_s": finished,
+                "sha": [f"{i:040x}" for i in range(DEPLOYMENTS)],
+                "is_hotfix": hotfix,
+            }
+        )
+        .with_columns((base + pl.duration(seconds=pl.col("finished_s"))).alias("finished_at"))
+        .drop("finished_s")
+    )
 
     shipped_by = rng.integers(0, DEPLOYMENTS, CHANGES)
     lead_s = np.minimum(rng.lognormal(np.log(20 * 3600), 1.2, CHANGES), 60 * 86400).astype(np.int64)
-    changes = pl.DataFrame({
-        "repo": repos[repo_of[shipped_by]],
-        "sha": [f"c{i:039x}" for i in range(CHANGES)],
-        "committed_s": finished[shipped_by] - lead_s,
-        "author": [f"dev{i % 5000}" for i in range(CHANGES)],
-        "deployment_id": [f"d{i}" for i in shipped_by],
-    }).with_columns((base + pl.duration(seconds=pl.col("committed_s"))).alias("committed_at")).drop("committed_s")
+    changes = (
+        pl.DataFrame(
+            {
+                "repo": repos[repo_of[shipped_by]],
+                "sha": [f"c{i:039x}" for i in range(CHANGES)],
+                "committed_s": finished[shipped_by] - lead_s,
+                "author": [f"dev{i % 5000}" for i in range(CHANGES)],
+                "deployment_id": [f"d{i}" for i in shipped_by],
+            }
+        )
+        .with_columns((base + pl.duration(seconds=pl.col("committed_s"))).alias("committed_at"))
+        .drop("committed_s")
+    )
 
     caused_by = rng.integers(0, DEPLOYMENTS, INCIDENTS)
     opened = finished[caused_by] + rng.integers(60, 86400, INCIDENTS)
     resolved = opened + rng.lognormal(np.log(3 * 3600), 1.0, INCIDENTS).astype(np.int64)
-    incidents = pl.DataFrame({
-        "incident_id": [f"i{i}" for i in range(INCIDENTS)],
-        "opened_s": opened,
-        "resolved_s": resolved,
-        "repo": repos[repo_of[caused_by]],
-        "deployment_id": [f"d{i}" for i in caused_by],
-    }).with_columns(
-        (base + pl.duration(seconds=pl.col("opened_s"))).alias("opened_at"),
-        (base + pl.duration(seconds=pl.col("resolved_s"))).alias("resolved_at"),
-    ).drop("opened_s", "resolved_s")
+    incidents = (
+        pl.DataFrame(
+            {
+                "incident_id": [f"i{i}" for i in range(INCIDENTS)],
+                "opened_s": opened,
+                "resolved_s": resolved,
+                "repo": repos[repo_of[caused_by]],
+                "deployment_id": [f"d{i}" for i in caused_by],
+            }
+        )
+        .with_columns(
+            (base + pl.duration(seconds=pl.col("opened_s"))).alias("opened_at"),
+            (base + pl.duration(seconds=pl.col("resolved_s"))).alias("resolved_at"),
+        )
+        .drop("opened_s", "resolved_s")
+    )
 
     paths = {}
-    for name, frame in (("teams", teams), ("deployments", deployments), ("changes", changes),
-                        ("incidents", incidents)):
+    for name, frame in (
+        ("teams", teams),
+        ("deployments", deployments),
+        ("changes", changes),
+        ("incidents", incidents),
+    ):
         path = folder / f"{name}.{fmt}"
         if fmt == "csv":
             # ISO 8601 with Z, as an export would write it.
             frame = frame.with_columns(
-                pl.col(c).dt.strftime("%Y-%m-%dT%H:%M:%SZ") for c, t in frame.schema.items()
+                pl.col(c).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+                for c, t in frame.schema.items()
                 if isinstance(t, pl.Datetime)
             )
             frame.write_csv(path)
@@ -111,15 +134,18 @@ def main() -> None:
     db = folder / "bench.duckdb"
     start = time.perf_counter()
     paths = generate(folder, args.format)
-    print(f"generated in {time.perf_counter() - start:.1f} s: "
-          + ", ".join(f"{p.name} {p.stat().st_size / 1e6:.0f} MB" for p in paths.values()))
+    print(
+        f"generated in {time.perf_counter() - start:.1f} s: "
+        + ", ".join(f"{p.name} {p.stat().st_size / 1e6:.0f} MB" for p in paths.values())
+    )
     for leftover in (db, db.with_name(db.name + ".wal")):
         leftover.unlink(missing_ok=True)
     cli = [sys.executable, "-m", "dora_impact", "--db", str(db)]
     import_s, import_mb = timed([*cli, "import", *map(str, paths.values())])
     print(f"import: {import_s:.1f} s, peak RSS {import_mb:.0f} MB")
-    metrics_s, metrics_mb = timed([*cli, "metrics", "--by", "team", "--period", "week",
-                                   "--until", "2026-11-22", "--format", "json"])
+    metrics_s, metrics_mb = timed(
+        [*cli, "metrics", "--by", "team", "--period", "week", "--until", "2026-11-22", "--format", "json"]
+    )
     print(f"metrics --by team --period week: {metrics_s:.1f} s, peak RSS so far {metrics_mb:.0f} MB")
     print(f"database file: {db.stat().st_size / 1e6:.0f} MB; cores: {os.cpu_count()}")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from collectors.records import DEPLOYMENT_STATUSES, ENTITIES, Entity, Kind
+from collectors.records import DEPLOYMENT_STATUSES, ENTITIES, Entity, Kind, parse_cohorts
 from dora_impact.errors import InputError
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
@@ -50,7 +50,7 @@ def entity_for(path: Path, entity: str | None = None) -> Entity:
     )
 
 
-BATCH_ROWS = 500_000
+BATCH_ROWS = 250_000
 
 
 def read_raw_batches(path: Path, rows_per_batch: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
@@ -124,6 +124,12 @@ def canonical(raw: pl.DataFrame, entity: Entity, path: str) -> pl.DataFrame:
             "unknown status {value!r} (use success or failure)",
         )
         frame = frame.with_columns(status)
+    if entity.name == "initiatives" and "teams" in frame.columns:
+        for index, (teams, started_on) in enumerate(frame.select("teams", "started_on").iter_rows()):
+            try:
+                parse_cohorts(teams, started_on)
+            except ValueError as exc:
+                raise InputError(path, str(exc), row=int(rows[index]), column="teams") from None
     return frame
 
 

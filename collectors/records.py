@@ -8,6 +8,7 @@ org all hand the warehouse polars frames with these columns.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from enum import StrEnum
 
 import polars as pl
@@ -160,6 +161,9 @@ INITIATIVES = Entity(
         _c("ramp_weeks", I),
         _c("ended_on", D),
         _c("description"),
+        _c("adoption_environment"),
+        _c("adoption_workflow"),
+        _c("adoption_marker_file"),
     ),
 )
 
@@ -175,3 +179,22 @@ ENTITIES: dict[str, Entity] = {
 }
 
 DEPLOYMENT_STATUSES = ("success", "failure")
+
+
+def parse_cohorts(teams: str | None, started_on: date) -> list[tuple[date, list[str]]]:
+    """The `teams` of an initiative: `a;b;c@2026-05-04` means a and b adopt on started_on and
+    c on 4 May 2026 (a later cohort). Raises ValueError on a bad entry or date."""
+    by_date: dict[date, list[str]] = {}
+    for entry in (teams or "").split(";"):
+        if not entry.strip():
+            continue
+        team, at, when = (part.strip() for part in entry.partition("@"))
+        if not team or (at and not when):
+            raise ValueError(f"{entry.strip()!r} is not team or team@YYYY-MM-DD")
+        try:
+            day = date.fromisoformat(when) if when else started_on
+        except ValueError:
+            raise ValueError(f"{entry.strip()!r} has no valid date after @ (YYYY-MM-DD)") from None
+        if team not in by_date.setdefault(day, []):
+            by_date[day].append(team)
+    return sorted(by_date.items())

@@ -18,7 +18,6 @@ from dora_impact import dashboard_command, demo_command, impact_command, sync_co
 from dora_impact.context import AppContext
 from dora_impact.errors import UserError
 from dora_impact.output import emit, hours, percent
-from warehouse.db import LoadCounts
 
 app = typer.Typer(
     name="dora-impact",
@@ -63,34 +62,14 @@ def import_cmd(
     ] = None,
 ) -> None:
     """Load canonical CSV / JSON Lines / Parquet files, all-or-nothing."""
-    from collectors.files import FORMATS, entity_for, file_format, read_entity_batches
+    from collectors.importer import check_files, expand, load_files
 
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix.lower() in FORMATS)
-        else:
-            files.append(path)
-    if not files:
-        raise UserError(f"{', '.join(map(str, paths))}: no importable files")
-    for path in files:  # names and types first: a misnamed file fails before any work
-        file_format(path)
-        entity_for(path, entity_name)
+    files = expand(paths)
+    check_files(files, entity_name)  # before the database is even opened: bad input writes nothing
     context: AppContext = ctx.obj
     console = Console(stderr=True)
-    summary = []
-    with context.open() as wh, wh.transaction():
-        # One transaction for all files: any bad row rolls every file back. Files are read
-        # one at a time so that memory holds one file, not all of them.
-        for path in files:
-            read, counts, name = 0, LoadCounts(), entity_for(path, entity_name).name
-            for _entity, batch in read_entity_batches(path, entity_name):
-                counts += wh.load({name: batch}, source="import")[name]
-                read += batch.height
-            summary.append(f"{path.name} ({name}): {read} rows read, "
-                           f"{counts.new} new, {counts.updated} updated")
-    for line in summary:
-        console.print(line)
+    with context.open() as wh:
+        load_files(wh, files, entity_name, on_file=lambda done: console.print(done.describe()))
 
 
 @app.command("metrics")
@@ -138,7 +117,10 @@ dashboard_command.register(app)
 def run() -> None:
     """Entry point: turns UserError into one line and exit 2, anything else into exit 3."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns (not raises) the code of a typer.Exit.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except UserError as exc:
         typer.echo(f"dora-impact: {exc}", err=True)
         sys.exit(exc.exit_code)

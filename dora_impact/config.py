@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dora_impact.errors import UserError
 
@@ -91,8 +91,9 @@ class IncidentConfig(Strict):
     # An incident that names no cause is pinned to the last production deployment of its
     # repository within this many hours before it opened; otherwise it stays unattributed.
     window_hours: float = Field(default=48, ge=0)
-    # A label matching this gives the incident's severity (first group), e.g. `sev1`, `severity:high`.
-    severity_label: str = r"^(?:sev|severity)[-: ]?(\w+)$"
+    # A label matching this gives the incident's severity (its first group, lower-cased):
+    # `sev1` -> sev1, `severity:high` -> high, `P2` -> p2.
+    severity_label: str = r"^(?:severity[-: ]?)?(sev[-_ ]?\d+|p\d|critical|high|medium|low)$"
 
     _regex = field_validator("severity_label")(_check_regex)
 
@@ -190,10 +191,26 @@ class InitiativeConfig(Strict):
     ramp_weeks: int = Field(default=4, ge=0)
     ended_on: date | None = None
     description: str | None = None
-    # Which deployments went through the new path (any that matches).
+    # Which deployments went through the new path (any that matches): regexes on the
+    # workflow name/path and on the environment, or a file that marks an adopting repository.
     adoption_workflow: str | None = None
     adoption_environment: str | None = None
     adoption_marker_file: str | None = None
+
+    _adoption_regex = field_validator("adoption_workflow", "adoption_environment")(_check_regex)
+
+    @model_validator(mode="after")
+    def _has_a_start(self) -> InitiativeConfig:
+        # An initiative starts somewhere: its own started_on, or each cohort's.
+        if self.started_on is None and not self.cohorts:
+            raise ValueError(f"initiative {self.name!r} needs started_on or cohorts")
+        if self.teams and self.started_on is None:
+            raise ValueError(f"initiative {self.name!r}: teams without started_on (use cohorts)")
+        if self.ended_on is not None:
+            first = min([c.started_on for c in self.cohorts] + [self.started_on or date.max])
+            if self.ended_on <= first:
+                raise ValueError(f"initiative {self.name!r}: ended_on is not after it started")
+        return self
 
 
 class Config(Strict):

@@ -1,12 +1,226 @@
-"""The `impact` command (registered on the CLI app by cli.py)."""
+"""The `impact` command: before/after effect of initiatives (statistics live in warehouse/impact)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from dora_impact.context import AppContext
+from dora_impact.errors import UserError
+from dora_impact.output import to_json
+
+if TYPE_CHECKING:
+    from warehouse.impact import ImpactResult
+
+# warehouse.impact loads scipy and statsmodels (seconds): imported when the command runs, so
+# that every other command starts fast.
+DEFAULT_WINDOW_WEEKS = 26  # = warehouse.impact.DEFAULT_WINDOW_WEEKS (checked by a test)
+TREATED, ORG = "treated teams", "org"
+
+SPARKS = "▁▂▃▄▅▆▇█"
+VERDICT_STYLE = {"improved": "green", "worsened": "red", "no detectable change": "", "inconclusive": "yellow"}
+METHOD_NAMES = {"did": "diff-in-diff", "its": "time series", "before_after": "before/after"}
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:+.1f}%"
+
+
+def _level(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    if unit.startswith("share"):
+        return f"{value * 100:.1f}%"
+    if unit.startswith("hours"):
+        return f"{value:.1f} h"
+    return f"{value:.2f}"
+
+
+def _verdict(row: dict) -> str:
+    style = VERDICT_STYLE[row["verdict"]]
+    return f"[{style}]{row['verdict']}[/{style}]" if style else row["verdict"]
+
+
+def _pre_trend(row: dict) -> str:
+    if row["method"] != "did":
+        return "–"
+    if row.get("pre_trend_p") is None:
+        return "not run"
+    return f"{'ok' if row['pre_trend_ok'] else 'failed'} (p {row['pre_trend_p']:.2g})"
+
+
+def _estimates_table(result: ImpactResult, group: str) -> Table | None:
+    rows = [r for r in result.rows() if r["group"] == group]
+    primary = [r for r in rows if r["primary"] and r["family"] in ("throughput", "instability", "factor")]
+    if not primary:
+        return None
+    naive = {r["metric"]: r for r in rows if r["method"] == "before_after"}
+    title = {TREATED: "Adopting teams", ORG: "Whole org"}.get(group, f"Adopting teams, {group}")
+    table = Table(title=f"{title}: primary estimates", title_justify="left")
+    for header in (
+        "metric",
+        "method",
+        "before",
+        "after",
+        "change",
+        "95% CI",
+        "p",
+        "n before/after",
+        "verdict",
+        "pre-trend",
+        "before/after (reference)",
+    ):
+        table.add_column(header, justify="left" if header in ("metric", "method", "verdict") else "right")
+    for r in primary:
+        ref = naive.get(r["metric"])
+        reference = "–" if ref is None or ref is r else _pct(ref["relative_change"])
+        table.add_row(
+            r["metric"],
+            METHOD_NAMES[r["method"]],
+            _level(r["before"], r["unit"]),
+            _level(r["after"], r["unit"]),
+            _pct(r["relative_change"]),
+            f"{_pct(r['ci_low'])} to {_pct(r['ci_high'])}",
+            "–" if r["p_value"] is None else f"{r['p_value']:.3g}",
+            f"{r['n_before']}/{r['n_after']}",
+            _verdict(r),
+            _pre_trend(r),
+            reference,
+        )
+    return table
+
+
+def _stages_table(result: ImpactResult) -> Table | None:
+    group = TREATED if not result.initiative.org_wide else ORG
+    from warehouse.impact import stage_breakdown
+
+    stages = stage_breakdown(result.impact, group)
+    if not stages:
+        return None
+    table = Table(
+        title="Where the time goes: lead-time stages and handoffs per pull request", title_justify="left"
+    )
+    for header in (
+        "stage / handoff",
+        "method",
+        "before",
+        "after",
+        "change",
+        "95% CI",
+        "hours added",
+        "verdict",
+    ):
+        table.add_column(
+            header, justify="left" if header in ("stage / handoff", "method", "verdict") else "right"
+        )
+    for s in stages:
+        unit = "hours" if s["added_hours"] is not None or s["metric"].endswith(("_time", "_wait")) else ""
+        table.add_row(
+            s["label"],
+            METHOD_NAMES[s["method"]],
+            _level(s["before"], unit),
+            _level(s["after"], unit),
+            _pct(s["relative_change"]),
+            f"{_pct(s['ci_low'])} to {_pct(s['ci_high'])}",
+            "–" if s["added_hours"] is None else f"{s['added_hours']:+.1f} h",
+            _verdict({"verdict": s["verdict"]}),
+        )
+    return table
+
+
+def _sparkline(values: list[float | None]) -> str:
+    return "".join(" " if v is None else SPARKS[min(int(v * len(SPARKS)), len(SPARKS) - 1)] for v in values)
+
+
+def _adoption(console: Console, result: ImpactResult) -> None:
+    curve = result.adoption
+    if not curve.weeks:
+        console.print(f"[bold]Adoption[/bold]: {curve.message}")
+        return
+    weeks = curve.weeks
+    console.print(
+        f"[bold]Adoption[/bold] ({curve.signal}), weekly share of the adopting teams' "
+        "production deployments (▁ 0% … █ 100%):"
+    )
+    console.print(
+        f"  deployments  {weeks[0]['week']} {_sparkline([w['share'] for w in weeks])} {weeks[-1]['week']}"
+    )
+    console.print(
+        f"  repositories {weeks[0]['week']} {_sparkline([w['repo_share'] for w in weeks])} "
+        f"{weeks[-1]['week']}"
+    )
+    latest = curve.latest
+    if latest:
+        console.print(
+            f"  latest week {latest['week']}: {latest['new_path']}/{latest['deployments']} deployments, "
+            f"{latest['repos_new_path']}/{latest['repos']} repositories on the new path"
+        )
+    if curve.team_share:
+        shares = ", ".join(f"{team} {share * 100:.0f}%" for team, share in sorted(curve.team_share.items()))
+        console.print(f"  after the ramp, by team: {shares}")
+
+
+def render(results: list[ImpactResult], console: Console) -> None:
+    for result in results:
+        console.rule(f"[bold]{result.initiative.name}")
+        for line in result.summary:
+            console.print(line)
+        console.print()
+        for group in dict.fromkeys(r["group"] for r in result.rows()):
+            table = _estimates_table(result, group)
+            if table is not None:
+                console.print(table)
+        stages = _stages_table(result)
+        if stages is not None:
+            console.print(stages)
+        _adoption(console, result)
+        console.print(
+            "[dim]Every estimate, method and sample size: --format json. "
+            "Method and assumptions: docs/impact-method.md.[/dim]"
+        )
+        console.print()
 
 
 def register(app: typer.Typer) -> None:
     @app.command("impact")
-    def impact_cmd(ctx: typer.Context) -> None:
-        """Not built yet."""
-        raise typer.Exit(3)
+    def impact_cmd(
+        ctx: typer.Context,
+        name: Annotated[str | None, typer.Argument(help="Only this initiative.")] = None,
+        window_weeks: Annotated[
+            int,
+            typer.Option("--window-weeks", min=4, max=260, help="Weeks compared on each side of adoption."),
+        ] = DEFAULT_WINDOW_WEEKS,
+        fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
+    ) -> None:
+        """Before/after effect of initiatives: primary estimates with 95% intervals and verdicts."""
+        from warehouse.impact import ROW_KEYS, UnknownInitiative, run
+
+        context: AppContext = ctx.obj
+        try:
+            wh = context.open(read_only=True)  # never takes the write lock
+        except FileNotFoundError as exc:
+            raise UserError(str(exc)) from None
+        try:
+            results = run(wh, context.config, name, window_weeks)
+        except UnknownInitiative as exc:
+            raise UserError(str(exc)) from None
+        finally:
+            wh.close()
+        if fmt == Format.json:
+            rows = [row for result in results for row in result.rows()]
+            typer.echo(to_json([{**{k: row[k] for k in ROW_KEYS}, **row} for row in rows]))
+            return
+        console = Console()
+        if not results:
+            console.print("No initiatives: declare [[initiatives]] in the config or import initiatives.csv.")
+            return
+        render(results, console)

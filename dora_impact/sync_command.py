@@ -1,12 +1,179 @@
-"""The `sync` command (registered on the CLI app by cli.py)."""
+"""The `sync` command: pull from GitHub (config [github]) or a local repository (--git PATH).
+
+Exit codes: 0 everything synced; 2 bad configuration or a missing/rejected token (one line
+naming the variable and the scope needed); 3 partial failure: some repository or resource
+failed (each is listed), everything else was synced and stored.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from collectors.github.secrets import REDACT, install_log_filter
+from dora_impact.errors import UserError
+from warehouse.db import LoadCounts
+
+
+class PartialFailure(UserError):
+    """Some repositories or resources failed; everything else was synced (exit 3)."""
+
+    exit_code = 3
+
+
+def _day(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise UserError(f"--since {value!r}: expected a date YYYY-MM-DD") from None
+
+
+class RichReporter:
+    """One progress line per repository (the resource being read, rows so far), one for the
+    whole run, and a line for every warning and rate-limit wait."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[bold]{task.fields[repo]}"),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.overall: TaskID | None = None
+        self.tasks: dict[str, TaskID] = {}
+        self.rowcount: dict[str, int] = {}
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def repos(self, names: list[str]) -> None:
+        self.overall = self.progress.add_task("", total=len(names), repo="repositories")
+
+    def step(self, repo: str, resource: str) -> None:
+        if repo == "*":
+            if self.overall is not None:
+                self.progress.update(self.overall, description=resource)
+            return
+        if repo not in self.tasks:
+            self.tasks[repo] = self.progress.add_task("", total=None, repo=repo)
+        self.progress.update(self.tasks[repo], description=f"{resource}  ({self.rowcount.get(repo, 0)} rows)")
+
+    def rows(self, repo: str, resource: str, counts: dict[str, LoadCounts]) -> None:
+        self.rowcount[repo] = self.rowcount.get(repo, 0) + sum(c.new + c.updated for c in counts.values())
+
+    def repo_done(self, repo: str) -> None:
+        if self.overall is not None:
+            self.progress.advance(self.overall)
+        task = self.tasks.get(repo)
+        if task is not None:
+            self.progress.update(
+                task,
+                total=1,
+                completed=1,
+                description=f"done: {self.rowcount.get(repo, 0)} rows new or updated",
+            )
+
+    def warn(self, message: str) -> None:
+        self.progress.console.print(f"[yellow]warning:[/] {REDACT(message)}", highlight=False)
+
+    def wait(self, seconds: float, why: str) -> None:
+        self.progress.console.print(f"[cyan]waiting {seconds:.0f} s[/]: {REDACT(why)}", highlight=False)
+
+
+def summary_table(counts: dict[str, LoadCounts]) -> Table:
+    table = Table(title="rows", show_edge=False)
+    table.add_column("table")
+    table.add_column("new", justify="right")
+    table.add_column("updated", justify="right")
+    for name in sorted(counts):
+        table.add_row(name, str(counts[name].new), str(counts[name].updated))
+    return table
 
 
 def register(app: typer.Typer) -> None:
     @app.command("sync")
-    def sync_cmd(ctx: typer.Context) -> None:
-        """Not built yet."""
-        raise typer.Exit(3)
+    def sync_cmd(
+        ctx: typer.Context,
+        full: Annotated[bool, typer.Option("--full", help="Refetch everything (ignore cursors).")] = False,
+        since: Annotated[
+            str | None, typer.Option("--since", help="Start of the first backfill, YYYY-MM-DD.")
+        ] = None,
+        git: Annotated[
+            Path | None, typer.Option("--git", help="Read a local git repository instead (no API).")
+        ] = None,
+    ) -> None:
+        """Pull deployments, runs, pull requests, commits and incidents, incrementally.
+
+        Exit 0: done. Exit 2: bad configuration, or the GitHub token is missing or rejected.
+        Exit 3: some repositories or resources failed (listed); the rest was synced.
+        """
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        install_log_filter()
+        app_ctx = ctx.obj
+        day = _day(since)
+        console = Console(stderr=False, highlight=False)
+        if git is not None:
+            _sync_git(app_ctx, git, day, full, console)
+            return
+        from collectors.github.sync import GitHubSync
+
+        if app_ctx.config.github is None:
+            raise UserError("nothing to sync: add a [github] section to the config, or pass --git PATH")
+        with app_ctx.open() as wh, RichReporter(console) as reporter:
+            result = GitHubSync(wh, app_ctx.config, full=full, since=day, reporter=reporter).run()
+        console.print(summary_table(result.counts))
+        a = result.attribution
+        console.print(
+            f"repositories: {len(result.repos)}   requests: {result.requests}   "
+            f"rate-limit points used: {result.points} "
+            f"(REST {result.rest_points}, GraphQL {result.graphql_points})"
+            f"   304 not modified: {result.not_modified}   waited: {result.waited_seconds:.0f} s"
+        )
+        if a:
+            console.print(
+                f"incidents attributed by named cause: {a.get('cause', 0)}, by time window: "
+                f"{a.get('window', 0)}, unattributed: {a.get('unattributed', 0)}"
+            )
+        if result.failures:
+            for f in result.failures:
+                typer.echo(REDACT(f"dora-impact: failed: {f.repo} {f.resource}: {f.message}"), err=True)
+            raise PartialFailure(
+                f"partial failure: {len(result.failures)} resource(s) failed; everything else was synced"
+            )
+
+
+def _sync_git(app_ctx, path: Path, day: date | None, full: bool, console: Console) -> None:
+    from collectors.localgit import sync_local
+
+    with app_ctx.open() as wh:
+        with console.status(f"reading {path}"):
+            result = sync_local(wh, app_ctx.config, path, since=day, full=full)
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    console.print(f"{result.repo}:")
+    console.print(summary_table(result.counts))

@@ -108,6 +108,8 @@ BAD_INPUTS = [
      "deployments.csv, row 1, column 'is_rollback': 'maybe' is not true or false"),
     ("initiatives.csv", "name,started_on\nportal,next spring\n",
      "initiatives.csv, row 1, column 'started_on': 'next spring' is not a date (YYYY-MM-DD)"),
+    ("initiatives.csv", "name,started_on,teams\nportal,2026-01-05,web;api@2026-13-01\n",
+     "initiatives.csv, row 1, column 'teams': 'api@2026-13-01' has no valid date after @ (YYYY-MM-DD)"),
     ("changes.jsonl", '{"repo": "r", "sha": "a", "committed_at": "2026-09-01T10:00:00Z"}\n{"repo": "r",\n',
      "changes.jsonl, row 2: not valid JSON"),
     ("releases.csv", "a,b\n1,2\n", "releases.csv: cannot tell the entity from the file name"),
@@ -139,3 +141,20 @@ def test_entity_option_and_folder_import(tmp_path, db):
     assert len(dump_tables(db)["deployments"]) == 1
     unknown = run_cli("import", "--entity", "deploys", str(tmp_path / "export"), db=db)
     assert unknown.code == 2 and "unknown entity 'deploys'" in unknown.stderr
+
+
+def test_initiative_cohorts_and_adoption_rule_round_trip(tmp_path, db):
+    from warehouse.impact.initiatives import from_table
+
+    path = write(tmp_path / "initiatives.csv", """
+name,started_on,teams,kind,ramp_weeks,adoption_environment
+deploy-platform,2026-01-05,checkout;payments;search@2026-03-16,deploy platform,3,^platform-prod$
+portal,2026-02-02,,portal,,
+""")
+    assert run_cli("import", str(path), db=db).code == 0
+    with Warehouse(db, read_only=True) as wh:
+        platform, portal = from_table(wh)
+    assert [(c.teams, c.started_on.isoformat()) for c in platform.cohorts] == [
+        (("checkout", "payments"), "2026-01-05"), (("search",), "2026-03-16")]
+    assert platform.ramp_weeks == 3 and platform.adoption.environment == "^platform-prod$"
+    assert portal.org_wide and portal.ramp_weeks == 4  # no teams: everyone adopts; default ramp

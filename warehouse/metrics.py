@@ -6,6 +6,7 @@ caller's connection, so a read-only connection (the dashboard's) can use them to
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from typing import Literal
@@ -30,9 +31,12 @@ METRIC_KEYS = (
 )
 
 
+METRIC_SQL = re.compile(r"^\d{2}_\w+\.sql$")  # numbered files; impact_*.sql belong to impact
+
+
 def sql_files() -> list[tuple[str, str]]:
     folder = resources.files("warehouse") / "sql"
-    return sorted((f.name, f.read_text()) for f in folder.iterdir() if f.name.endswith(".sql"))
+    return sorted((f.name, f.read_text()) for f in folder.iterdir() if METRIC_SQL.match(f.name))
 
 
 def _set(wh: Warehouse, name: str, value: object, cast: str) -> None:

@@ -95,8 +95,12 @@ timed AS (
 )
 SELECT repo, number, author, team, author_team, first_commit_at, created_at, first_review_at,
        merged_at, shipped_at, outside_reviews, teams_touching,
-       greatest(epoch(created_at - first_commit_at) / 3600.0, 0) AS coding_hours,
-       greatest(epoch(first_review_at - created_at) / 3600.0, 0) AS pickup_hours,
-       greatest(epoch(merged_at - first_review_at) / 3600.0, 0) AS review_hours,
+       -- greatest() skips NULLs, so a missing end stays NULL only through the explicit CASE.
+       CASE WHEN first_commit_at IS NOT NULL
+           THEN greatest(epoch(created_at - first_commit_at) / 3600.0, 0) END AS coding_hours,
+       CASE WHEN first_review_at IS NOT NULL
+           THEN greatest(epoch(first_review_at - created_at) / 3600.0, 0) END AS pickup_hours,
+       CASE WHEN first_review_at IS NOT NULL
+           THEN greatest(epoch(merged_at - first_review_at) / 3600.0, 0) END AS review_hours,
        greatest(epoch(shipped_at - merged_at) / 3600.0, 0) AS deploy_wait_hours
 FROM timed;

@@ -5,6 +5,10 @@
 -- shipped. Durations enter as sums of natural logs of hours, floored at one minute so that a
 -- zero-length stage has a finite log; the mean log is the log of the geometric mean.
 -- Recovery times belong to the week of the failed deployment; unrecovered failures have none.
+-- greatest() skips NULLs: the macro keeps a missing duration missing instead of 1 minute.
+CREATE OR REPLACE TEMP MACRO impact_log_hours(duration_hours) AS
+    CASE WHEN duration_hours IS NOT NULL THEN ln(greatest(duration_hours, 1 / 60)) END;
+
 CREATE OR REPLACE TEMP VIEW impact_team_weeks AS
 WITH deploys AS (
     SELECT team, date_trunc('week', finished_at)::DATE AS week,
@@ -13,14 +17,14 @@ WITH deploys AS (
            count(*) FILTER (WHERE failed) AS failed,
            count(*) FILTER (WHERE is_rework) AS rework,
            count(recovery_hours) FILTER (WHERE failed) AS recoveries,
-           coalesce(sum(ln(greatest(recovery_hours, 1 / 60))) FILTER (WHERE failed), 0) AS recovery_log
+           coalesce(sum(impact_log_hours(recovery_hours)) FILTER (WHERE failed), 0) AS recovery_log
     FROM prod_deployments
     GROUP BY ALL
 ),
 shipped_changes AS (
     SELECT team, date_trunc('week', shipped_at)::DATE AS week,
            count(*) AS changes,
-           sum(ln(greatest(lead_time_hours, 1 / 60))) AS lead_log
+           sum(impact_log_hours(lead_time_hours)) AS lead_log
     FROM change_lead_times
     GROUP BY ALL
 ),
@@ -28,13 +32,13 @@ shipped_prs AS (
     SELECT team, date_trunc('week', shipped_at)::DATE AS week,
            count(*) AS prs,
            count(coding_hours) AS coding_n,
-           coalesce(sum(ln(greatest(coding_hours, 1 / 60))), 0) AS coding_log,
+           coalesce(sum(impact_log_hours(coding_hours)), 0) AS coding_log,
            count(pickup_hours) AS pickup_n,
-           coalesce(sum(ln(greatest(pickup_hours, 1 / 60))), 0) AS pickup_log,
+           coalesce(sum(impact_log_hours(pickup_hours)), 0) AS pickup_log,
            count(review_hours) AS review_n,
-           coalesce(sum(ln(greatest(review_hours, 1 / 60))), 0) AS review_log,
+           coalesce(sum(impact_log_hours(review_hours)), 0) AS review_log,
            count(deploy_wait_hours) AS deploy_wait_n,
-           coalesce(sum(ln(greatest(deploy_wait_hours, 1 / 60))), 0) AS deploy_wait_log,
+           coalesce(sum(impact_log_hours(deploy_wait_hours)), 0) AS deploy_wait_log,
            sum(outside_reviews) AS outside_reviews,
            sum(teams_touching) AS teams_touching
     FROM impact_pr_flow

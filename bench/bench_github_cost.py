@@ -1,0 +1,221 @@
+"""What a GitHub sync costs against the rate limits, measured against the fake GitHub.
+
+1. First sync of a repository with 1,000 merged pull requests (3 commits, 2 reviews, a review
+   request and 2 labels each): requests and points. Target: <= 25 for the pull requests.
+2. Re-sync of the same, unchanged repository: requests that count against the primary limits
+   (304s do not). Target: <= 2.
+3. For reference, the REST-only fallback (`graphql = false`) on the same repository.
+
+The fake computes GraphQL points with GitHub's documented formula from the query the client
+actually sends, and counts every request that is not a 304; the client's own tally is shown
+beside it.
+
+    .venv/bin/python bench/bench_github_cost.py [--prs 1000] [--no-rest] [--write docs/performance.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pytest_httpserver import HTTPServer  # noqa: E402
+
+from collectors.github.sync import GitHubSync  # noqa: E402
+from dora_impact.config import load_config  # noqa: E402
+from tests.github_fake import TOKEN, FakeGitHub, GitRepo  # noqa: E402
+from warehouse import Warehouse  # noqa: E402
+
+HEADING = "## GitHub sync cost"
+
+
+def build(fake: FakeGitHub, tmp: Path, prs: int) -> Path:
+    repo = GitRepo(tmp / "src")
+    head = repo.commit("Initial", "2026-01-01T00:00:00")
+    fake.repo("bench/big", clone_url=str(repo.path))
+    for n in range(1, prs + 1):
+        day = f"2026-{1 + (n * 11 // prs) % 12:02d}-{1 + n % 28:02d}"
+        commits = [
+            {
+                "sha": f"{n:08d}{i:032d}",
+                "committed_at": f"{day}T0{i}:00:00",
+                "authored_at": f"{day}T0{i}:00:00",
+                "author": f"dev{n % 17}",
+            }
+            for i in range(1, 4)
+        ]
+        reviews = [
+            {
+                "id": n * 10 + 1,
+                "reviewer": f"dev{(n + 1) % 17}",
+                "state": "COMMENTED",
+                "at": f"{day}T05:00:00",
+            },
+            {
+                "id": n * 10 + 2,
+                "reviewer": f"dev{(n + 1) % 17}",
+                "state": "APPROVED",
+                "at": f"{day}T06:00:00",
+            },
+        ]
+        fake.add_pull(
+            "bench/big",
+            n,
+            f"dev{n % 17}",
+            f"{day}T04:00:00",
+            f"{day}T07:00:00",
+            head,
+            commits,
+            reviews=reviews,
+            requested=[f"dev{(n + 1) % 17}"],
+            labels=["feature", f"area-{n % 5}"],
+            updated_at=f"{day}T07:{n % 60:02d}:00",
+        )
+    config = tmp / "dora.toml"
+    config.write_text(f"""
+[github]
+api_url = "{fake.url}"
+repos = ["bench/big"]
+since = 2026-01-01
+cache_dir = "{tmp / "cache"}"
+""")
+    return config
+
+
+def measure(fake: FakeGitHub, config: Path, db: Path) -> dict:
+    start = len(fake.log)
+    used = dict(fake.used)
+    t0 = time.perf_counter()
+    with Warehouse(db) as wh:
+        result = GitHubSync(wh, load_config(config)).run()
+    seconds = time.perf_counter() - t0
+    log = fake.log[start:]
+    prs = [e for e in log if e.resource == "graphql" or "/pulls" in e.target or "/events" in e.target]
+    assert not result.failures, result.failures
+    # The client's own tally (from x-ratelimit headers and rateLimit.cost) must agree.
+    assert (result.rest_points, result.graphql_points, result.not_modified) == (
+        fake.used["core"] - used["core"],
+        fake.used["graphql"] - used["graphql"],
+        sum(1 for e in log if e.status == 304),
+    ), "client and server disagree on the cost"
+    return {
+        "requests": len(log),
+        "counted": sum(1 for e in log if e.counted),
+        "not_modified": sum(1 for e in log if e.status == 304),
+        "rest_points": fake.used["core"] - used["core"],
+        "graphql_points": fake.used["graphql"] - used["graphql"],
+        "pr_requests": len(prs),
+        "pr_points": sum(1 for e in prs if e.resource == "core" and e.counted)
+        + (fake.used["graphql"] - used["graphql"]),
+        "client": result,
+        "seconds": seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--prs", type=int, default=1000)
+    parser.add_argument("--no-rest", action="store_true", help="skip the REST-only reference run")
+    parser.add_argument("--write", type=Path, help="replace this script's section in that Markdown file")
+    args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    os.environ["GITHUB_TOKEN"] = TOKEN
+    server = HTTPServer()
+    server.start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            fake = FakeGitHub().attach(server)
+            config = build(fake, tmp, args.prs)
+            first = measure(fake, config, tmp / "a.duckdb")
+            again = measure(fake, config, tmp / "a.duckdb")
+            rest = None
+            if not args.no_rest:
+                rest_config = tmp / "rest.toml"
+                rest_config.write_text(
+                    config.read_text().replace("[github]\n", "[github]\ngraphql = false\n")
+                )
+                rest = measure(fake, rest_config, tmp / "rest.duckdb")
+            with Warehouse(tmp / "a.duckdb", read_only=True) as wh:
+                counts = wh.con.execute(
+                    "SELECT (SELECT count(*) FROM pull_requests), (SELECT count(*) FROM reviews),"
+                    " (SELECT count(*) FROM changes)"
+                ).fetchone()
+    finally:
+        server.stop()
+    lines = [
+        HEADING,
+        "",
+        f"Command: `{' '.join(['.venv/bin/python bench/bench_github_cost.py', *sys.argv[1:]])}` "
+        "against the fake GitHub "
+        "(tests/github_fake.py; GraphQL points by GitHub's documented formula, every non-304 request "
+        "counted; the client's own tally agrees). Machine: 2 cores / 24 GB, "
+        f"Python {platform.python_version()}.",
+        "",
+        f"Repository with {args.prs} merged pull requests, each with 3 commits, 2 reviews, a review request "
+        f"and 2 labels; stored: {counts[0]} pull requests, {counts[1]} reviews, {counts[2]} commits.",
+        "",
+        "| sync | requests | counted | 304 | REST points | GraphQL points | pull-request requests | "
+        "pull-request points | target | time |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        row("first sync (GraphQL)", first, "pull requests <= 25"),
+        row("re-sync, unchanged", again, "counted <= 2"),
+    ]
+    if rest:
+        lines.append(row("first sync, REST fallback (reference)", rest, "-"))
+    lines += [
+        "",
+        "Why: one GraphQL query returns 100 merged pull requests with `labels` and one `timelineItems` "
+        "connection (commits, reviews and review requests together): 1 + 100 + 100 = 201 -> 2 points. "
+        "An incremental sync first probes with `first: 10` (1 point). Unchanged REST listings answer 304 "
+        "to their stored ETag, which GitHub does not count.",
+        "",
+    ]
+    text = "\n".join(lines)
+    print(text)
+    ok = first["pr_points"] <= 25 and again["counted"] <= 2
+    print("targets met" if ok else "TARGET MISSED", file=sys.stderr)
+    if args.write:
+        write_section(args.write, text)
+    sys.exit(0 if ok else 1)
+
+
+def row(name: str, m: dict, target: str) -> str:
+    cells = [
+        name,
+        m["requests"],
+        m["counted"],
+        m["not_modified"],
+        m["rest_points"],
+        m["graphql_points"],
+        m["pr_requests"],
+        m["pr_points"],
+        target,
+        f"{m['seconds']:.1f} s",
+    ]
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def write_section(path: Path, text: str) -> None:
+    """Replace this script's section (from its heading to the next `## ` or the end); append it
+    at the end when absent. Other sections are left as they are."""
+    old = path.read_text() if path.exists() else "# Performance\n"
+    start = old.find(HEADING)
+    if start < 0:
+        path.write_text(old.rstrip("\n") + "\n\n" + text)
+        return
+    end = old.find("\n## ", start + len(HEADING))
+    rest = old[end + 1 :] if end >= 0 else ""
+    path.write_text(old[:start] + text + ("\n" + rest if rest else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Calibration of the impact estimators on simulated orgs with a known truth.
+
+For each scenario, simulate many orgs (warehouse/impact/simulate.py), run the same analysis
+the `impact` command runs, and measure for the primary estimate of the adopting teams:
+coverage of the 95% intervals, bias, the share called significant (false-positive rate under a
+null, power under an effect), and how often the verdict is right. The naive before/after is
+measured alongside, to show what it gets wrong.
+
+    .venv/bin/python bench/calibration.py              # 200 orgs per scenario, 2 processes
+    .venv/bin/python bench/calibration.py --orgs 50 --processes 1
+
+Prints a Markdown table (pasted into docs/impact-method.md) and the runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import sys
+import time
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from warehouse.impact.analysis import TREATED, analyse  # noqa: E402
+from warehouse.impact.simulate import Scenario, simulate  # noqa: E402
+
+WINDOW = 26
+DORA = {
+    "deployment_frequency": 0.92,
+    "lead_time": 1 / 0.92,
+    "recovery_time": 1 / 0.92,
+    "change_fail_rate": 1.14,
+    "rework_rate": 1.14,
+}
+LARGE = {
+    "deployment_frequency": 0.7,
+    "lead_time": 1 / 0.7,
+    "recovery_time": 1 / 0.7,
+    "change_fail_rate": 1.5,
+    "rework_rate": 1.5,
+}
+# 10 adopting teams of 30, adoption at week 28: 26 baseline weeks, 4 ramp, 26 after.
+BASE = {"teams": 30, "cohorts": ((10, 28),), "weeks": 58, "ramp": 4}
+SCENARIOS = {
+    "null": Scenario(**BASE),
+    "dora (-8% throughput, +14% instability)": Scenario(**BASE, effects=DORA),
+    "large (x0.7 frequency, x1.43 durations, x1.5 failures)": Scenario(**BASE, effects=LARGE),
+    "null + org-wide slowdown and holiday dip": Scenario(**BASE, slowdown=True),
+    "null, staggered (2 cohorts of 5)": Scenario(teams=30, cohorts=((5, 28), (5, 36)), weeks=66, ramp=4),
+    "dora, staggered (2 cohorts of 5)": Scenario(
+        teams=30, cohorts=((5, 28), (5, 36)), weeks=66, ramp=4, effects=DORA
+    ),
+    # Everyone adopts at once: no comparison teams, the time series is the primary estimate.
+    "null, org-wide rollout (time series)": Scenario(teams=30, cohorts=((30, 28),), weeks=58, ramp=4),
+}
+METRICS = ("deployment_frequency", "lead_time", "change_fail_rate", "throughput", "instability")
+FACTOR_TRUTH = {"throughput": ("deployment_frequency", +1), "instability": ("change_fail_rate", +1)}
+
+
+def truth(scenario: Scenario, metric: str) -> float:
+    """True relative change of a metric (factors: their metrics share one log effect here)."""
+    effects = scenario.effects
+    if metric == "throughput":
+        logs = [
+            math.log(effects.get("deployment_frequency", 1)),
+            -math.log(effects.get("lead_time", 1)),
+            -math.log(effects.get("recovery_time", 1)),
+        ]
+        if max(logs) - min(logs) > 1e-9:
+            raise ValueError("calibration factors need equal sign-aligned effects")
+        return math.expm1(logs[0])
+    if metric == "instability":
+        return effects.get("change_fail_rate", 1) - 1
+    return effects.get(metric, 1) - 1
+
+
+def one(args: tuple[str, int]) -> list[dict]:
+    name, seed = args
+    scenario = SCENARIOS[name]
+    panel, initiative = simulate(scenario, np.random.default_rng(seed))
+    result = analyse(panel, initiative, [initiative], window_weeks=WINDOW, resamples=499, seed=seed)
+    out = []
+    for row in result.rows():
+        if row["group"] != TREATED or row["metric"] not in METRICS:
+            continue
+        if not (row["primary"] or row["method"] == "before_after"):
+            continue
+        out.append(
+            {
+                "scenario": name,
+                "metric": row["metric"],
+                "method": row["method"],
+                "primary": row["primary"],
+                "estimate": row["relative_change"],
+                "low": row["ci_low"],
+                "high": row["ci_high"],
+                "p": row["p_value"],
+                "verdict": row["verdict"],
+                "pre_trend_p": row.get("pre_trend_p"),
+            }
+        )
+    return out
+
+
+def summarise(rows: list[dict], orgs: int) -> list[dict]:
+    table = []
+    for name, scenario in SCENARIOS.items():
+        for metric in METRICS:
+            true = truth(scenario, metric)
+            for primary in (True, False):
+                sel = [
+                    r
+                    for r in rows
+                    if r["scenario"] == name
+                    and r["metric"] == metric
+                    and (r["primary"] if primary else r["method"] == "before_after")
+                ]
+                if not primary and not sel:
+                    continue
+                est = np.array([r["estimate"] for r in sel if r["estimate"] is not None])
+                ok = [r for r in sel if r["low"] is not None and r["high"] is not None]
+                cover = np.mean([r["low"] <= true <= r["high"] for r in ok]) if ok else math.nan
+                signif = np.mean([r["p"] is not None and r["p"] < 0.05 for r in sel]) if sel else math.nan
+                called = np.mean([r["verdict"] in ("improved", "worsened") for r in sel]) if sel else math.nan
+                inconclusive = np.mean([r["verdict"] == "inconclusive" for r in sel]) if sel else math.nan
+                table.append(
+                    {
+                        "scenario": name,
+                        "metric": metric,
+                        "method": sel[0]["method"] if sel else "-",
+                        "truth": true,
+                        "mean": float(est.mean()) if len(est) else math.nan,
+                        "bias": float(est.mean() - true) if len(est) else math.nan,
+                        "coverage": float(cover),
+                        "significant": float(signif),
+                        "called": float(called),
+                        "inconclusive": float(inconclusive),
+                        "n": len(sel),
+                    }
+                )
+    return table
+
+
+def markdown(table: list[dict]) -> str:
+    lines = [
+        "| scenario | metric | method | truth | mean estimate | bias | 95% CI coverage | "
+        "p < 0.05 | verdict improved/worsened | inconclusive | orgs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in table:
+        lines.append(
+            f"| {r['scenario']} | {r['metric']} | {r['method']} | {r['truth']:+.1%} | {r['mean']:+.1%} | "
+            f"{r['bias']:+.1%} | {r['coverage']:.1%} | {r['significant']:.1%} | {r['called']:.1%} | "
+            f"{r['inconclusive']:.1%} | {r['n']} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orgs", type=int, default=200, help="simulated orgs per scenario")
+    parser.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    jobs = [(name, args.seed * 1_000_003 + k) for name in SCENARIOS for k in range(args.orgs)]
+    started = time.perf_counter()
+    with Pool(args.processes) as pool:
+        rows = [r for chunk in pool.imap_unordered(one, jobs, chunksize=8) for r in chunk]
+    elapsed = time.perf_counter() - started
+    print(markdown(summarise(rows, args.orgs)))
+    print(
+        f"\n{len(jobs)} simulated orgs ({args.orgs} per scenario), {args.processes} processes, "
+        f"{elapsed:.0f} s on {platform.machine()} / {os.cpu_count()} cores"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,307 @@
+"""The GitHub sync: repositories, then per repository the git clone, every enabled stream and
+the commit graph, then incident attribution and the teams table.
+
+Every batch a stream yields is loaded with its cursor in one transaction, so a sync killed at
+any moment resumes where it stopped. A failing resource is recorded and the rest carries on
+(the command exits 3 when anything failed); a rejected token stops everything (exit 2).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from collectors.git import GitError, auth_env, clone_or_fetch, fetch_commits, tag_deployments
+from collectors.github import repos as repo_discovery
+from collectors.github.client import AuthError, GitHubClient, GitHubError
+from collectors.github.pulls import PullRequests
+from collectors.github.streams import (
+    Batch,
+    Context,
+    Deployments,
+    Incidents,
+    Releases,
+    RepoInfo,
+    Stream,
+    WorkflowRuns,
+)
+from collectors.shipping import load_rows, ship_and_load
+from dora_impact.config import Config
+from dora_impact.errors import UserError
+from warehouse import attribution
+from warehouse.db import Cursor, LoadCounts, Warehouse
+
+log = logging.getLogger(__name__)
+
+SOURCE = "github"
+STREAMS: tuple[type[Stream], ...] = (Deployments, WorkflowRuns, Releases, PullRequests, Incidents)
+SCOPES_HINT = (
+    "a classic token needs the `repo` scope (and `read:org` for orgs); a fine-grained token needs "
+    "read access to Metadata, Contents, Deployments, Actions, Issues and Pull requests"
+)
+
+
+class Reporter:
+    """What the sync tells the person watching. The CLI draws it with rich; tests listen."""
+
+    def repos(self, names: list[str]) -> None: ...
+    def step(self, repo: str, resource: str) -> None: ...
+    def rows(self, repo: str, resource: str, counts: dict[str, LoadCounts]) -> None: ...
+    def repo_done(self, repo: str) -> None: ...
+    def warn(self, message: str) -> None: ...
+    def wait(self, seconds: float, why: str) -> None: ...
+
+
+@dataclass
+class Failure:
+    repo: str
+    resource: str
+    message: str
+
+
+@dataclass
+class SyncResult:
+    counts: dict[str, LoadCounts] = field(default_factory=dict)
+    failures: list[Failure] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    repos: list[str] = field(default_factory=list)
+    attribution: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+    points: int = 0
+    rest_points: int = 0
+    graphql_points: int = 0
+    not_modified: int = 0
+    waited_seconds: float = 0.0
+
+    def add(self, counts: dict[str, LoadCounts]) -> None:
+        for name, c in counts.items():
+            self.counts.setdefault(name, LoadCounts())
+            self.counts[name] += c
+
+
+def window_start(wh: Warehouse, config: Config, since: date | None, full: bool, today: date) -> datetime:
+    """The first-backfill window: --since, else github.since, else the one chosen by the first
+    sync (kept, so the graph's first deployment is bounded the same way on every run)."""
+    stored = wh.cursor(SOURCE, "*", "window").cursor
+    gh = config.github
+    chosen = since or (gh.since if gh else None)
+    if chosen is None and stored and not full:
+        chosen = date.fromisoformat(stored)
+    if chosen is None:
+        chosen = today - timedelta(days=gh.backfill_days if gh else 90)
+    return datetime(chosen.year, chosen.month, chosen.day, tzinfo=UTC)
+
+
+class GitHubSync:
+    def __init__(
+        self,
+        wh: Warehouse,
+        config: Config,
+        *,
+        full: bool = False,
+        since: date | None = None,
+        reporter: Reporter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        cache_root: Path | None = None,
+    ) -> None:
+        if config.github is None:
+            raise UserError("no [github] section in the config: nothing to sync from GitHub")
+        self.wh = wh
+        self.config = config
+        self.gh = config.github
+        self.full = full
+        self.since = since
+        self.reporter = reporter or Reporter()
+        self.sleep = sleep
+        self.clock = clock
+        base = cache_root or (config.source_path.parent if config.source_path else Path.cwd())
+        self.cache_dir = (
+            Path(self.gh.cache_dir) if Path(self.gh.cache_dir).is_absolute() else base / self.gh.cache_dir
+        )
+        self.result = SyncResult()
+
+    # -- entry -------------------------------------------------------------------------------------
+    def run(self) -> SyncResult:
+        token, variable = self.gh.token()
+        if not token:
+            raise UserError(f"no GitHub token: set {variable} ({SCOPES_HINT})")
+        self.token, self.variable = token, variable
+        self.client = GitHubClient(
+            self.gh.api_url,
+            token,
+            graphql_url=self.gh.graphql_endpoint(),
+            api_version=self.gh.api_version,
+            timeout=self.gh.timeout_seconds,
+            max_retries=self.gh.max_retries,
+            sleep=self.sleep,
+            clock=self.clock,
+            on_wait=self.reporter.wait,
+        )
+        try:
+            return self._run()
+        except AuthError as exc:
+            raise UserError(f"GitHub rejected the token in {variable} ({exc}); {SCOPES_HINT}") from None
+        finally:
+            self._collect_stats()
+            self.client.close()
+
+    def _run(self) -> SyncResult:
+        if self.full:
+            self.wh.clear_cursors(SOURCE)
+        today = datetime.fromtimestamp(self.clock(), UTC).date()
+        self.window = window_start(self.wh, self.config, self.since, self.full, today)
+        self.wh.load({}, cursors=[Cursor(SOURCE, "*", "window", self.window.date().isoformat())])
+        repos = self._discover()
+        self.result.repos = [r.full_name for r in repos]
+        self.reporter.repos(self.result.repos)
+        teams = repo_discovery.team_rows(self.config, self.result.repos)
+        self.teams = {row["repo"]: row["team"] for row in teams}
+        if teams:
+            self.result.add(load_rows(self.wh, {"teams": teams}, None, []))
+        for repo in repos:
+            self._sync_repo(repo)
+            self.reporter.repo_done(repo.full_name)
+        self.reporter.step("*", "attributing incidents")
+        attribution.apply_signals(self.wh)
+        self.result.attribution = attribution.attribute(
+            self.wh, self.config.metrics.production_environment, self.gh.incidents.window_hours
+        )
+        self.reporter.step("*", "done")
+        return self.result
+
+    def _discover(self) -> list[RepoInfo]:
+        cursor = self.wh.cursor(SOURCE, "*", "repos")
+        cache = json.loads(cursor.cursor) if cursor.cursor else {}
+        repos, new_cache = repo_discovery.discover(self.client, self.config, cache, self._warn)
+        self.wh.load({}, cursors=[Cursor(SOURCE, "*", "repos", json.dumps(new_cache, sort_keys=True))])
+        if not repos and not self.result.warnings:
+            self._warn("no repositories selected: set [github] repos or orgs")
+        return repos
+
+    def _warn(self, message: str) -> None:
+        self.result.warnings.append(message)
+        self.reporter.warn(message)
+
+    def _fail(self, repo: str, resource: str, exc: Exception) -> None:
+        message = str(exc)
+        log.debug("%s %s failed: %s", repo, resource, message)  # the reporter shows it
+        self.result.failures.append(Failure(repo, resource, message))
+        self.reporter.warn(f"{repo} {resource}: {message}")
+
+    def _collect_stats(self) -> None:
+        s = self.client.stats
+        r = self.result
+        r.requests, r.rest_points, r.graphql_points = s.requests, s.rest_points, s.graphql_points
+        r.points, r.not_modified, r.waited_seconds = s.points, s.not_modified, s.waited_seconds
+
+    # -- one repository ----------------------------------------------------------------------------
+    def _sync_repo(self, repo: RepoInfo) -> None:
+        name = repo.full_name
+        git = None
+        self.reporter.step(name, "git")
+        try:
+            git = self._clone(repo)
+        except (GitError, OSError) as exc:
+            self._fail(name, "git", exc)
+        ctx = Context(
+            self.client,
+            repo,
+            self.gh,
+            self.window,
+            now=datetime.fromtimestamp(self.clock(), UTC),
+            sha_of_tag=git.resolve if git else None,
+            team=self.teams.get(name),
+        )
+        if git is not None and any(not r.releases for r in self.gh.deployments.tags):
+            self.reporter.step(name, "tags")
+            rows, signals = tag_deployments(
+                name, git, self.gh.deployments.tags, self.window, SOURCE, self.gh.deployments
+            )
+            attribution.save_signals(self.wh, signals)
+            counts = load_rows(self.wh, {"deployments": rows}, SOURCE, [])
+            self.result.add(counts)
+            self.reporter.rows(name, "tags", counts)
+        for stream_cls in STREAMS:
+            if not stream_cls.enabled(self.gh):
+                continue
+            for resource in stream_cls.resources(self.gh):
+                self.reporter.step(name, resource)
+                try:
+                    self._sync_stream(ctx, stream_cls(), resource)
+                except AuthError:
+                    raise
+                except (GitHubError, GitError, KeyError, TypeError, ValueError) as exc:
+                    if isinstance(exc, (KeyError, TypeError, ValueError)):
+                        exc = GitHubError(f"unexpected payload ({type(exc).__name__}: {exc})")
+                    self._fail(name, resource, exc)
+        if git is not None:
+            self.reporter.step(name, "changes")
+            try:
+                self._ship(repo, git)
+            except GitError as exc:
+                self._fail(name, "changes", exc)
+
+    def _clone(self, repo: RepoInfo):
+        if not repo.clone_url:
+            raise GitError(f"{repo.full_name}: no clone URL")
+        dest = self.cache_dir / f"{repo.full_name}.git"
+        return clone_or_fetch(repo.clone_url, dest, auth_env(repo.clone_url, self.token, self.gh.api_url))
+
+    def _sync_stream(self, ctx: Context, stream: Stream, resource: str) -> None:
+        name = ctx.repo.full_name
+        stored = self.wh.cursor(SOURCE, name, resource)
+        state = json.loads(stored.cursor) if stored.cursor else {}
+        total: dict[str, LoadCounts] = {}
+        batch: Batch
+        for batch in stream.sync(ctx, resource, state, stored.etag):
+            # Side evidence first, then the rows with their cursor (one transaction).
+            attribution.save_causes(self.wh, batch.causes)
+            attribution.save_signals(self.wh, batch.signals)
+            counts = load_rows(
+                self.wh,
+                batch.rows,
+                SOURCE,
+                [
+                    Cursor(
+                        SOURCE,
+                        name,
+                        batch.resource or resource,
+                        json.dumps(batch.state, sort_keys=True),
+                        batch.etag,
+                    ),
+                ],
+            )
+            for entity, c in counts.items():
+                total.setdefault(entity, LoadCounts())
+                total[entity] += c
+        self.result.add(total)
+        self.reporter.rows(name, resource, total)
+
+    def _ship(self, repo: RepoInfo, git) -> None:
+        # Deployed commits that no branch or tag holds (deleted branches) are fetched by sha.
+        deployments, _, _ = attribution.graph_inputs(
+            self.wh, repo.full_name, self.config.metrics.production_environment
+        )
+        fetch_commits(git, [d["sha"] for d in deployments if d["sha"]])
+        shipped = ship_and_load(
+            self.wh,
+            SOURCE,
+            repo.full_name,
+            git,
+            self.window,
+            self.config.metrics.production_environment,
+            self.gh.deployments,
+        )
+        self.result.add(shipped.counts)
+        self.reporter.rows(repo.full_name, "changes", shipped.counts)
+        if shipped.missing:
+            self._warn(
+                f"{repo.full_name}: {len(shipped.missing)} deployment(s) name a commit the clone "
+                "does not have; their changes are unknown"
+            )

@@ -1,0 +1,84 @@
+"""Loading what each deployment shipped: one step shared by the GitHub and the local-git sync.
+
+Reads the repository's successful production deployments and pull-request commits from the
+warehouse, walks the commit graph (collectors/git.py) and loads the changes with their
+deployment, the hotfix/rollback signals, and the graph cursor in one transaction per chunk.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import polars as pl
+
+from collectors.git import Deployed, Git, PullRequestIndex, ship
+from collectors.records import CHANGES, ENTITIES, Entity
+from dora_impact.config import DeploymentRules
+from warehouse import attribution
+from warehouse.db import Cursor, LoadCounts, Warehouse
+
+RESOURCE = "changes"
+
+
+def frame(entity: Entity, rows: list[dict]) -> pl.DataFrame | None:
+    """A frame of exactly the columns the rows carry: absent columns keep stored values."""
+    if not rows:
+        return None
+    columns = [c for c in entity.names if c in rows[0]]
+    schema = {c: entity.schema()[c] for c in columns}
+    return pl.DataFrame([{c: r.get(c) for c in columns} for r in rows], schema=schema, orient="row")
+
+
+def load_rows(
+    wh: Warehouse, rows: dict[str, list[dict]], source: str | None, cursors: list[Cursor]
+) -> dict[str, LoadCounts]:
+    batches = {}
+    for name, entity_rows in rows.items():
+        f = frame(ENTITIES[name], entity_rows)
+        if f is not None:
+            batches[name] = f
+    return wh.load(batches, source=source, cursors=cursors)
+
+
+@dataclass
+class ShipResult:
+    counts: dict[str, LoadCounts] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+
+def ship_and_load(
+    wh: Warehouse,
+    source: str,
+    repo_name: str,
+    repo: Git,
+    window_start: datetime,
+    production_regex: str,
+    deployment_rules: DeploymentRules,
+) -> ShipResult:
+    deployments, prs, pr_changes = attribution.graph_inputs(wh, repo_name, production_regex)
+    index = PullRequestIndex()
+    for row in pr_changes:
+        index.add_commit(row)
+    for pr in prs:
+        index.by_merge[pr["merge_sha"]] = int(pr["number"])
+    deployed = [Deployed(**d) for d in deployments]
+    cursor = wh.cursor(source, repo_name, RESOURCE)
+    state = json.loads(cursor.cursor) if cursor.cursor else {}
+    result = ShipResult()
+    claims = attribution.shipped_claims(wh, repo_name)
+    for batch in ship(repo_name, repo, deployed, index, window_start, deployment_rules, state, claims):
+        # Evidence first: a sync killed before the load below walks these deployments again.
+        attribution.save_signals(wh, batch.signals)
+        counts = load_rows(
+            wh,
+            {CHANGES.name: batch.changes},
+            source,
+            [Cursor(source, repo_name, RESOURCE, json.dumps(batch.state, sort_keys=True))],
+        )
+        for name, c in counts.items():
+            result.counts.setdefault(name, LoadCounts())
+            result.counts[name] += c
+        result.missing.extend(batch.missing)
+    return result

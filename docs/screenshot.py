@@ -1,0 +1,32 @@
+"""Regenerate the dashboard screenshots in docs/ from the demo org.
+
+    .venv/bin/python -m dora_impact --db /tmp/demo.duckdb demo --no-serve
+    .venv/bin/python docs/screenshot.py /tmp/demo.duckdb
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser import browser_page, dashboard  # noqa: E402
+
+PAGES = {"delivery": "Deployments / week", "initiatives": "Adoption"}
+
+
+def main(db: str) -> None:
+    with dashboard(Path(db)) as url, browser_page(width=1440, height=1000) as page:
+        for path, ready in PAGES.items():
+            page.goto(f"{url}/{path}")
+            page.get_by_text(ready).first.wait_for(timeout=180_000)
+            page.wait_for_timeout(3000)  # charts finish drawing after the text arrives
+            out = ROOT / "docs" / f"dashboard-{path}.png"
+            page.screenshot(path=str(out), full_page=True)
+            print(out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

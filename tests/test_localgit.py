@@ -1,0 +1,110 @@
+"""`dora-impact sync --git PATH`: a local repository, no API. Tags are deployments; merge
+commits, "(#N)" squash commits, reverts and hotfixes are the signals."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from collectors.localgit import sync_local
+from dora_impact.config import Config
+from tests.conftest import run_cli
+from tests.github_fake import GitRepo
+from warehouse import Warehouse
+
+
+def ts(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@pytest.fixture
+def repo(tmp_path) -> tuple[GitRepo, dict[str, str]]:
+    g = GitRepo(tmp_path / "shop")
+    s = {"r0": g.commit("Initial", "2026-01-01T08:00:00")}
+    g.tag("v1.0.0", s["r0"], at="2026-01-01T09:00:00", annotated=True)
+    g.checkout("feature", new=True)
+    s["f1"] = g.commit("Cart", "2026-01-02T10:00:00", author="ann")
+    s["f2"] = g.commit("Cart tests", "2026-01-02T12:00:00", author="ann")
+    g.checkout("main")
+    s["m7"] = g.merge("feature", "Merge pull request #7 from acme/feature", "2026-01-03T09:00:00")
+    s["sq"] = g.commit("Add search (#8)", "2026-01-03T15:00:00", author="ben")
+    g.tag("v1.1.0", s["sq"], at="2026-01-04T10:00:00", annotated=True)
+    g.checkout("hotfix/crash", new=True)
+    s["hf"] = g.commit("Fix crash on empty cart", "2026-01-04T12:00:00", author="ann")
+    g.checkout("main")
+    s["m9"] = g.merge("hotfix/crash", "Merge pull request #9 from acme/hotfix/crash", "2026-01-04T13:00:00")
+    g.tag("v1.1.1", s["m9"], at="2026-01-04T14:00:00", annotated=True)
+    s["rv"] = g.revert(s["sq"], "2026-01-05T09:00:00")
+    g.tag("v1.1.2", s["rv"], at="2026-01-05T10:00:00", annotated=True)
+    g.tag("nightly", s["rv"])
+    return g, s
+
+
+def test_tags_are_deployments_and_history_gives_the_signals(repo, tmp_path):
+    g, s = repo
+    with Warehouse(tmp_path / "db.duckdb") as wh:
+        result = sync_local(wh, Config(), g.path, since=date(2026, 1, 1))
+        deployments = wh.con.execute(
+            "SELECT deployment_id, environment, status, finished_at, sha, is_hotfix, "
+            "is_rollback FROM deployments ORDER BY finished_at"
+        ).fetchall()
+        changes = wh.con.execute(
+            "SELECT sha, pr_number, deployment_id FROM changes ORDER BY committed_at"
+        ).fetchall()
+        prs = wh.con.execute(
+            "SELECT number, created_at, merged_at, first_commit_at, merge_sha "
+            "FROM pull_requests ORDER BY number"
+        ).fetchall()
+        again = sync_local(wh, Config(), g.path, since=date(2026, 1, 1))
+    assert result.repo == "local/shop"
+    tag = "git:local/shop:tag:"
+    assert deployments == [
+        (tag + "v1.0.0", "production", "success", ts("2026-01-01T09:00"), s["r0"], False, False),
+        (tag + "v1.1.0", "production", "success", ts("2026-01-04T10:00"), s["sq"], False, False),
+        (
+            tag + "v1.1.1",
+            "production",
+            "success",
+            ts("2026-01-04T14:00"),
+            s["m9"],
+            True,
+            False,
+        ),  # hotfix branch
+        (tag + "v1.1.2", "production", "success", ts("2026-01-05T10:00"), s["rv"], False, True),  # a revert
+    ]  # `nightly` does not match ^v\d+
+    assert changes == [
+        (s["r0"], None, tag + "v1.0.0"),
+        (s["f1"], 7, tag + "v1.1.0"),
+        (s["f2"], 7, tag + "v1.1.0"),  # merge commit m7 is not a change
+        (s["sq"], 8, tag + "v1.1.0"),
+        (s["hf"], 9, tag + "v1.1.1"),
+        (s["rv"], None, tag + "v1.1.2"),
+    ]
+    assert prs == [
+        (7, ts("2026-01-02T10:00"), ts("2026-01-03T09:00"), ts("2026-01-02T10:00"), s["m7"]),
+        (9, ts("2026-01-04T12:00"), ts("2026-01-04T13:00"), ts("2026-01-04T12:00"), s["m9"]),
+    ]
+    assert all(c.new == 0 and c.updated == 0 for c in again.counts.values())
+
+
+def test_cli_sync_git(repo, tmp_path):
+    g, _ = repo
+    db = tmp_path / "cli.duckdb"
+    done = run_cli("sync", "--git", str(g.path), "--since", "2026-01-01", db=db)
+    assert done.code == 0, done.stderr
+    assert "local/shop" in done.stdout and "deployments" in done.stdout
+    with Warehouse(db, read_only=True) as wh:
+        assert wh.con.execute("SELECT count(*) FROM deployments").fetchone() == (4,)
+        assert wh.con.execute("SELECT count(*) FROM changes WHERE deployment_id IS NOT NULL").fetchone() == (
+            6,
+        )
+
+
+def test_cli_sync_git_not_a_repository_is_exit_2(tmp_path):
+    (tmp_path / "plain").mkdir()
+    done = run_cli("sync", "--git", str(tmp_path / "plain"), db=tmp_path / "x.duckdb")
+    assert done.code == 2
+    assert done.stderr.strip() == f"dora-impact: {tmp_path / 'plain'}: not a git repository"
+    done = run_cli("sync", "--since", "yesterday", "--git", str(tmp_path), db=tmp_path / "x.duckdb")
+    assert done.code == 2 and "--since 'yesterday'" in done.stderr

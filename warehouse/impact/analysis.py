@@ -1,0 +1,316 @@
+"""Impact of one initiative: every method, group and metric, judged, with one primary each.
+
+Methods, best first: difference-in-differences against comparison teams (did), interrupted
+time series of the group's weekly series (its), plain before/after (before_after). The primary
+estimate of a (group, metric) is the best method that could run; before/after is always shown
+and is primary only when neither design could run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from warehouse.impact import before_after, did, factors, its
+from warehouse.impact.design import Design, build
+from warehouse.impact.estimate import Estimate, relative
+from warehouse.impact.initiatives import Initiative
+from warehouse.impact.measures import BY_NAME, FACTORS, MEASURES, METRIC_ORDER, Measure
+from warehouse.impact.panel import Panel
+from warehouse.impact.verdict import judge, thin_reason
+
+METHOD_RANK = {"did": 0, "its": 1, "before_after": 2}
+TREATED, ORG = "treated teams", "org"
+DEFAULT_WINDOW_WEEKS = 26
+DEFAULT_RESAMPLES = 999
+
+# The JSON keys of `impact --format json` (DESIGN.md's contract), then extras.
+ROW_KEYS = (
+    "initiative",
+    "group",
+    "metric",
+    "method",
+    "primary",
+    "before",
+    "after",
+    "relative_change",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "n_before",
+    "n_after",
+    "verdict",
+)
+
+
+@dataclass
+class Judged:
+    group: str
+    est: Estimate
+    verdict: str
+    reason: str | None
+    primary: bool = False
+    pre_trend_p: float | None = None
+    pre_trend_change: float | None = None
+    thin: str | None = None
+
+
+@dataclass
+class InitiativeImpact:
+    initiative: Initiative
+    design: Design
+    judged: list[Judged]
+    window_weeks: int
+    notes: list[str] = field(default_factory=list)
+
+    def rows(self) -> list[dict]:
+        return [to_row(self.initiative, j, self.window_weeks) for j in self.judged]
+
+    def primary(self, group: str, metric: str) -> Judged | None:
+        return next(
+            (j for j in self.judged if j.primary and j.group == group and j.est.metric == metric), None
+        )
+
+
+def _levels(
+    panel: Panel, m: Measure, spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]], est: Estimate
+) -> None:
+    """Fill before/after level, n, weeks and events of est from (teams, pre, post) spans."""
+    sums = {"num": [0.0, 0.0], "den": [0.0, 0.0], "n": [0.0, 0.0], "ev": [0.0, 0.0]}
+    weeks: list[set[int]] = [set(), set()]
+    for teams, *periods in spans:
+        for k, span in enumerate(periods):
+            if len(span) == 0 or not teams.any():
+                continue
+            den = panel[m.den][np.ix_(teams, span)]
+            sums["num"][k] += panel[m.num][np.ix_(teams, span)].sum()
+            sums["den"][k] += den.sum()
+            sums["n"][k] += panel[m.count][np.ix_(teams, span)].sum()
+            if m.events:
+                sums["ev"][k] += panel[m.events][np.ix_(teams, span)].sum()
+            weeks[k] |= {int(w) for w in span[den.sum(axis=0) > 0]}
+    values = []
+    for k in range(2):
+        if sums["den"][k] > 0:
+            level = sums["num"][k] / sums["den"][k]
+            values.append(math.exp(level) if m.kind == "log" else level)
+        else:
+            values.append(None)
+    est.before, est.after = values
+    est.n_before, est.n_after = int(round(sums["n"][0])), int(round(sums["n"][1]))
+    est.weeks_before, est.weeks_after = len(weeks[0]), len(weeks[1])
+    est.events = int(round(sum(sums["ev"]))) if m.events else None
+
+
+def _judge_metric(
+    group: str,
+    m: Measure,
+    est: Estimate,
+    trend: tuple[float | None, float | None],
+    effect_theta: float | None = None,
+) -> Judged:
+    thin = thin_reason(est, m)
+    verdict, reason = judge(est, m.better, thin, trend, effect_theta)
+    j = Judged(group, est, verdict, reason, thin=thin)
+    if est.method == "did":
+        j.pre_trend_change, j.pre_trend_p = trend
+    return j
+
+
+def analyse(
+    panel: Panel,
+    initiative: Initiative,
+    others: list[Initiative],
+    window_weeks: int = DEFAULT_WINDOW_WEEKS,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 20240601,
+    metrics: tuple[str, ...] | None = None,
+    subgroups: dict[str, list[str]] | None = None,
+) -> InitiativeImpact:
+    """subgroups: label -> adopting teams, each compared with the same comparison teams by
+    difference-in-differences only (e.g. teams by adoption level)."""
+    measures = [m for m in MEASURES if metrics is None or m.name in metrics]
+    design = build(panel, initiative, others, window_weeks)
+    notes = list(design.notes)
+    groups = {ORG: np.ones(panel.n_teams, dtype=bool)}
+    if not initiative.org_wide:
+        groups = {TREATED: design.treated, ORG: groups[ORG]}
+    else:
+        notes.append(
+            "org-wide initiative: the adopting teams are the whole org, so there are no comparison teams"
+        )
+    if not design.cohorts:
+        notes.append("none of the adopting teams has delivery data")
+    judged: list[Judged] = []
+    usable: dict[tuple[str, str], dict[str, Estimate]] = {}
+
+    def keep(j: Judged) -> None:
+        judged.append(j)
+        if j.est.estimable and j.thin is None:  # may enter a factor
+            usable.setdefault((j.group, j.est.method), {})[j.est.metric] = j.est
+
+    # Difference-in-differences (adopting teams, and their change as a share of the org).
+    if not initiative.org_wide and design.cohorts:
+        cohort_spans = [(w.treated, w.pre, w.post) for w in design.cohorts]
+        post_union = np.unique(np.concatenate([w.post for w in design.cohorts])).astype(int)
+        for m in measures:
+            treated, org = did.estimate(panel, m, design)
+            if treated.unavailable:
+                notes.append(f"{m.name}: difference-in-differences not possible: {treated.unavailable}")
+                continue
+            trend = did.pre_trend(panel, m, design)
+            _levels(panel, m, cohort_spans, treated)
+            _levels(panel, m, [(groups[ORG], design.series_pre, post_union)], org)
+            org.n_before, org.n_after = treated.n_before, treated.n_after  # the org's information
+            org.weeks_before, org.weeks_after, org.events = (
+                treated.weeks_before,
+                treated.weeks_after,
+                treated.events,
+            )
+            keep(_judge_metric(TREATED, m, treated, trend))
+            keep(_judge_metric(ORG, m, org, trend, effect_theta=treated.theta))
+
+    # Subgroups of the adopting teams (by adoption level): descriptive - teams choose how much
+    # they adopt, so a difference between subgroups is not an effect of adopting more.
+    for label, members in (subgroups or {}).items():
+        chosen = panel.mask(members)
+        part = dataclasses.replace(
+            design, cohorts=[dataclasses.replace(w, treated=w.treated & chosen) for w in design.cohorts]
+        )
+        part.cohorts = [w for w in part.cohorts if w.treated.any()]
+        if initiative.org_wide or not part.cohorts:
+            continue
+        spans = [(w.treated, w.pre, w.post) for w in part.cohorts]
+        for m in measures:
+            est, _ = did.estimate(panel, m, part)
+            if est.unavailable:
+                continue
+            _levels(panel, m, spans, est)
+            keep(_judge_metric(label, m, est, did.pre_trend(panel, m, part)))
+
+    # Interrupted time series and before/after on each group's weekly series.
+    for group, teams in groups.items():
+        nums = np.stack([panel[m.num][teams].sum(axis=0) for m in measures])
+        dens = np.stack([panel[m.den][teams].sum(axis=0) for m in measures])
+        span = [(teams, design.series_pre, design.series_post)]
+        for k, m in enumerate(measures):
+            est = its.estimate(m, nums[k], dens[k], design.series_pre, design.series_post)
+            if est.unavailable is None:
+                _levels(panel, m, span, est)
+                keep(_judge_metric(group, m, est, (None, None)))
+        plain = before_after.estimate(
+            measures, nums, dens, design.series_pre, design.series_post, resamples, seed
+        )
+        for m in measures:
+            _levels(panel, m, span, plain[m.name])
+            keep(_judge_metric(group, m, plain[m.name], (None, None)))
+
+    # Factors, from the usable metric estimates of the same group and method.
+    sds = factors.spreads(panel, design.series_pre, [n for f in FACTORS for n in f.signs])
+    for (group, method), parts in sorted(usable.items(), key=lambda kv: kv[0][0] != TREATED):
+        for f in FACTORS:
+            est = factors.combine(f, parts, sds, method)
+            if est.unavailable and method != "before_after":
+                continue
+            trend = (None, None)
+            if method == "did":
+                trend = _factor_trend(judged, group, f)
+            v, reason = judge(est, f.better, None, trend, _factor_theta(judged, est, f, group))
+            j = Judged(group, est, v, reason)
+            if method == "did":
+                j.pre_trend_change, j.pre_trend_p = trend
+            judged.append(j)
+
+    _mark_primary(judged)
+    order = {name: k for k, name in enumerate(METRIC_ORDER)}
+    group_order = {TREATED: 0, **{label: k + 1 for k, label in enumerate(subgroups or {})}, ORG: 99}
+    judged.sort(key=lambda j: (group_order[j.group], order.get(j.est.metric, 99), METHOD_RANK[j.est.method]))
+    return InitiativeImpact(initiative, design, judged, window_weeks, notes)
+
+
+def _factor_theta(judged: list[Judged], est: Estimate, f, group: str) -> float | None:
+    """The org factor's pre-trend is weighed against the adopting teams' factor effect."""
+    if group == ORG and est.method == "did":
+        treated = [
+            j for j in judged if j.group == TREATED and j.est.method == "did" and j.est.metric == f.name
+        ]
+        return treated[0].est.theta if treated else est.theta
+    return None
+
+
+def _factor_trend(judged: list[Judged], group: str, f) -> tuple[float | None, float | None]:
+    """A factor's pre-trend: the worst (smallest p) of its metrics' checks."""
+    checks = [j for j in judged if j.group == group and j.est.method == "did" and j.est.metric in f.signs]
+    ps = [(j.pre_trend_p, j.pre_trend_change) for j in checks if j.pre_trend_p is not None]
+    if not ps:
+        return None, None
+    p, change = min(ps, key=lambda x: x[0])
+    # Several checks: Bonferroni, so that a factor of 3 metrics is not failed 3x as often.
+    return change, min(1.0, p * len(ps))
+
+
+def _mark_primary(judged: list[Judged]) -> None:
+    best: dict[tuple[str, str], Judged] = {}
+    for j in judged:
+        key = (j.group, j.est.metric)
+        if key not in best or METHOD_RANK[j.est.method] < METHOD_RANK[best[key].est.method]:
+            best[key] = j
+    for j in best.values():
+        j.primary = True
+
+
+def _num(value: float | None, digits: int = 6) -> float | None:
+    if value is None or not math.isfinite(value):
+        return None
+    return float(f"{value:.{digits}g}")
+
+
+def to_row(initiative: Initiative, j: Judged, window_weeks: int) -> dict:
+    est = j.est
+    m = BY_NAME.get(est.metric)
+    factor = next((f for f in FACTORS if f.name == est.metric), None)
+    rel = relative(est.theta)
+    row = {
+        "initiative": initiative.name,
+        "group": j.group,
+        "metric": est.metric,
+        "method": est.method,
+        "primary": j.primary,
+        "before": _num(est.before),
+        "after": _num(est.after),
+        "relative_change": _num(rel),
+        "ci_low": _num(relative(est.low)),
+        "ci_high": _num(relative(est.high)),
+        "p_value": _num(est.p_value, 4),
+        "n_before": est.n_before,
+        "n_after": est.n_after,
+        "verdict": j.verdict,
+        # extras
+        "reason": j.reason,
+        "family": m.family if m else "factor",
+        "unit": m.unit if m else "relative change (factor)",
+        "higher_is": ("better" if (m.better if m else factor.better) > 0 else "worse"),
+        "weeks_before": est.weeks_before,
+        "weeks_after": est.weeks_after,
+        "window_weeks": window_weeks,
+        "ramp_weeks": initiative.ramp_weeks,
+    }
+    if est.events is not None:
+        row["events"] = est.events
+    if est.method == "did" and rel is not None and est.after is not None and j.group == TREATED and m:
+        # What the adopting teams would have had without the initiative (the counterfactual).
+        row["expected_after"] = _num(est.after / (1 + rel))
+    if est.method == "did":
+        row["pre_trend_p"] = _num(j.pre_trend_p, 4)
+        row["pre_trend_change"] = _num(j.pre_trend_change)
+        row["pre_trend_ok"] = j.pre_trend_p is not None and not (j.reason or "").startswith("pre-trend")
+    if est.se is not None:
+        row["se_log"] = _num(est.se)
+    if est.df is not None:
+        row["df"] = _num(est.df, 4)
+    for key, value in est.extra.items():
+        row[key] = _num(value) if isinstance(value, float) else value
+    return row

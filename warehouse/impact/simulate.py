@@ -1,0 +1,118 @@
+"""Simulated team panels with a known effect: the ground truth the estimators are checked on.
+
+Used by the tests and by bench/calibration.py. An org of teams delivers week by week:
+
+* every team has its own deployment rate, change fail rate, rework rate and duration levels;
+* all teams share week-to-week swings (an org-wide factor), optionally an org-wide slowdown
+  (a trend down plus a two-week holiday dip) after adoption - the trap for before/after;
+* each team drifts on its own (AR(1) shocks, so a team's weeks are correlated);
+* deployments are over-dispersed counts (gamma-Poisson), failures and rework binomial,
+  durations log-normal per event (simulated as weekly sums of logs);
+* adopting cohorts get multiplicative effects, ramping in linearly over the ramp weeks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import numpy as np
+
+from warehouse.impact.initiatives import CohortSpec, Initiative
+from warehouse.impact.panel import Panel
+
+FIRST_MONDAY = date(2024, 1, 1)
+SIGMA_LOG = {"lead": 1.0, "recovery": 1.0, "coding": 1.0, "pickup": 1.2, "review": 1.0, "deploy_wait": 0.8}
+BASE_HOURS = {"lead": 30.0, "recovery": 3.0, "coding": 8.0, "pickup": 3.0, "review": 5.0, "deploy_wait": 4.0}
+
+
+@dataclass
+class Scenario:
+    teams: int = 30
+    cohorts: tuple[tuple[int, int], ...] = ((10, 30),)  # (teams, start week)
+    weeks: int = 64
+    ramp: int = 4
+    # Multiplicative effects on the adopting teams once settled: deployment frequency, change
+    # fail rate, rework rate and durations (lead, recovery, coding, pickup, review, deploy_wait).
+    effects: dict[str, float] = field(default_factory=dict)
+    slowdown: bool = False  # org-wide slowdown and holiday dip after the first adoption
+    # Only the first `effect_teams` adopting teams really change (None: all): declared
+    # adopters that never moved to the new path.
+    effect_teams: int | None = None
+    deploys_per_week: float = 5.0
+    name: str = "simulated"
+
+
+def simulate(scenario: Scenario, rng: np.random.Generator) -> tuple[Panel, Initiative]:
+    n, t = scenario.teams, scenario.weeks
+    weeks = np.arange(t)
+    effect_share = np.zeros((n, t))  # 0 before adoption, ramping to 1
+    cohorts, k = [], 0
+    names = [f"team-{i:02d}" for i in range(n)]
+    for size, start in scenario.cohorts:
+        share = np.clip((weeks - start + 1) / (scenario.ramp + 1), 0, 1)
+        effect_share[k : k + size] = share[None, :]
+        cohorts.append(CohortSpec(tuple(names[k : k + size]), FIRST_MONDAY + timedelta(weeks=start)))
+        k += size
+    if scenario.effect_teams is not None:
+        effect_share[scenario.effect_teams :] = 0
+
+    def effect(key: str) -> np.ndarray:
+        return effect_share * np.log(scenario.effects.get(key, 1.0))
+
+    def ar1(sd: float, rho: float = 0.5) -> np.ndarray:
+        shocks = rng.normal(0, sd, (n, t))
+        out = np.zeros((n, t))
+        out[:, 0] = shocks[:, 0] / np.sqrt(1 - rho**2)
+        for w in range(1, t):
+            out[:, w] = rho * out[:, w - 1] + shocks[:, w]
+        return out
+
+    org = rng.normal(0, 0.08, t)  # org-wide weekly swings (log scale)
+    if scenario.slowdown:
+        first = min(s for _, s in scenario.cohorts)
+        org = org + np.where(weeks >= first, -0.25 * np.minimum((weeks - first) / 8, 1), 0)
+        dip = (weeks >= first + scenario.ramp + 6) & (weeks < first + scenario.ramp + 8)
+        org = org + np.where(dip, -0.7, 0)
+    team_rate = np.log(scenario.deploys_per_week) + rng.normal(0, 0.5, n)
+    log_rate = team_rate[:, None] + org[None, :] + ar1(0.15) + effect("deployment_frequency")
+    mean = np.exp(log_rate)
+    deployments = rng.poisson(rng.gamma(5.0, mean / 5.0))  # over-dispersed
+    cfr = np.clip(
+        0.12 * np.exp(rng.normal(0, 0.3, n))[:, None] * np.exp(effect("change_fail_rate") + 0.5 * ar1(0.1)),
+        0,
+        0.9,
+    )
+    failed = rng.binomial(deployments, cfr)
+    rework_p = np.clip(0.06 * np.exp(rng.normal(0, 0.3, n))[:, None] * np.exp(effect("rework_rate")), 0, 0.9)
+    rework = rng.binomial(deployments, rework_p)
+    changes = rng.poisson(3.0 * deployments)
+    prs = rng.binomial(changes, 0.5)
+    # Durations get slower, not faster, when the org slows down.
+    slow = -0.5 * org[None, :]
+
+    def log_sum(count: np.ndarray, key: str, metric: str) -> np.ndarray:
+        level = np.log(BASE_HOURS[key]) + rng.normal(0, 0.5, n)[:, None] + slow + ar1(0.15) + effect(metric)
+        return count * level + np.sqrt(count) * SIGMA_LOG[key] * rng.standard_normal((n, t))
+
+    values = {
+        "active": np.ones((n, t)),
+        "deployments": deployments.astype(float),
+        "production_deployments": deployments.astype(float),
+        "failed": failed.astype(float),
+        "rework": rework.astype(float),
+        "recoveries": failed.astype(float),
+        "recovery_log": log_sum(failed, "recovery", "recovery_time"),
+        "changes": changes.astype(float),
+        "lead_log": log_sum(changes, "lead", "lead_time"),
+        "prs": prs.astype(float),
+        "outside_reviews": rng.poisson(0.6 * prs * np.exp(effect("outside_reviews"))).astype(float),
+        "teams_touching": (prs + rng.poisson(0.3 * prs)).astype(float),
+    }
+    for stage in ("coding", "pickup", "review", "deploy_wait"):
+        values[f"{stage}_n"] = prs.astype(float)
+        metric = "deploy_wait" if stage == "deploy_wait" else f"{stage}_time"
+        values[f"{stage}_log"] = log_sum(prs, stage, metric)
+    panel = Panel(names, [FIRST_MONDAY + timedelta(weeks=int(w)) for w in weeks], values, t)
+    initiative = Initiative(scenario.name, "deploy platform", tuple(cohorts), ramp_weeks=scenario.ramp)
+    return panel, initiative

@@ -1,0 +1,166 @@
+"""The plain-language summary of one initiative's impact, for a leader to read."""
+
+from __future__ import annotations
+
+from warehouse.impact.adoption import Adoption
+from warehouse.impact.analysis import ORG, TREATED, InitiativeImpact, Judged
+from warehouse.impact.estimate import relative
+from warehouse.impact.measures import BY_NAME, FACTORS, STAGES
+
+HEADLINE = ("deployment_frequency", "lead_time", "recovery_time", "change_fail_rate", "rework_rate")
+LABELS = {**{m.name: m.label for m in BY_NAME.values()}, **{f.name: f.label for f in FACTORS}}
+COMPARED = {
+    "did": "relative to teams that had not adopted",
+    "its": "against the trend before adoption",
+    "before_after": "before against after, with nothing to compare against",
+}
+
+
+def pct(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value * 100:+.0f}%".replace("-", "−")
+
+
+def _change(j: Judged) -> str:
+    rel, low, high = relative(j.est.theta), relative(j.est.low), relative(j.est.high)
+    if rel is None or low is None or high is None:
+        return "could not be estimated"
+    verb = "rose" if rel > 0 else "fell"
+    return f"{verb} {abs(rel) * 100:.0f}% (95% CI {pct(low)} to {pct(high)})"
+
+
+def _sentence(j: Judged, subject: str) -> str:
+    label = LABELS[j.est.metric]
+    if relative(j.est.theta) is None or relative(j.est.low) is None:
+        return f"{subject} {label}: inconclusive, {j.reason or 'no estimate'}."
+    text = f"{subject} {label} {_change(j)}"
+    if j.verdict == "inconclusive":
+        return f"{text}, but this is inconclusive: {j.reason}."
+    if j.verdict == "no detectable change":
+        return f"{text}: no detectable change."
+    return f"{text}: {j.verdict}."
+
+
+def stage_breakdown(impact: InitiativeImpact, group: str = TREATED) -> list[dict]:
+    """Per stage and handoff measure: primary estimate and, for stages, hours added per PR."""
+    out = []
+    for name in (*STAGES, "outside_reviews", "teams_per_change"):
+        j = impact.primary(group, name)
+        if j is None:
+            continue
+        est = j.est
+        rel = relative(est.theta)
+        added = None
+        if BY_NAME[name].family == "stage" and rel is not None and est.after is not None:
+            added = (
+                est.after - est.after / (1 + rel)
+                if est.method == "did"
+                else (est.after - est.before if est.before is not None else None)
+            )
+        out.append(
+            {
+                "metric": name,
+                "label": BY_NAME[name].label,
+                "method": est.method,
+                "before": est.before,
+                "after": est.after,
+                "relative_change": rel,
+                "ci_low": relative(est.low),
+                "ci_high": relative(est.high),
+                "added_hours": added,
+                "verdict": j.verdict,
+            }
+        )
+    return out
+
+
+def _where_time_went(impact: InitiativeImpact, group: str) -> str | None:
+    """Which stages carry the lead-time change: those whose own change is significant."""
+    lead = impact.primary(group, "lead_time")
+    stages = [s for s in stage_breakdown(impact, group) if s["added_hours"] is not None]
+    if lead is None or lead.est.theta is None or not stages:
+        return None
+    rising = lead.est.theta > 0
+    called = [s for s in stages if s["verdict"] == ("worsened" if rising else "improved")]
+    if not called:
+        return None
+    total = sum(s["added_hours"] for s in stages)
+    part = sum(s["added_hours"] for s in called)
+    names = " and ".join(f"{s['label'].split(' (')[0]} {pct(s['relative_change'])}" for s in called)
+    word = "added" if rising else "saved"
+    return (
+        f"the {word} time per pull request is in {names} ({part:+.1f} h of {total:+.1f} h "
+        "across the four stages)."
+    )
+
+
+def summarise(impact: InitiativeImpact, adoption: Adoption | None) -> list[str]:
+    ini = impact.initiative
+    cohorts = "; ".join(
+        f"{', '.join(c.teams) if c.teams else 'all teams'} from {c.started_on.isoformat()}"
+        for c in ini.cohorts
+    )
+    lines = [
+        f"{ini.name} ({ini.kind}): adopted by {cohorts}. The first {ini.ramp_weeks} weeks after "
+        f"each adoption are left out as settling-in; up to {impact.window_weeks} weeks on each side "
+        "are compared."
+    ]
+    group = TREATED if not ini.org_wide else ORG
+    subject = "Adopting teams'" if group == TREATED else "The org's"
+    method = next((impact.primary(group, m).est.method for m in HEADLINE if impact.primary(group, m)), None)
+    if method:
+        lines.append(f"Primary comparison: {COMPARED[method]}.")
+    for f in FACTORS:
+        j = impact.primary(group, f.name)
+        if j:
+            lines.append(_sentence(j, subject))
+    for name in HEADLINE:
+        j = impact.primary(group, name)
+        if j:
+            sentence = _sentence(j, subject)
+            if name == "lead_time":
+                where = _where_time_went(impact, group)
+                if where:
+                    sentence = sentence[:-1] + f"; {where}"
+            lines.append(sentence)
+    handoff = impact.primary(group, "outside_reviews")
+    if handoff and handoff.verdict in ("improved", "worsened"):
+        lines.append(
+            f"Handoffs: reviews from people outside the author's team per pull request {_change(handoff)}."
+        )
+    if group == TREATED:
+        org = impact.primary(ORG, "throughput")
+        if org and org.est.theta is not None and org.est.low is not None:
+            how = "difference-in-differences" if org.est.method == "did" else org.est.method.replace("_", "/")
+            lines.append(
+                f"For the whole org this amounts to a throughput change of {pct(relative(org.est.theta))} "
+                f"(95% CI {pct(relative(org.est.low))} to {pct(relative(org.est.high))}; {how})."
+            )
+    for label in dict.fromkeys(j.group for j in impact.judged if j.group not in (TREATED, ORG)):
+        parts = [
+            f"{f.label} {_change(j)} ({j.verdict})" for f in FACTORS if (j := impact.primary(label, f.name))
+        ]
+        if parts:
+            lines.append(
+                f"By adoption level, {label}: "
+                + "; ".join(parts)
+                + ". Teams chose how much to adopt, so read this as a description, not a cause."
+            )
+    if adoption is not None:
+        latest = adoption.latest
+        if adoption.signal and latest:
+            lines.append(
+                f"Adoption ({adoption.signal}): in the week of {latest['week'].isoformat()}, "
+                f"{_share(latest['share'])} of the adopting teams' deployments and "
+                f"{_share(latest['repo_share'])} of their active repositories went through the new path."
+            )
+        else:
+            lines.append(f"Adoption: {adoption.message}.")
+    for note in impact.notes:
+        lines.append(f"Note: {note}.")
+    return lines
+
+
+def _share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.0f}%"
