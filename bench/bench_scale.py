@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,14 +115,15 @@ def generate(folder: Path, fmt: str, seed: int = 1) -> dict[str, Path]:
 
 
 def timed(command: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-    elapsed = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the max over all waited children; runs go from light to heavy.
-    return elapsed, max(peak_kb, before) / 1024
+    """Wall seconds and peak RSS (MB) of one command, measured by GNU time around it alone
+    (this process's own memory, e.g. the generated frames, must not count)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as out:
+        start = time.perf_counter()
+        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name, *command], check=True,
+                       stdout=subprocess.DEVNULL)
+        elapsed = time.perf_counter() - start
+        peak_kb = int(out.read().strip().splitlines()[-1])
+    return elapsed, peak_kb / 1024
 
 
 def main() -> None:
@@ -146,7 +147,7 @@ def main() -> None:
     metrics_s, metrics_mb = timed(
         [*cli, "metrics", "--by", "team", "--period", "week", "--until", "2026-11-22", "--format", "json"]
     )
-    print(f"metrics --by team --period week: {metrics_s:.1f} s, peak RSS so far {metrics_mb:.0f} MB")
+    print(f"metrics --by team --period week: {metrics_s:.1f} s, peak RSS {metrics_mb:.0f} MB")
     print(f"database file: {db.stat().st_size / 1e6:.0f} MB; cores: {os.cpu_count()}")
 
 

@@ -123,9 +123,12 @@ INJECTED_EFFECTS: dict[str, dict[str, Any]] = {
         # x recovery_scale. Fewer deployments also lengthen deploy waits and the gaps a fix
         # waits for, so both values are calibrated (simulations in docs/demo-org.md)
         # to give the `effects` above on the metrics as docs/metrics.md defines them.
-        # Knobs not named here take the metric's effect: deployment rate x0.92, probability
-        # of a bad deployment and of a failed run x1.14.
-        "process": {"handoff_team": "platform", "review_wait": 1.163, "recovery_scale": 1.09},
+        # The probability of a bad deployment and of a failed run is x failure_rate (failed
+        # runs also sit in the fail rate's denominator, so the knob turns a bit further than
+        # the metric). The deployment rate takes the metric's effect, x0.92.
+        "process": {
+            "handoff_team": "platform", "review_wait": 1.163, "recovery_scale": 1.09, "failure_rate": 1.145,
+        },
         "description": "Central deploy platform: pipelines move to the platform team's "
         "deploy service, whose changes need a platform-team approval.",
     },
@@ -143,10 +146,9 @@ INJECTED_EFFECTS: dict[str, dict[str, Any]] = {
         },
         "factors": {"throughput": 1.15, "instability": 0.80},
         # Each pull request gets deployments to the "preview" environment, reviewers try it
-        # there: pickup and review waits x review_wait; failures x failure_rate (failed runs
-        # also sit in the fail rate's denominator, so the knob turns a bit further than the
-        # metric); recovery_scale offsets fixes shipping sooner with more deployments. All
-        # calibrated like the deploy platform's.
+        # there: pickup and review waits x review_wait; failures x failure_rate;
+        # recovery_scale offsets fixes shipping sooner with more deployments. All calibrated
+        # like the deploy platform's.
         "process": {
             "preview_deployments": True, "review_wait": 0.687, "failure_rate": 0.793, "recovery_scale": 1.02,
         },

@@ -317,9 +317,10 @@ def test_deploy_platform_adopters_deploy_less_than_controls_after_the_ramp(prod)
         did_ratio(prod, c["teams"], spec["control_teams"], c["started_on"], spec["ramp_weeks"])
         for c in spec["cohorts"]
     ]
-    # Injected x0.92; Poisson and weekly noise make one draw land within about +-0.06.
-    assert all(r < 1.0 for r in ratios)
-    assert 0.80 < (ratios[0] * ratios[1]) ** 0.5 < 0.98
+    # Injected x0.92; Poisson and weekly noise put one cohort's ratio within about +-0.08 of
+    # it (this seed: 0.88 and 0.91; the same seed without the effect: 1.00 and 0.96).
+    assert all(r < 0.97 for r in ratios)
+    assert 0.80 < (ratios[0] * ratios[1]) ** 0.5 < 0.95
 
 
 def test_preview_environment_adopters_deploy_more_than_controls(prod):
@@ -327,7 +328,7 @@ def test_preview_environment_adopters_deploy_more_than_controls(prod):
     (cohort,) = spec["cohorts"]
     ratio = did_ratio(prod, cohort["teams"], spec["control_teams"], cohort["started_on"],
                       spec["ramp_weeks"])
-    assert 1.04 < ratio < 1.30  # injected x1.15
+    assert 1.04 < ratio < 1.30  # injected x1.15 (this seed: 1.12; without the effect: 0.95)
 
 
 def test_lead_time_moves_with_the_review_handoff(org, prod):
