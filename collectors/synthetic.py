@@ -153,6 +153,8 @@ INJECTED_EFFECTS: dict[str, dict[str, Any]] = {
             "preview_deployments": True, "review_wait": 0.687, "failure_rate": 0.793, "recovery_scale": 1.02,
         },
         "description": "Every pull request gets a preview environment that reviewers can try.",
+        # The adoption curve: production deployments that shipped a pull request previewed here.
+        "adoption_environment": "^preview$",
     },
 }
 """The injected effects: adopting cohorts (weeks before `end` when each starts), the ramp,
@@ -710,14 +712,18 @@ class _Org:
         }
 
     def initiatives(self) -> pl.DataFrame:
+        """One row per initiative; later cohorts' teams are written team@YYYY-MM-DD, the
+        canonical way to say they adopted after `started_on`."""
         rows = []
         for name, spec in _resolve(self.effects, self.end).items():
-            cohorts = "; ".join(
-                f"{', '.join(c['teams'])} from {c['started_on'].isoformat()}" for c in spec["cohorts"]
-            )
+            teams = [
+                team if c["started_on"] == spec["started_on"] else f"{team}@{c['started_on'].isoformat()}"
+                for c in spec["cohorts"] for team in c["teams"]
+            ]
             rows.append({
-                "name": name, "started_on": spec["started_on"], "teams": ";".join(spec["teams"]),
+                "name": name, "started_on": spec["started_on"], "teams": ";".join(teams),
                 "kind": spec["kind"], "ramp_weeks": spec["ramp_weeks"], "ended_on": None,
-                "description": f"{spec['description']} Adopted by {cohorts}.",
+                "description": spec["description"],
+                "adoption_environment": spec.get("adoption_environment"),
             })
         return INITIATIVES.frame(rows)

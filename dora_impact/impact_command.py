@@ -11,7 +11,7 @@ from rich.table import Table
 
 from dora_impact.context import AppContext
 from dora_impact.errors import UserError
-from dora_impact.output import to_json
+from dora_impact.output import stdout_console, to_json
 
 if TYPE_CHECKING:
     from warehouse.impact import ImpactResult
@@ -219,7 +219,7 @@ def register(app: typer.Typer) -> None:
             rows = [row for result in results for row in result.rows()]
             typer.echo(to_json([{**{k: row[k] for k in ROW_KEYS}, **row} for row in rows]))
             return
-        console = Console()
+        console = stdout_console()
         if not results:
             console.print("No initiatives: declare [[initiatives]] in the config or import initiatives.csv.")
             return

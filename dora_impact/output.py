@@ -43,6 +43,11 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def stdout_console() -> Console:
+    """Piped output has no terminal width to fit; folding a table there only hurts."""
+    return Console(width=None if sys.stdout.isatty() else 200)
+
+
 def to_json(rows: Sequence[dict]) -> str:
     return json.dumps([{k: _jsonable(v) for k, v in row.items()} for row in rows], indent=2)
 
@@ -65,8 +70,7 @@ def emit(
         for row in rows:
             writer.writerow(["" if row.get(c) is None else _jsonable(row.get(c)) for c in columns])
     else:
-        # Piped output has no terminal width to fit; folding a table there only hurts.
-        console = console or Console(width=None if sys.stdout.isatty() else 200)
+        console = console or stdout_console()
         table = Table(title=title, show_lines=False)
         shown = table_columns or [(c, c) for c in columns]
         for spec in shown:

@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from collectors.records import ENTITIES
+from collectors.records import ENTITIES, parse_cohorts
 from collectors.synthetic import (
     INJECTED_EFFECTS,
     PEOPLE,
@@ -303,12 +303,16 @@ def test_injected_effects_are_documented_with_dates(org):
         assert not controls & set(spec["teams"])
     assert not set(platform["teams"]) & set(resolved["preview-environments"]["teams"])
     rows = {r["name"]: r for r in org["initiatives"].iter_rows(named=True)}
-    assert rows["deploy-platform"]["started_on"] == first["started_on"] == date(2025, 3, 3)
-    assert rows["deploy-platform"]["teams"] == ";".join(platform["teams"])
-    assert rows["deploy-platform"]["kind"] == "deploy platform"
-    assert rows["deploy-platform"]["ramp_weeks"] == 4
-    assert second["started_on"].isoformat() in rows["deploy-platform"]["description"]
-    assert rows["preview-environments"]["kind"] == "environments"
+    row = rows["deploy-platform"]
+    assert row["started_on"] == first["started_on"] == date(2025, 3, 3)
+    assert second["started_on"] == date(2025, 5, 12)
+    assert row["teams"] == "checkout;payments;search;catalog@2025-05-12;identity@2025-05-12"
+    assert parse_cohorts(row["teams"], row["started_on"]) == [
+        (c["started_on"], c["teams"]) for c in platform["cohorts"]
+    ]
+    assert (row["kind"], row["ramp_weeks"]) == ("deploy platform", 4)
+    preview = rows["preview-environments"]
+    assert (preview["kind"], preview["teams"]) == ("environments", "growth;mobile;fulfilment")
 
 
 def test_deploy_platform_adopters_deploy_less_than_controls_after_the_ramp(prod):

@@ -89,10 +89,16 @@ def _where_time_went(impact: InitiativeImpact, group: str) -> str | None:
     part = sum(s["added_hours"] for s in called)
     names = " and ".join(f"{s['label'].split(' (')[0]} {pct(s['relative_change'])}" for s in called)
     word = "added" if rising else "saved"
+    # The called stages can move more than the four together when another stage moved the
+    # other way, so both figures are stated rather than one as a share of the other.
     return (
-        f"the {word} time per pull request is in {names} ({part:+.1f} h of {total:+.1f} h "
-        "across the four stages)."
+        f"the {word} time per pull request is in {names} ({_hours(part)} in these stages, "
+        f"{_hours(total)} across all four)."
     )
+
+
+def _hours(value: float) -> str:
+    return f"{value:+.1f} h".replace("-", "−")
 
 
 def summarise(impact: InitiativeImpact, adoption: Adoption | None) -> list[str]:
