@@ -13,6 +13,15 @@ from dashboards import data
 
 LEVEL_COLOURS = {"elite": "#1a7f37", "high": "#2da44e", "medium": "#bf8700", "low": "#cf222e"}
 PERIOD_DAYS = {"week": 7, "month": 31, "quarter": 92}
+DORA_MEASURES = [
+    "deployment_frequency",
+    "lead_time",
+    "recovery_time",
+    "change_fail_rate",
+    "rework_rate",
+    "throughput",
+    "instability",
+]
 
 
 def _db() -> tuple[str, str | None]:
@@ -244,7 +253,9 @@ def initiatives() -> None:
         st.markdown(f"- {line}")
     rows = pl.DataFrame(result.rows(), infer_schema_length=None)
     primary = rows.filter(pl.col("primary"))
-    treated = primary.filter(pl.col("group") != "org")
+    # The forest plot shows the DORA metrics and factors; handoff counts move by far larger
+    # multiples and would squash the scale (they are in the table below).
+    treated = primary.filter((pl.col("group") != "org") & pl.col("metric").is_in(DORA_MEASURES))
     if treated.height:
         fig = go.Figure()
         labels = treated["metric"].to_list()

@@ -1,7 +1,7 @@
 """Regenerate the dashboard screenshots in docs/ from the demo org.
 
-    .venv/bin/python -m dora_impact --db /tmp/demo.duckdb demo --no-serve
-    .venv/bin/python docs/screenshot.py /tmp/demo.duckdb
+.venv/bin/python -m dora_impact --db /tmp/demo.duckdb demo --no-serve
+.venv/bin/python docs/screenshot.py /tmp/demo.duckdb
 """
 
 from __future__ import annotations
@@ -14,15 +14,19 @@ sys.path.insert(0, str(ROOT))
 
 from tests.browser import browser_page, dashboard  # noqa: E402
 
-PAGES = {"delivery": "Deployments / week", "initiatives": "Adoption"}
+# page -> (text that says it has loaded, viewport height: Streamlit scrolls inside the page,
+# so a full-page screenshot is only as tall as the viewport)
+PAGES = {"delivery": ("Deployments / week", 1000), "initiatives": ("Adoption", 2200)}
 
 
 def main(db: str) -> None:
     with dashboard(Path(db)) as url, browser_page(width=1440, height=1000) as page:
-        for path, ready in PAGES.items():
+        for path, (ready, height) in PAGES.items():
+            page.set_viewport_size({"width": 1440, "height": height})
             page.goto(f"{url}/{path}")
             page.get_by_text(ready).first.wait_for(timeout=180_000)
-            page.wait_for_timeout(3000)  # charts finish drawing after the text arrives
+            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(4000)  # charts finish drawing after the text arrives
             out = ROOT / "docs" / f"dashboard-{path}.png"
             page.screenshot(path=str(out), full_page=True)
             print(out)
