@@ -1,6 +1,6 @@
 """A fake GitHub for tests and benchmarks: a real local HTTP server (pytest-httpserver)
 speaking GitHub's REST and GraphQL shapes, with payloads built from GitHub's documented example
-responses (../shared/github-api-examples) and only the fields a scenario needs overridden.
+responses (tests/fixtures/github-api-examples) and only the fields a scenario needs overridden.
 
 It does what the client must cope with: `Link` pagination, ETags and 304s (free), primary
 rate-limit headers and an exhausted limit, secondary limits with or without `retry-after`,
@@ -31,9 +31,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
+# GitHub's documented example responses (from its OpenAPI description; see the README in the
+# folder), kept with the tests so that they run from any checkout.
 EXAMPLES = Path(
     os.environ.get("DORA_GITHUB_EXAMPLES")
-    or Path(__file__).resolve().parents[2] / "shared" / "github-api-examples"
+    or Path(__file__).resolve().parent / "fixtures" / "github-api-examples"
 )
 TOKEN = "ghp_FAKEtoken0123456789abcdefTOPSECRET"
 _cache: dict[str, Any] = {}
@@ -44,7 +46,7 @@ def example(name: str) -> Any:
     if name not in _cache:
         if not EXAMPLES.is_dir():
             raise RuntimeError(
-                f"GitHub's example responses are not at {EXAMPLES} (../shared/github-api-examples); "
+                f"GitHub's example responses are not at {EXAMPLES}; "
                 "set DORA_GITHUB_EXAMPLES to their folder"
             )
         _cache[name] = json.loads((EXAMPLES / f"{name}.json").read_text())
