@@ -10,18 +10,11 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from dashboards import data
+from warehouse.impact.analysis import ROW_KEYS
+from warehouse.impact.measures import DORA_MEASURES
 
 LEVEL_COLOURS = {"elite": "#1a7f37", "high": "#2da44e", "medium": "#bf8700", "low": "#cf222e"}
 PERIOD_DAYS = {"week": 7, "month": 31, "quarter": 92}
-DORA_MEASURES = [
-    "deployment_frequency",
-    "lead_time",
-    "recovery_time",
-    "change_fail_rate",
-    "rework_rate",
-    "throughput",
-    "instability",
-]
 
 
 def _db() -> tuple[str, str | None]:
@@ -289,20 +282,7 @@ def initiatives() -> None:
         )
         st.plotly_chart(fig, width="stretch")
     st.dataframe(
-        primary.select(
-            "group",
-            "metric",
-            "method",
-            "before",
-            "after",
-            "relative_change",
-            "ci_low",
-            "ci_high",
-            "p_value",
-            "n_before",
-            "n_after",
-            "verdict",
-        ),
+        primary.select([k for k in ROW_KEYS if k not in ("initiative", "primary")]),
         hide_index=True,
         width="stretch",
         column_config={

@@ -7,7 +7,6 @@ configuration (one line on stderr, no traceback), 3 any other failure.
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -16,7 +15,7 @@ from rich.console import Console
 
 from dora_impact import dashboard_command, demo_command, impact_command, sync_command
 from dora_impact.context import AppContext
-from dora_impact.errors import UserError
+from dora_impact.errors import UserError, parse_day
 from dora_impact.output import emit, hours, percent
 
 app = typer.Typer(
@@ -41,15 +40,6 @@ def main(
     ] = None,
 ) -> None:
     ctx.obj = AppContext.resolve(db, config)
-
-
-def parse_day(value: str | None, option: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise UserError(f"{option} {value!r}: expected a date YYYY-MM-DD") from None
 
 
 @app.command("import")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 
 class UserError(Exception):
     """Bad input or configuration: exit code 2, one line, no traceback."""
@@ -20,3 +22,13 @@ class InputError(UserError):
             where += f", column {column!r}"
         super().__init__(f"{where}: {message}")
         self.path, self.row, self.column = path, row, column
+
+
+def parse_day(value: str | None, option: str) -> date | None:
+    """A YYYY-MM-DD command-line date, or a UserError naming the option."""
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise UserError(f"{option} {value!r}: expected a date YYYY-MM-DD") from None

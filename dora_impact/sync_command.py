@@ -8,7 +8,7 @@ failed (each is listed), everything else was synced and stored.
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -26,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from collectors.github.secrets import REDACT, install_log_filter
-from dora_impact.errors import UserError
+from dora_impact.errors import UserError, parse_day
 from warehouse.db import LoadCounts
 
 
@@ -34,15 +34,6 @@ class PartialFailure(UserError):
     """Some repositories or resources failed; everything else was synced (exit 3)."""
 
     exit_code = 3
-
-
-def _day(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise UserError(f"--since {value!r}: expected a date YYYY-MM-DD") from None
 
 
 class RichReporter:
@@ -135,7 +126,7 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         install_log_filter()
         app_ctx = ctx.obj
-        day = _day(since)
+        day = parse_day(since, "--since")
         console = Console(stderr=False, highlight=False)
         if git is not None:
             _sync_git(app_ctx, git, day, full, console)

@@ -217,8 +217,8 @@ FACTORS: tuple[Factor, ...] = (
     Factor("instability", {"change_fail_rate": +1, "rework_rate": +1}, -1, "instability"),
 )
 
-# The order of rows in every output.
-METRIC_ORDER = (
+# The five DORA metrics and the two factors (DESIGN.md's `metric` values).
+DORA_MEASURES = (
     "deployment_frequency",
     "lead_time",
     "recovery_time",
@@ -226,6 +226,11 @@ METRIC_ORDER = (
     "rework_rate",
     "throughput",
     "instability",
+)
+
+# The order of rows in every output.
+METRIC_ORDER = (
+    *DORA_MEASURES,
     *STAGES,
     "outside_reviews",
     "teams_per_change",
