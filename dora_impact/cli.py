@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from collectors.github.secrets import REDACT
 from dora_impact import dashboard_command, demo_command, impact_command, sync_command
 from dora_impact.context import AppContext
 from dora_impact.errors import UserError, parse_day
@@ -112,7 +113,7 @@ def run() -> None:
         if isinstance(code, int) and code:
             sys.exit(code)
     except UserError as exc:
-        typer.echo(f"dora-impact: {exc}", err=True)
+        typer.echo(REDACT(f"dora-impact: {exc}"), err=True)
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -124,5 +125,6 @@ def run() -> None:
             sys.exit(2)
         if isinstance(exc, click.exceptions.Abort):
             sys.exit(130)
-        typer.echo(f"dora-impact: error: {type(exc).__name__}: {exc}", err=True)
+        # A secret seen by this process never reaches the terminal, even in an unexpected error.
+        typer.echo(REDACT(f"dora-impact: error: {type(exc).__name__}: {exc}"), err=True)
         sys.exit(3)

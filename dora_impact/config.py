@@ -164,8 +164,16 @@ class GitHubConfig(Strict):
         """(token, the variable it came from or the ones that were tried)."""
         names = self.token_variables()
         for name in names:
-            if os.environ.get(name):
-                return os.environ[name], name
+            value = os.environ.get(name, "").strip()
+            if value:
+                # A pasted token can carry a stray \r or space; HTTP would then reject the
+                # header and echo it in the error, so refuse it here without showing it.
+                if not value.isascii() or not value.isprintable() or " " in value:
+                    raise UserError(
+                        f"environment variable {name}: the token contains spaces or control "
+                        "characters; set it to the token alone"
+                    )
+                return value, name
         return None, " or ".join(names)
 
 

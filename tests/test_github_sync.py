@@ -430,6 +430,21 @@ def test_cli_rejected_token_names_the_variable_exit_2(sc):
     assert "Traceback" not in done.stderr and "ghp_revoked_0000000000" not in done.stderr + done.stdout
 
 
+def test_cli_token_with_a_stray_carriage_return_is_refused_without_showing_it(sc):
+    done = run_cli("--config", str(sc.config_path), "sync", env={"GITHUB_TOKEN": "ghp_SECRETVALUE123\r\n"})
+    # Surrounding whitespace is trimmed: the trimmed token is sent, the fake rejects it (401),
+    # and the one-line error names the variable, never the token.
+    assert done.code == 2 and "GITHUB_TOKEN" in done.stderr
+    assert "ghp_SECRETVALUE123" not in done.stderr + done.stdout
+    # An inner control character is refused before any request.
+    inner = run_cli("--config", str(sc.config_path), "sync", env={"GITHUB_TOKEN": "ghp_SECRET\rVALUE123"})
+    assert inner.code == 2
+    assert inner.stderr.strip() == (
+        "dora-impact: environment variable GITHUB_TOKEN: the token contains spaces or control "
+        "characters; set it to the token alone"
+    )
+
+
 def test_cli_partial_failure_exit_3_and_the_rest_is_synced(sc):
     sc.fake.fault(r"/repos/acme/api/actions/runs", "malformed", times=99)
     done = run_cli("--config", str(sc.config_path), "sync", env={"GITHUB_TOKEN": TOKEN})

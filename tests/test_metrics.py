@@ -114,9 +114,19 @@ def test_failed_runs_can_be_left_out_by_config(fixture_db):
     cfg = MetricsConfig(failed_runs_count=False)
     w36 = metrics(fixture_db, cfg, by="org", period="week", until=UNTIL)[0]
     assert w36["production_deployments"] == 4  # d3 no longer counts
-    # d2: incident (and now followed by the hotfix d4); d5: rolled back.
+    # d2: incident; d5: rolled back. The hotfix d4 fixed the run d3, not d2, even with d3 uncounted.
     assert w36["failed_deployments"] == 2
     assert w36["recovery_time_median_hours"] == pytest.approx((5 + 203) / 2)
+
+
+def test_a_hotfix_after_an_uncounted_failed_run_does_not_blame_the_success_before(fixture_db):
+    cfg = MetricsConfig(failed_runs_count=False)
+    with Warehouse(fixture_db, read_only=True) as wh:
+        from warehouse.metrics import prepare
+
+        prepare(wh, cfg)
+        d2 = wh.frame("SELECT * FROM prod_deployments WHERE deployment_id = 'd2'").row(0, named=True)
+    assert d2["fixed_forward_or_rolled_back"] is False and d2["caused_incident"] is True
 
 
 def test_month_and_quarter_periods_clip_to_until(fixture_db):

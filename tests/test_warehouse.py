@@ -63,3 +63,12 @@ def test_read_only_open_does_not_create_a_file(tmp_path):
     with pytest.raises(FileNotFoundError):
         Warehouse(tmp_path / "missing.duckdb", read_only=True)
     assert not (tmp_path / "missing.duckdb").exists()
+
+
+def test_a_key_given_twice_in_one_load_is_one_row_and_the_last_wins(db):
+    t = datetime(2026, 9, 1, 10, tzinfo=UTC)
+    rows = [dict(repo="r", sha="a", committed_at=t, pr_number=1), dict(repo="r", sha="a", committed_at=t, pr_number=2)]
+    with Warehouse(db) as wh:
+        counts = wh.load({"changes": CHANGES.frame(rows)})
+        assert counts["changes"].new == 1
+        assert wh.con.execute("SELECT count(*), any_value(pr_number) FROM changes").fetchall() == [(1, 2)]

@@ -165,7 +165,9 @@ class Warehouse:
             raise ValueError(f"{entity.name}: frame lacks key column(s) {', '.join(missing_key)}")
         if frame.is_empty():
             return LoadCounts()
-        staged = frame.select(columns)
+        # A key given twice in one load (e.g. one commit listed by two stacked pull requests)
+        # is one row: the last one given wins, as it would across two loads.
+        staged = frame.select(columns).unique(subset=list(entity.key), keep="last", maintain_order=True)
         if source is not None and "source" not in columns:
             staged = staged.with_columns(pl.lit(source).alias("source"))
             columns = [*columns, "source"]

@@ -20,6 +20,7 @@ class Redactor:
     def add(self, secret: str | None) -> None:
         if secret and len(secret) >= 4:
             self._secrets.add(secret)
+            self._secrets.add(repr(secret)[1:-1])  # as it appears inside an escaped repr
             # The same token as it appears inside a Basic auth header (git over https).
             self._secrets.add(base64.b64encode(f"x-access-token:{secret}".encode()).decode())
 

@@ -1,5 +1,5 @@
 -- Core schema. Every table states its natural key; loads are upserts on that key
--- (see warehouse/load.py), so loading the same rows twice changes nothing.
+-- (see Warehouse.load in warehouse/db.py), so loading the same rows twice changes nothing.
 -- All timestamps are TIMESTAMPTZ and stored as instants; the session time zone is UTC.
 
 -- Which team owns a repository. Key: repo.

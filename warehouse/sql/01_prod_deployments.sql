@@ -5,8 +5,8 @@
 -- failed_runs_count is on (the default); it never counts in `deployments` (successes).
 -- Failed (needed immediate intervention) when any of:
 --   * an incident names it as its cause (incidents.deployment_id);
---   * the next production deployment of the same repo and environment is a hotfix or a
---     rollback (it was fixed forward or rolled back);
+--   * the next production deployment (or failed run) of the same repo and environment is a
+--     hotfix or a rollback (it was fixed forward or rolled back);
 --   * its own run ended in failure.
 -- Recovered: the latest resolution of the incidents it caused; with no incident, the next
 -- successful deployment of the same repo and environment. NULL while unrecovered.
@@ -20,7 +20,6 @@ WITH production AS (
     FROM deployments d
     LEFT JOIN teams t ON t.repo = d.repo
     WHERE regexp_matches(d.environment, getvariable('production_environment'), 'i')
-      AND (d.status = 'success' OR getvariable('failed_runs_count'))
 ),
 caused AS (
     SELECT
@@ -43,6 +42,12 @@ sequenced AS (
     -- Environment names are compared case-insensitively, as the production rule is.
     WINDOW same_target AS (PARTITION BY p.repo, lower(p.environment) ORDER BY p.finished_at, p.deployment_id)
 ),
+-- The order above includes failed runs whatever the switch says, so that a hotfix after a
+-- failed run is read as fixing that run, never the success before it; the switch only decides
+-- whether failed runs are counted.
+counted AS (
+    SELECT * FROM sequenced WHERE status = 'success' OR getvariable('failed_runs_count')
+),
 judged AS (
     SELECT
         s.*,
@@ -51,7 +56,7 @@ judged AS (
         c.resolved_at AS incidents_resolved_at,
         coalesce(s.fixed_by_next, false) AS fixed_forward_or_rolled_back,
         s.status = 'failure' AS run_failed
-    FROM sequenced s
+    FROM counted s
     LEFT JOIN caused c ON c.deployment_id = s.deployment_id
 )
 SELECT
