@@ -124,18 +124,46 @@ def canonical(raw: pl.DataFrame, entity: Entity, path: str) -> pl.DataFrame:
             "unknown status {value!r} (use success or failure)",
         )
         frame = frame.with_columns(status)
-    if entity.name == "initiatives" and "teams" in frame.columns:
-        for index, (teams, started_on) in enumerate(frame.select("teams", "started_on").iter_rows()):
-            try:
-                parse_cohorts(teams, started_on)
-            except ValueError as exc:
-                raise InputError(path, str(exc), row=int(rows[index]), column="teams") from None
+    if entity.name == "initiatives":
+        _check_initiatives(frame, rows, path)
     return frame
+
+
+MAX_RAMP_WEEKS = 520
+
+
+def _check_initiatives(frame: pl.DataFrame, rows: pl.Series, path: str) -> None:
+    """The rules the config applies to [[initiatives]], applied to imported rows too."""
+    from dora_impact.config import check_regex
+
+    for index, row in enumerate(frame.iter_rows(named=True)):
+        def fail(column: str, message: str, index: int = index) -> None:
+            raise InputError(path, message, row=int(rows[index]), column=column)
+
+        try:
+            parse_cohorts(row.get("teams"), row["started_on"])
+        except ValueError as exc:
+            fail("teams", str(exc))
+        ramp = row.get("ramp_weeks")
+        if ramp is not None and not 0 <= ramp <= MAX_RAMP_WEEKS:
+            fail("ramp_weeks", f"{ramp} is not a number of weeks from 0 to {MAX_RAMP_WEEKS}")
+        if row.get("ended_on") is not None and row["ended_on"] < row["started_on"]:
+            fail("ended_on", f"{row['ended_on']} is before started_on {row['started_on']}")
+        for column in ("adoption_environment", "adoption_workflow", "adoption_marker_file"):
+            try:
+                check_regex(row.get(column))
+            except ValueError as exc:
+                fail(column, str(exc))
 
 
 def _typed(values: pl.Series, kind: Kind, rows: pl.Series, path: str) -> pl.Series:
     """The column in the entity's type; the first bad value raises InputError naming its row."""
     name = values.name
+    if isinstance(values.dtype, pl.List | pl.Array | pl.Struct):
+        # JSON Lines can hold lists and objects where a plain value belongs.
+        _fail_on_first(
+            values.is_not_null(), values, rows, path, name, "{value} is a list or object, not a single value"
+        )
     if kind is Kind.TIMESTAMP and isinstance(values.dtype, pl.Datetime):
         if values.dtype.time_zone is None:
             _fail_on_first(

@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
+import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dora_impact.errors import UserError
@@ -24,13 +25,23 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _check_regex(value: str | None) -> str | None:
+def check_regex(value: str | None) -> str | None:
+    """A pattern valid both for Python's re (the collectors) and DuckDB's RE2 (the SQL), which
+    disagree on some syntax (look-arounds, back-references)."""
     if value is not None:
         try:
             re.compile(value)
         except re.error as exc:
             raise ValueError(f"not a valid regular expression: {exc}") from None
+        try:
+            duckdb.connect().execute("SELECT regexp_matches('', ?)", [value]).fetchall()
+        except duckdb.Error as exc:
+            reason = str(exc).splitlines()[0].split(": ", 1)[-1]
+            raise ValueError(f"not a regular expression DuckDB accepts ({reason})") from None
     return value
+
+
+_check_regex = check_regex
 
 
 class MetricsConfig(Strict):

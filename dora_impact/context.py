@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dora_impact.config import DEFAULT_DB, Config, load_config
+from dora_impact.errors import UserError
 from warehouse import Warehouse
 
 
@@ -24,4 +25,7 @@ class AppContext:
         return cls(config=config, db_path=Path(chosen))
 
     def open(self, read_only: bool = False) -> Warehouse:
-        return Warehouse(self.db_path, read_only=read_only)
+        try:
+            return Warehouse(self.db_path, read_only=read_only)
+        except FileNotFoundError as exc:  # reading a database that was never built
+            raise UserError(str(exc)) from None

@@ -77,7 +77,11 @@ def register(app: typer.Typer) -> None:
             )
         with console.status("Generating the demo org…"):
             counts = build_demo(context.db_path, seed)
-        summary = ", ".join(f"{c.new} {name}" for name, c in counts.items())
+        # The teams table has one row per repository (its owner).
+        label = {"teams": "repositories with an owning team"}
+        summary = ", ".join(
+            f"{c.new:,} {label.get(name, name.replace('_', ' '))}" for name, c in counts.items()
+        )
         console.print(f"Demo org built in {context.db_path}: {summary}")
         from dora_impact.cli import metrics_cmd
 

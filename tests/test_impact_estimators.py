@@ -269,10 +269,14 @@ def test_adoption_level_subgroups_separate_real_from_declared_adopters():
         "low adopters": [f"team-{i:02d}" for i in range(5, 10)],
     }
     rows = analyse(panel, ini, [ini], window_weeks=26, resamples=199, seed=3, subgroups=groups).rows()
-    high, low = (
-        primary(rows, "deployment_frequency", "adopters"),
-        primary(rows, "deployment_frequency", "low adopters"),
-    )
+    # Subgroups are descriptive: their difference-in-differences rows are never primary.
+    def did_row(group: str) -> dict:
+        found = [r for r in rows if r["metric"] == "deployment_frequency" and r["group"] == group
+                 and r["method"] == "did"]
+        assert len(found) == 1 and found[0]["primary"] is False
+        return found[0]
+
+    high, low = did_row("adopters"), did_row("low adopters")
     assert high["method"] == low["method"] == "did" and high["treated_teams"] == 5
     assert high["ci_low"] <= -0.3 <= high["ci_high"] and high["verdict"] == "worsened"
     assert low["ci_low"] <= 0 <= low["ci_high"]

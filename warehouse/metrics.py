@@ -70,7 +70,10 @@ def metric_range(
     Without --since the range starts with the calendar period of the first production
     deployment, so that period is not clipped to the hour of that deployment.
     """
-    until_ts = _start_of(until + timedelta(days=1)) if until else datetime.now(UTC)
+    # The future has no deployments yet: a later --until is clipped to now, so the running
+    # period is measured over its elapsed days and no empty future periods appear.
+    now = datetime.now(UTC)
+    until_ts = min(_start_of(until + timedelta(days=1)), now) if until else now
     if since:
         since_ts = _start_of(since)
     else:

@@ -20,7 +20,7 @@ from warehouse.impact.estimate import Estimate, relative
 from warehouse.impact.initiatives import Initiative
 from warehouse.impact.measures import BY_NAME, FACTORS, MEASURES, METRIC_ORDER, Measure
 from warehouse.impact.panel import Panel
-from warehouse.impact.verdict import judge, thin_reason
+from warehouse.impact.verdict import judge, pre_trend_failed, thin_reason
 
 METHOD_RANK = {"did": 0, "its": 1, "before_after": 2}
 TREATED, ORG = "treated teams", "org"
@@ -253,8 +253,12 @@ def _factor_trend(judged: list[Judged], group: str, f) -> tuple[float | None, fl
 
 
 def _mark_primary(judged: list[Judged]) -> None:
+    """One estimate per (group, metric) that the tool stands behind, for the adopting teams and
+    the org only: adoption-level subgroups are descriptive (teams choose how much they adopt)."""
     best: dict[tuple[str, str], Judged] = {}
     for j in judged:
+        if j.group not in (TREATED, ORG):
+            continue
         key = (j.group, j.est.metric)
         if key not in best or METHOD_RANK[j.est.method] < METHOD_RANK[best[key].est.method]:
             best[key] = j
@@ -306,7 +310,10 @@ def to_row(initiative: Initiative, j: Judged, window_weeks: int) -> dict:
     if est.method == "did":
         row["pre_trend_p"] = _num(j.pre_trend_p, 4)
         row["pre_trend_change"] = _num(j.pre_trend_change)
-        row["pre_trend_ok"] = j.pre_trend_p is not None and not (j.reason or "").startswith("pre-trend")
+        # From the check itself, not the verdict: thin data can decide the verdict first.
+        row["pre_trend_ok"] = j.pre_trend_p is not None and not pre_trend_failed(
+            j.pre_trend_change, j.pre_trend_p, est.theta
+        )
     if est.se is not None:
         row["se_log"] = _num(est.se)
     if est.df is not None:
