@@ -87,6 +87,7 @@ DEPLOYMENTS = Entity(
         _c("service"),
         _c("is_rollback", B),
         _c("is_hotfix", B),
+        _c("is_production", B),
     ),
 )
 

@@ -182,3 +182,18 @@ def test_cli_csv_and_bad_options(fixture_db):
 def test_empty_database_gives_no_rows(db):
     Warehouse(db).close()
     assert metrics(db, by="team", period="week") == []
+
+
+def test_a_source_can_flag_production_whatever_the_environment_is_called(tmp_path, db):
+    path = write(tmp_path / "deployments.csv", """
+deployment_id,repo,environment,status,finished_at,is_production
+e1,acme/shop,eu-live,success,2026-09-01T10:00:00Z,true
+e2,acme/shop,eu-live,success,2026-09-02T10:00:00Z,
+e3,acme/shop,Production,success,2026-09-03T10:00:00Z,false
+""")
+    with Warehouse(db) as wh:
+        wh.load(read_import([path]))
+    month = metrics(db, by="org", period="month", until=UNTIL)[0]
+    # e1 by its flag; e2 neither flagged nor named production; e3 by its name (a false flag
+    # is "not said", so the name rule still applies).
+    assert month["deployments"] == 2

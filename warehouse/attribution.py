@@ -80,7 +80,7 @@ def apply_signals(wh: Warehouse) -> int:
 ATTRIBUTE_SQL = """
 WITH prod AS (
     SELECT d.* FROM deployments d
-    WHERE d.status = 'success' AND regexp_matches(d.environment, $prod)
+    WHERE d.status = 'success' AND is_production(d.environment, d.is_production, $prod)
 ),
 named AS (
     SELECT c.incident_id,
@@ -127,7 +127,7 @@ def attribute(wh: Warehouse, production_regex: str, window_hours: float) -> dict
     """Recompute incidents.deployment_id for GitHub incidents. Returns counts per method."""
     rows = wh.con.execute(
         ATTRIBUTE_SQL.replace("$prod", "$1").replace("$window", "$2"),
-        ["(?i)" + production_regex, window_hours],
+        [production_regex, window_hours],
     ).fetchall()
     counts = {"cause": 0, "window": 0, "unattributed": 0}
     wh.con.execute("BEGIN TRANSACTION")
@@ -158,9 +158,9 @@ def graph_inputs(
     merged pull requests (number, merge_sha) and the changes known to belong to a pull request."""
     deployments = wh.con.execute(
         "SELECT deployment_id, environment, sha, finished_at FROM deployments d "
-        "WHERE repo = ? AND status = 'success' AND regexp_matches(environment, ?) "
+        "WHERE repo = ? AND status = 'success' AND is_production(environment, is_production, ?) "
         "ORDER BY finished_at, deployment_id",
-        [repo, "(?i)" + production_regex],
+        [repo, production_regex],
     ).fetchall()
     prs = wh.con.execute(
         "SELECT number, merge_sha FROM pull_requests WHERE repo = ? AND merge_sha IS NOT NULL", [repo]

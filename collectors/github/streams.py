@@ -218,6 +218,9 @@ class Deployments(Stream):
             "started_at": rules.parse_time(meta.get("created_at")),
             "finished_at": finished,
             "sha": meta.get("sha"),
+            # GitHub's own flag: production whatever the environment is called (else the
+            # name rule decides).
+            "is_production": True if meta.get("production") else None,
             "_texts": (meta.get("ref"), meta.get("description")),
         }, status_etag
 

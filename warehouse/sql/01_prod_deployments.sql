@@ -1,6 +1,7 @@
 -- Production deployments, one row each, with whether each failed and when it recovered.
 --
--- Production: the environment matches the configured pattern (case-insensitive).
+-- Production: the source flags it (is_production), or the environment matches the configured
+-- pattern, case-insensitively (the is_production macro, migrations/003).
 -- A run that itself ended in failure is a production deployment only when the config switch
 -- failed_runs_count is on (the default); it never counts in `deployments` (successes).
 -- Failed (needed immediate intervention) when any of:
@@ -19,7 +20,7 @@ WITH production AS (
         coalesce(d.is_rollback, false) AS is_rollback
     FROM deployments d
     LEFT JOIN teams t ON t.repo = d.repo
-    WHERE regexp_matches(d.environment, getvariable('production_environment'), 'i')
+    WHERE is_production(d.environment, d.is_production, getvariable('production_environment'))
 ),
 caused AS (
     SELECT
