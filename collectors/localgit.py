@@ -18,6 +18,7 @@ from pathlib import Path
 
 from collectors.git import Git, GitError, tag_deployments
 from collectors.shipping import load_rows, ship_and_load
+from collectors.teams import apply_config_teams
 from dora_impact.config import Config, DeploymentRules, TagRule
 from dora_impact.errors import UserError
 from warehouse import attribution
@@ -151,6 +152,7 @@ def sync_local(
     shipped = ship_and_load(wh, SOURCE, name, repo, window, config.metrics.production_environment, rules)
     result.add(shipped.counts)
     attribution.apply_signals(wh)
+    result.add({"teams": apply_config_teams(wh, config, SOURCE)})
     if shipped.missing:
         result.warnings.append(f"{name}: {len(shipped.missing)} tag(s) point at no commit")
     return result

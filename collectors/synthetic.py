@@ -333,9 +333,11 @@ class _Org:
             k: v.tolist() if isinstance(v, np.ndarray) and v.dtype == object else v
             for k, v in columns.items()
         }
-        return pl.DataFrame(columns).with_columns(
-            pl.col(n).cast(t) for n, t in entity.schema().items() if n in columns
-        ).select(entity.names)
+        # Every canonical column, in order; optional ones the generator does not make are null.
+        return pl.DataFrame(columns).select(
+            pl.col(n).cast(t) if n in columns else pl.lit(None, dtype=t).alias(n)
+            for n, t in entity.schema().items()
+        )
 
     # -- 1. the calendar ------------------------------------------------------------------------
     def day_factors(self) -> np.ndarray:

@@ -54,6 +54,7 @@ def import_cmd(
 ) -> None:
     """Load canonical CSV / JSON Lines / Parquet files, all-or-nothing."""
     from collectors.importer import check_files, expand, load_files
+    from collectors.teams import apply_config_teams
 
     files = expand(paths)
     check_files(files, entity_name)  # before the database is even opened: bad input writes nothing
@@ -61,6 +62,9 @@ def import_cmd(
     console = Console(stderr=True)
     with context.open() as wh:
         load_files(wh, files, entity_name, on_file=lambda done: console.print(done.describe()))
+        owned = apply_config_teams(wh, context.config, source="import")
+    if owned.new or owned.updated:
+        console.print(f"teams from the config: {owned.new} new, {owned.updated} updated")
 
 
 @app.command("metrics")

@@ -166,3 +166,28 @@ portal,2026-02-02,,portal,,
         (("checkout", "payments"), "2026-01-05"), (("search",), "2026-03-16")]
     assert platform.ramp_weeks == 3 and platform.adoption.environment == "^platform-prod$"
     assert portal.org_wide and portal.ramp_weeks == 4  # no teams: everyone adopts; default ramp
+
+
+def test_config_teams_own_imported_repositories(tmp_path, db):
+    config = write(tmp_path / "dora.toml", """
+[teams]
+payments = ["acme/checkout*"]
+web = ["acme/*"]
+
+[repos."acme/blog"]
+team = "marketing"
+""")
+    deployments = write(tmp_path / "deployments.csv", """
+deployment_id,repo,environment,status,finished_at
+d1,acme/checkout-api,production,success,2026-09-01T10:00:00Z
+d2,acme/site,production,success,2026-09-01T11:00:00Z
+d3,acme/blog,production,success,2026-09-01T12:00:00Z
+d4,other/tool,production,success,2026-09-01T13:00:00Z
+""")
+    result = run_cli("--config", str(config), "import", str(deployments), db=db)
+    assert result.code == 0, result.stderr
+    assert "teams from the config: 3 new, 0 updated" in result.stderr
+    with Warehouse(db, read_only=True) as wh:
+        owners = dict(wh.con.execute("SELECT repo, team FROM teams").fetchall())
+    # [repos] wins; else the first [teams] glob that matches; no match: no owner.
+    assert owners == {"acme/checkout-api": "payments", "acme/site": "web", "acme/blog": "marketing"}

@@ -29,17 +29,12 @@ def _replace(
         return
     where = " AND ".join(f"{k} = ?" for k in key)
     marks = ", ".join("?" for _ in columns)
-    wh.con.execute("BEGIN TRANSACTION")
-    try:
+    with wh.transaction():
         for r in rows:
             wh.con.execute(f"DELETE FROM {table} WHERE {where}", [r[k] for k in key])
             wh.con.execute(
                 f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", [r.get(c) for c in columns]
             )
-        wh.con.execute("COMMIT")
-    except Exception:
-        wh.con.execute("ROLLBACK")
-        raise
 
 
 def save_causes(wh: Warehouse, rows: list[dict]) -> None:
@@ -130,8 +125,7 @@ def attribute(wh: Warehouse, production_regex: str, window_hours: float) -> dict
         [production_regex, window_hours],
     ).fetchall()
     counts = {"cause": 0, "window": 0, "unattributed": 0}
-    wh.con.execute("BEGIN TRANSACTION")
-    try:
+    with wh.transaction():
         for incident_id, by_cause, by_window in rows:
             chosen, how = (
                 (by_cause, "cause") if by_cause else (by_window, "window") if by_window else (None, None)
@@ -144,10 +138,6 @@ def attribute(wh: Warehouse, production_regex: str, window_hours: float) -> dict
                 "UPDATE github_incident_causes SET attributed_by = ? WHERE incident_id = ?",
                 [how, incident_id],
             )
-        wh.con.execute("COMMIT")
-    except Exception:
-        wh.con.execute("ROLLBACK")
-        raise
     return counts
 
 

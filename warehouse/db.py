@@ -107,17 +107,12 @@ class Warehouse:
         for version, name, sql in migrations():
             if version <= current:
                 continue
-            self.con.execute("BEGIN TRANSACTION")
-            try:
+            with self.transaction():
                 self.con.execute(sql)
                 self.con.execute(
                     "INSERT INTO schema_version VALUES (?, ?, ?)",
                     [version, name, datetime.now(UTC)],
                 )
-                self.con.execute("COMMIT")
-            except Exception:
-                self.con.execute("ROLLBACK")
-                raise
             applied.append(version)
         return applied
 
@@ -245,6 +240,13 @@ class Warehouse:
         """The first column of the first row, with the result consumed to the end."""
         rows = self.con.execute(sql, params or []).fetchall()
         return rows[0][0] if rows else None
+
+    def repos(self) -> list[str]:
+        """Every repository that deployments or changes mention."""
+        rows = self.con.execute(
+            "SELECT repo FROM deployments UNION SELECT repo FROM changes ORDER BY 1"
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def table_counts(self) -> dict[str, int]:
         return {

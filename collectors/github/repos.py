@@ -122,23 +122,3 @@ def discover(
         clone_url = (override.clone_url if override and override.clone_url else None) or meta.get("clone_url")
         repos.append(RepoInfo(name, str(meta.get("default_branch") or "main"), clone_url))
     return repos, new_cache
-
-
-def team_rows(config: Config, repos: list[str]) -> list[dict]:
-    """TEAMS rows: `[repos."owner/name"] team` wins, else the first `[teams]` glob that matches."""
-    rows = []
-    explicit = {k.lower(): v.team for k, v in config.repos.items() if v.team}
-    for repo in sorted(set(repos) | {k for k, v in config.repos.items() if v.team}):
-        team = explicit.get(repo.lower())
-        if team is None:
-            team = next(
-                (
-                    t
-                    for t, globs in config.teams.items()
-                    if any(fnmatch.fnmatchcase(repo.lower(), g.lower()) for g in globs)
-                ),
-                None,
-            )
-        if team:
-            rows.append({"team": team, "repo": repo})
-    return rows

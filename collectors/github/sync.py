@@ -31,6 +31,7 @@ from collectors.github.streams import (
     WorkflowRuns,
 )
 from collectors.shipping import load_rows, ship_and_load
+from collectors.teams import team_rows
 from dora_impact.config import Config
 from dora_impact.errors import UserError
 from warehouse import attribution
@@ -160,7 +161,7 @@ class GitHubSync:
         repos = self._discover()
         self.result.repos = [r.full_name for r in repos]
         self.reporter.repos(self.result.repos)
-        teams = repo_discovery.team_rows(self.config, self.result.repos)
+        teams = team_rows(self.config, self.result.repos)
         self.teams = {row["repo"]: row["team"] for row in teams}
         if teams:
             self.result.add(load_rows(self.wh, {"teams": teams}, None, []))
