@@ -40,3 +40,16 @@ def test_import_format_examples_load(tmp_path):
     result = run_cli("import", *(str(tmp_path / name) for name, _ in examples), db=tmp_path / "d.duckdb")
     assert result.code == 0, result.stderr
     assert "deployments.csv (deployments): 3 rows read, 3 new" in result.stderr
+
+
+def test_readme_config_example_is_valid(tmp_path):
+    from dora_impact.config import load_config
+
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", text, flags=re.S).group(1)
+    path = tmp_path / "dora.toml"
+    path.write_text("\n".join(line[3:] if line.startswith("   ") else line for line in block.splitlines()))
+    config = load_config(path)
+    assert config.github and config.github.orgs == ["acme"]
+    assert config.teams["payments"] == ["acme/checkout*", "acme/billing"]
+    assert config.initiatives[0].name == "deploy-platform"
