@@ -28,23 +28,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from warehouse.impact.analysis import TREATED, analyse  # noqa: E402
-from warehouse.impact.simulate import Scenario, simulate  # noqa: E402
+from warehouse.impact.simulate import DORA_EFFECT, LARGE_EFFECT, Scenario, simulate  # noqa: E402
 
 WINDOW = 26
-DORA = {
-    "deployment_frequency": 0.92,
-    "lead_time": 1 / 0.92,
-    "recovery_time": 1 / 0.92,
-    "change_fail_rate": 1.14,
-    "rework_rate": 1.14,
-}
-LARGE = {
-    "deployment_frequency": 0.7,
-    "lead_time": 1 / 0.7,
-    "recovery_time": 1 / 0.7,
-    "change_fail_rate": 1.5,
-    "rework_rate": 1.5,
-}
+DORA, LARGE = DORA_EFFECT, LARGE_EFFECT
 # 10 adopting teams of 30, adoption at week 28: 26 baseline weeks, 4 ramp, 26 after.
 BASE = {"teams": 30, "cohorts": ((10, 28),), "weeks": 58, "ramp": 4}
 SCENARIOS = {

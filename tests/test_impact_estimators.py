@@ -15,7 +15,7 @@ from warehouse.impact.design import build
 from warehouse.impact.initiatives import CohortSpec, Initiative
 from warehouse.impact.measures import BY_NAME, PANEL_COLUMNS
 from warehouse.impact.panel import Panel
-from warehouse.impact.simulate import Scenario, simulate
+from warehouse.impact.simulate import LARGE_EFFECT, Scenario, simulate
 
 MONDAY = date(2024, 1, 1)
 DORA_METRICS = ("deployment_frequency", "lead_time", "recovery_time", "change_fail_rate", "rework_rate")
@@ -114,13 +114,7 @@ def test_later_cohort_is_a_comparison_only_until_it_adopts():
 
 # -- simulated orgs with a known truth ----------------------------------------------------------
 
-LARGE = {
-    "deployment_frequency": 0.7,
-    "lead_time": 1 / 0.7,
-    "recovery_time": 1 / 0.7,
-    "change_fail_rate": 1.5,
-    "rework_rate": 1.5,
-}
+LARGE = LARGE_EFFECT
 
 
 @pytest.fixture(scope="module")
