@@ -31,8 +31,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Benchmarks (minutes, not part of the tests); figures go to docs/performance.md.
 bench: $(STAMP)
-	$(BIN)/python bench/bench_metrics.py
+	$(BIN)/python bench/bench_scale.py
+	$(BIN)/python bench/bench_github_cost.py
+	$(BIN)/python bench/calibration.py
 
 clean:
 	rm -rf $(VENV) dora.duckdb
