@@ -29,7 +29,6 @@ chromium:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
 
 # Benchmarks (minutes, not part of the tests); figures go to docs/performance.md.
 bench: $(STAMP)
