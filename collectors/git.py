@@ -141,9 +141,6 @@ class Git:
             tags.append(Tag(name, deref or obj, rules.parse_time(created)))
         return tags
 
-    def head(self) -> str | None:
-        return self.resolve("HEAD")
-
 
 # -- the cache clone ------------------------------------------------------------------------------
 

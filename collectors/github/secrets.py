@@ -55,10 +55,3 @@ def install_log_filter() -> None:
     for handler in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
-
-
-class Secret(str):
-    """A str whose repr never shows the value (for dataclasses and debug prints)."""
-
-    def __repr__(self) -> str:
-        return "Secret('***')"

@@ -33,7 +33,6 @@ __all__ = [
     "TREATED",
     "ImpactResult",
     "UnknownInitiative",
-    "initiative_names",
     "run",
     "stage_breakdown",
 ]
@@ -57,10 +56,6 @@ class ImpactResult:
 
     def rows(self) -> list[dict]:
         return self.impact.rows()
-
-
-def initiative_names(wh: Warehouse, config: Config) -> list[str]:
-    return [i.name for i in resolve(wh, config)]
 
 
 def run(
