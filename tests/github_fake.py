@@ -475,8 +475,11 @@ class FakeGitHub:
         if fault.kind == "notfound":
             return self._respond(request, resource, 404, {"message": "Not Found"})
         if fault.kind == "forbidden":
+            # What GitHub answers a fine-grained token that lacks a permission: the header
+            # names the permission the endpoint accepts.
             return self._respond(
-                request, resource, 403, {"message": "Resource not accessible by personal access token"}
+                request, resource, 403, {"message": "Resource not accessible by personal access token"},
+                extra={"X-Accepted-GitHub-Permissions": "actions=read"},
             )
         if fault.kind == "401":
             return self._respond(request, resource, 401, {"message": "Bad credentials"})

@@ -125,10 +125,10 @@ def test_dropped_connection_is_retried(fake):
     assert c.stats.retries == 1 and fake.clock.slept == [1]
 
 
-def test_permission_403_fails_at_once_without_waiting(fake, httpserver):
+def test_permission_403_fails_at_once_naming_the_permission(fake, httpserver):
     c = client(fake)
     fake.fault("/repos/acme/api$", "forbidden")
-    with pytest.raises(GitHubError, match="HTTP 403 Resource not accessible") as err:
+    with pytest.raises(AuthError, match=r"HTTP 403 Resource not accessible .* \(the token needs actions=read\)") as err:
         c.get_json("/repos/acme/api")
     assert err.value.status == 403 and fake.clock.slept == []
 

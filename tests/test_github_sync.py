@@ -445,6 +445,15 @@ def test_cli_token_with_a_stray_carriage_return_is_refused_without_showing_it(sc
     )
 
 
+def test_cli_token_missing_a_permission_is_exit_2_naming_it(sc):
+    sc.fake.fault(r"/repos/acme/api/actions/runs", "forbidden", times=99)
+    done = run_cli("--config", str(sc.config_path), "sync", env={"GITHUB_TOKEN": TOKEN})
+    assert done.code == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert "GITHUB_TOKEN" in lines[-1] and "the token needs actions=read" in lines[-1]
+    assert TOKEN not in done.stderr + done.stdout
+
+
 def test_cli_partial_failure_exit_3_and_the_rest_is_synced(sc):
     sc.fake.fault(r"/repos/acme/api/actions/runs", "malformed", times=99)
     done = run_cli("--config", str(sc.config_path), "sync", env={"GITHUB_TOKEN": TOKEN})

@@ -236,6 +236,12 @@ class GitHubClient:
                 continue
             if status == 401:
                 raise AuthError(f"{label}: HTTP 401 {self._message(resp)}", status)
+            if status == 403 and "not accessible" in self._message(resp).lower():
+                # The token lacks a permission: no other resource will fare better, so this is
+                # a configuration problem (exit 2), named with the permission GitHub wants.
+                needed = resp.headers.get("x-accepted-github-permissions")
+                hint = f" (the token needs {needed})" if needed else ""
+                raise AuthError(f"{label}: HTTP 403 {self._message(resp)}{hint}", status)
             if status == 404:
                 raise NotFound(f"{label}: HTTP 404 {self._message(resp)}", status)
             if status >= 400:
