@@ -77,41 +77,42 @@ def metrics(
     return read(("metrics", db, config_path, by, period, since, until), db, compute)
 
 
-def deployments(
-    db: str, config_path: str | None, team: str | None, start: date, end: date
+# The rows behind a number, per drill-down table: (view, columns, the time that places a row
+# in a period).
+DRILL_DOWNS = {
+    "deployments": (
+        "prod_deployments",
+        "deployment_id, repo, team, status, finished_at, failed, caused_incident, "
+        "fixed_forward_or_rolled_back, run_failed, is_hotfix, is_rollback, "
+        "round(recovery_hours, 2) AS recovery_hours",
+        "finished_at",
+    ),
+    "changes": (
+        "change_lead_times",
+        "repo, sha, author, pr_number, deployment_id, committed_at, shipped_at, "
+        "round(lead_time_hours, 2) AS lead_time_hours",
+        "shipped_at",
+    ),
+}
+
+
+def rows_behind(
+    kind: str, db: str, config_path: str | None, team: str | None, start: date, end: date
 ) -> tuple[pl.DataFrame, datetime, bool]:
-    """The production deployments behind a number: one row each, with why it failed."""
+    """The production deployments (with why each failed) or the shipped changes (with their
+    lead time) of one team in [start, end): what a number on the dashboard counts."""
     cfg = config(config_path).metrics
+    view, columns, at = DRILL_DOWNS[kind]
 
     def compute(wh: Warehouse) -> pl.DataFrame:
         prepare(wh, cfg)
         return wh.frame(
-            "SELECT deployment_id, repo, team, status, finished_at, failed, caused_incident, "
-            "fixed_forward_or_rolled_back, run_failed, is_hotfix, is_rollback, "
-            "round(recovery_hours, 2) AS recovery_hours "
-            "FROM prod_deployments WHERE finished_at >= ? AND finished_at < ? "
-            "AND (? IS NULL OR team = ?) ORDER BY finished_at",
+            f"SELECT {columns} FROM {view} WHERE {at} >= ? AND {at} < ? "
+            f"AND (? IS NULL OR team = ?) ORDER BY {at}",
             [start, end, team, team],
         )
 
-    return read(("deployments", db, config_path, team, start, end), db, compute)
-
-
-def changes(
-    db: str, config_path: str | None, team: str | None, start: date, end: date
-) -> tuple[pl.DataFrame, datetime, bool]:
-    cfg = config(config_path).metrics
-
-    def compute(wh: Warehouse) -> pl.DataFrame:
-        prepare(wh, cfg)
-        return wh.frame(
-            "SELECT repo, sha, author, pr_number, deployment_id, committed_at, shipped_at, "
-            "round(lead_time_hours, 2) AS lead_time_hours FROM change_lead_times "
-            "WHERE shipped_at >= ? AND shipped_at < ? AND (? IS NULL OR team = ?) ORDER BY shipped_at",
-            [start, end, team, team],
-        )
-
-    return read(("changes", db, config_path, team, start, end), db, compute)
+    return read((kind, db, config_path, team, start, end), db, compute)
 
 
 def health(db: str, config_path: str | None) -> tuple[dict, datetime, bool]:

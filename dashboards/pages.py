@@ -212,8 +212,8 @@ def teams() -> None:
     team = st.selectbox("Team", table["team"].to_list(), key="teams-drill")
     row = frame.filter((pl.col("period") == chosen) & (pl.col("key") == team)).row(0, named=True)
     start, end = row["period_start"], row["period_end"]
-    deployments, _, _ = data.deployments(db, config, team, start, end)
-    changes, _, _ = data.changes(db, config, team, start, end)
+    deployments, _, _ = data.rows_behind("deployments", db, config, team, start, end)
+    changes, _, _ = data.rows_behind("changes", db, config, team, start, end)
     left, right = st.columns(2)
     left.markdown(f"**{deployments.height} production deployments** of {team} in {chosen}")
     left.dataframe(deployments, hide_index=True, width="stretch", height=360)
