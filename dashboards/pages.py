@@ -70,6 +70,17 @@ def _pct(value) -> str:
     return "–" if value is None else f"{value:.1%}"
 
 
+# The KPI cards: (metric key, label, how the value is shown, how its change is shown, whether
+# a rise is bad news).
+CARDS = [
+    ("deployments_per_week", "Deployments / week", lambda v: f"{v:.1f}", lambda d: f"{d:+.1f}", False),
+    ("lead_time_median_hours", "Lead time (median)", _hours, lambda d: f"{d:+.1f} h", True),
+    ("change_fail_rate", "Change fail rate", _pct, lambda d: f"{d * 100:+.1f} pts", True),
+    ("recovery_time_median_hours", "Recovery time (median)", _hours, lambda d: f"{d:+.1f} h", True),
+    ("rework_rate", "Rework rate", _pct, lambda d: f"{d * 100:+.1f} pts", True),
+]
+
+
 def delivery() -> None:
     st.title("Delivery performance")
     st.caption(
@@ -102,35 +113,13 @@ def delivery() -> None:
 
     st.subheader(f"{team} · {latest['period']}")
     cols = st.columns(6)
-    cols[0].metric(
-        "Deployments / week",
-        f"{latest['deployments_per_week']:.1f}",
-        delta(("deployments_per_week"), lambda d: f"{d:+.1f}"),
-    )
-    cols[1].metric(
-        "Lead time (median)",
-        _hours(latest["lead_time_median_hours"]),
-        delta("lead_time_median_hours", lambda d: f"{d:+.1f} h"),
-        delta_color="inverse",
-    )
-    cols[2].metric(
-        "Change fail rate",
-        _pct(latest["change_fail_rate"]),
-        delta("change_fail_rate", lambda d: f"{d * 100:+.1f} pts"),
-        delta_color="inverse",
-    )
-    cols[3].metric(
-        "Recovery time (median)",
-        _hours(latest["recovery_time_median_hours"]),
-        delta("recovery_time_median_hours", lambda d: f"{d:+.1f} h"),
-        delta_color="inverse",
-    )
-    cols[4].metric(
-        "Rework rate",
-        _pct(latest["rework_rate"]),
-        delta("rework_rate", lambda d: f"{d * 100:+.1f} pts"),
-        delta_color="inverse",
-    )
+    for col, (key, label, shown, change, worse_when_up) in zip(cols, CARDS, strict=False):
+        col.metric(
+            label,
+            shown(latest[key]),
+            delta(key, change),
+            delta_color="inverse" if worse_when_up else "normal",
+        )
     cols[5].metric("DORA 2024 level", (latest["dora_level"] or "–").title())
     st.caption(
         f"{latest['deployments']} deployments, {latest['failed_deployments']} failed of "

@@ -97,6 +97,27 @@ class Stream:
     def sync(self, ctx: Context, resource: str, state: dict, etag: str | None) -> Iterator[Batch]:
         raise NotImplementedError
 
+    @classmethod
+    def walk(
+        cls, ctx: Context, walk: dict | None, etag: str | None, params: dict | None = None
+    ) -> Iterator[tuple[Page, str | None]]:
+        """The pages of a newest-first listing, resumed at a walk in progress (its `next` URL).
+
+        Yields (page, the ETag to store once the walk ends): the first page's ETag when the
+        walk began in this sync, else the stored one. Stops at a 304 (nothing new).
+        """
+        pages = ctx.client.pages(
+            cls.endpoint(ctx), params, etag=None if walk else etag, items_key=cls.items_key,
+            start_url=walk.get("next") if walk else None,
+        )
+        first_etag = etag
+        for number, page in enumerate(pages):
+            if number == 0 and not walk:
+                first_etag = page.etag
+            if page.not_modified:
+                return
+            yield page, first_etag
+
 
 # -- deployments (Deployments API) + their statuses ----------------------------------------------
 
@@ -142,15 +163,8 @@ class Deployments(Stream):
         top = int(walk["top"]) if walk else hw
         fresh: set[str] = set()  # statuses just read: no need to ask again in this sync
         env_rule = ctx.config.deployments.environments
-        pages = ctx.client.pages(
-            self.endpoint(ctx), etag=None if walk else etag, start_url=walk["next"] if walk else None
-        )
         first_etag = etag
-        for number, page in enumerate(pages):
-            if number == 0 and not walk:
-                first_etag = page.etag
-            if page.not_modified:
-                break
+        for page, first_etag in self.walk(ctx, walk, etag):
             rows, done = [], False
             for d in page.items:
                 did = int(d["id"])
@@ -261,19 +275,7 @@ class WorkflowRuns(Stream):
         walk = state.get("pass") or {}
         top = walk.get("top")
         oldest_running = walk.get("running")
-        pages = ctx.client.pages(
-            self.endpoint(ctx),
-            {"exclude_pull_requests": "true"},
-            etag=None if walk else etag,
-            items_key=self.items_key,
-            start_url=walk.get("next"),
-        )
-        first_etag = etag
-        for number, page in enumerate(pages):
-            if number == 0 and not walk:
-                first_etag = page.etag
-            if page.not_modified:
-                return
+        for page, first_etag in self.walk(ctx, walk, etag, {"exclude_pull_requests": "true"}):
             rows, done = [], False
             for run in page.items:
                 created = rules.parse_time(run.get("created_at"))
@@ -348,13 +350,10 @@ class Releases(Stream):
 
     def sync(self, ctx: Context, resource: str, state: dict, etag: str | None) -> Iterator[Batch]:
         rows: list[dict] = []
-        first_etag = etag
+        read: str | None | bool = False  # the ETag to store; False while no page came (a 304)
         repo = ctx.repo.full_name
-        for number, page in enumerate(ctx.client.pages(self.endpoint(ctx), etag=etag)):
-            if number == 0:
-                first_etag = page.etag
-            if page.not_modified:
-                return
+        for page, first_etag in self.walk(ctx, None, etag):
+            read = first_etag
             done = False
             for rel in page.items:
                 published = rules.parse_time(rel.get("published_at"))
@@ -386,7 +385,8 @@ class Releases(Stream):
                 )
             if done or not page.next_url:
                 break
-        yield deployments_batch(rows, ctx, {}, first_etag)
+        if read is not False:
+            yield deployments_batch(rows, ctx, {}, read)
 
 
 # -- incidents (labelled issues) -----------------------------------------------------------------
@@ -409,11 +409,8 @@ class Incidents(Stream):
         since = state.get("since") or iso(ctx.since)
         while True:
             params = {"labels": label, "state": "all", "sort": "updated", "direction": "asc", "since": since}
-            moved, first_etag = since, None
-            for number, page in enumerate(ctx.client.pages(self.endpoint(ctx), params, etag=etag)):
-                if page.not_modified:
-                    return
-                first_etag = page.etag if number == 0 else first_etag
+            moved = since
+            for page, first_etag in self.walk(ctx, None, etag, params):
                 incidents, causes = self.rows(ctx, page)
                 moved = max([moved, *(i["updated_at"] for i in page.items if i.get("updated_at"))])
                 # The cursor moves with every page. The ETag belongs to the first page of the
