@@ -17,6 +17,7 @@ demo: $(STAMP)
 
 test: $(STAMP) chromium
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 # The dashboard tests drive Debian's chromium (Playwright's own browser download cannot be
@@ -29,6 +30,7 @@ chromium:
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # Benchmarks (minutes, not part of the tests); figures go to docs/performance.md.
 bench: $(STAMP)

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import polars as pl
 
-from collectors.records import DEPLOYMENT_STATUSES, ENTITIES, Entity, Kind, parse_cohorts
-from dora_impact.errors import InputError
+from warehouse.errors import InputError
+from warehouse.impact.config import MAX_RAMP_WEEKS
+from warehouse.schema import DEPLOYMENT_STATUSES, ENTITIES, Entity, Kind, parse_cohorts
+from warehouse.validation import check_regex
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 ROW = "__row"
@@ -129,13 +131,8 @@ def canonical(raw: pl.DataFrame, entity: Entity, path: str) -> pl.DataFrame:
     return frame
 
 
-MAX_RAMP_WEEKS = 520
-
-
 def _check_initiatives(frame: pl.DataFrame, rows: pl.Series, path: str) -> None:
     """The rules the config applies to [[initiatives]], applied to imported rows too."""
-    from dora_impact.config import check_regex
-
     for index, row in enumerate(frame.iter_rows(named=True)):
         def fail(column: str, message: str, index: int = index) -> None:
             raise InputError(path, message, row=int(rows[index]), column=column)

@@ -29,9 +29,9 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from collectors.github import rules
-from collectors.github.secrets import REDACT
-from dora_impact.config import DeploymentRules, TagRule
+from collectors import signals as text_rules
+from collectors.config import DeploymentRules, TagRule
+from collectors.secrets import REDACT
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +125,8 @@ class Git:
                     sha,
                     tuple(parents.split()),
                     author,
-                    rules.parse_time(authored),
-                    rules.parse_time(committed),
+                    text_rules.parse_time(authored),
+                    text_rules.parse_time(committed),
                     subject,
                 )
             )
@@ -138,7 +138,7 @@ class Git:
         tags = []
         for line in out.splitlines():
             name, obj, deref, created = line.split(FIELD)
-            tags.append(Tag(name, deref or obj, rules.parse_time(created)))
+            tags.append(Tag(name, deref or obj, text_rules.parse_time(created)))
         return tags
 
 
@@ -237,7 +237,7 @@ def tag_deployments(
                 "sha": tag.sha,
             }
         )
-        signals.append(rules.text_signal(did, deployment_rules, tag.name))
+        signals.append(text_rules.text_signal(did, deployment_rules, tag.name))
     return rows, signals
 
 
@@ -328,7 +328,7 @@ def ship(
                         continue
                     claims[row["sha"]] = (d.finished_at, env, True)
                     changes.append(row)
-                f = rules.flags(deployment_rules, *(c.subject for c in shipped))
+                f = text_rules.flags(deployment_rules, *(c.subject for c in shipped))
                 # Deploying a sha that an earlier deployment already contained is a rollback.
                 back = any(e != d.sha and repo.is_ancestor(d.sha, e) for e in earlier[-1:])
                 flags.append(

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from collectors.files import FORMATS, entity_for, file_format, read_entity_batches
-from dora_impact.errors import UserError
 from warehouse.db import LoadCounts, Warehouse
+from warehouse.errors import UserError
 
 
 @dataclass

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from collectors.config import DeploymentRules, SourcesSettings, TagRule
 from collectors.git import Git, GitError, tag_deployments
 from collectors.shipping import load_rows, ship_and_load
 from collectors.teams import apply_config_teams
-from dora_impact.config import Config, DeploymentRules, TagRule
-from dora_impact.errors import UserError
 from warehouse import attribution
 from warehouse.db import LoadCounts, Warehouse
+from warehouse.errors import UserError
 
 SOURCE = "git"
 MERGE_PR = re.compile(r"^Merge pull request #(\d+) from (\S+)")
@@ -117,7 +117,7 @@ def pull_request_rows(name: str, repo: Git, since: datetime) -> tuple[list[dict]
 
 def sync_local(
     wh: Warehouse,
-    config: Config,
+    config: SourcesSettings,
     path: Path,
     *,
     since: date | None = None,

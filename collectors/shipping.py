@@ -13,11 +13,11 @@ from datetime import datetime
 
 import polars as pl
 
+from collectors.config import DeploymentRules
 from collectors.git import Deployed, Git, PullRequestIndex, ship
-from collectors.records import CHANGES, ENTITIES, Entity
-from dora_impact.config import DeploymentRules
 from warehouse import attribution
 from warehouse.db import Cursor, LoadCounts, Warehouse
+from warehouse.schema import CHANGES, ENTITIES, Entity
 
 RESOURCE = "changes"
 

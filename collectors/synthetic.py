@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from collectors.records import (
+from warehouse.schema import (
     CHANGES,
     DEPLOYMENTS,
     INCIDENTS,

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import fnmatch
 
-from collectors.records import TEAMS
-from dora_impact.config import Config
+from collectors.config import SourcesSettings
 from warehouse.db import LoadCounts, Warehouse
+from warehouse.schema import TEAMS
 
 
-def team_rows(config: Config, repos: list[str]) -> list[dict]:
+def team_rows(config: SourcesSettings, repos: list[str]) -> list[dict]:
     """TEAMS rows: `[repos."owner/name"] team` wins, else the first `[teams]` glob that matches."""
     rows = []
     explicit = {k.lower(): v.team for k, v in config.repos.items() if v.team}
@@ -31,7 +31,7 @@ def team_rows(config: Config, repos: list[str]) -> list[dict]:
     return rows
 
 
-def apply_config_teams(wh: Warehouse, config: Config, source: str) -> LoadCounts:
+def apply_config_teams(wh: Warehouse, config: SourcesSettings, source: str) -> LoadCounts:
     """Write the config's ownership for every repository the warehouse knows."""
     if not (config.teams or any(r.team for r in config.repos.values())):
         return LoadCounts()

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from dora_impact.config import Config, load_config
+from dashboards.settings import DashboardSettings, load_settings
 from warehouse import Warehouse
 from warehouse.metrics import compute_metrics, prepare
 
@@ -61,8 +61,8 @@ def read(key: tuple, db: str, compute) -> tuple[object, datetime, bool]:
     return value, snap.read_at, False
 
 
-def config(path: str | None) -> Config:
-    return load_config(path) if path else Config()
+def config(path: str | None) -> DashboardSettings:
+    return load_settings(path)
 
 
 def metrics(

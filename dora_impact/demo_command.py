@@ -13,6 +13,7 @@ from rich.console import Console
 
 from dora_impact.context import AppContext
 from dora_impact.errors import UserError
+from dora_impact.metrics_command import print_metrics
 from warehouse import Warehouse
 
 
@@ -83,9 +84,7 @@ def register(app: typer.Typer) -> None:
             f"{c.new:,} {label.get(name, name.replace('_', ' '))}" for name, c in counts.items()
         )
         console.print(f"Demo org built in {context.db_path}: {summary}")
-        from dora_impact.cli import metrics_cmd
-
-        metrics_cmd(ctx, by="org", period="quarter", since=None, until=None, fmt="table")
+        print_metrics(context, by="org", period="quarter")
         if serve:
             from dora_impact.dashboard_command import serve_dashboard
 

@@ -1,27 +1,12 @@
-"""Errors that the CLI turns into one line on stderr and an exit code."""
+"""The shell's error helpers; the error types themselves live in warehouse/errors.py."""
 
 from __future__ import annotations
 
 from datetime import date, datetime
 
+from warehouse.errors import InputError, UserError
 
-class UserError(Exception):
-    """Bad input or configuration: exit code 2, one line, no traceback."""
-
-    exit_code = 2
-
-
-class InputError(UserError):
-    """A bad row or value in an input file; the message names file, row and column."""
-
-    def __init__(self, path: str, message: str, row: int | None = None, column: str | None = None):
-        where = str(path)
-        if row is not None:
-            where += f", row {row}"
-        if column is not None:
-            where += f", column {column!r}"
-        super().__init__(f"{where}: {message}")
-        self.path, self.row, self.column = path, row, column
+__all__ = ["InputError", "UserError", "parse_day"]
 
 
 def parse_day(value: str | None, option: str) -> date | None:

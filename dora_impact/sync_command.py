@@ -25,7 +25,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from collectors.github.secrets import REDACT, install_log_filter
+from collectors.secrets import REDACT, install_log_filter
 from dora_impact.errors import UserError, parse_day
 from warehouse.db import LoadCounts
 

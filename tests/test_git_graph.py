@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from collectors.config import DeploymentRules
 from collectors.git import Deployed, Git, PullRequestIndex, clone_or_fetch, fetch_commits, ship
-from dora_impact.config import DeploymentRules
 from tests.github_fake import GitRepo
 
 WINDOW = datetime(2026, 1, 1, tzinfo=UTC)

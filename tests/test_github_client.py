@@ -10,7 +10,7 @@ import pytest
 
 from collectors.github.client import AuthError, GitHubClient, GitHubError, GraphQLError
 from collectors.github.pulls import PULLS_QUERY, TIMELINE_QUERY
-from collectors.github.secrets import REDACT, RedactingFilter
+from collectors.secrets import REDACT, RedactingFilter
 from tests.github_fake import TOKEN, FakeClock, FakeGitHub, graphql_cost
 
 

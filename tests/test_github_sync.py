@@ -550,7 +550,7 @@ def test_graphql_missing_falls_back_to_rest(sc, tmp_path):
 
 
 def test_ghes_urls():
-    from dora_impact.config import GitHubConfig
+    from collectors.github.config import GitHubConfig
 
     ghes = GitHubConfig(api_url="https://github.example.com/api/v3/")
     assert ghes.api_url == "https://github.example.com/api/v3"
@@ -588,8 +588,8 @@ def test_cause_parsing(body, expected):
 
 
 def test_rules_first_terminal_status_conclusions_and_workflow_matching():
+    from collectors.config import WorkflowRule
     from collectors.github import rules
-    from dora_impact.config import WorkflowRule
 
     statuses = [
         {"state": "inactive", "created_at": "2026-01-03T00:00:00Z"},

@@ -8,11 +8,11 @@ from datetime import UTC, date, datetime
 import polars as pl
 import pytest
 
-from collectors.records import CHANGES, DEPLOYMENTS, PULL_REQUESTS, REVIEWS, TEAMS
 from warehouse import Warehouse
 from warehouse.impact import adoption
 from warehouse.impact.initiatives import AdoptionRule, CohortSpec, Initiative
 from warehouse.impact.panel import create_views, load_panel
+from warehouse.schema import CHANGES, DEPLOYMENTS, PULL_REQUESTS, REVIEWS, TEAMS
 
 
 def ts(text: str) -> datetime:

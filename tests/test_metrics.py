@@ -21,9 +21,9 @@ from datetime import date
 import pytest
 
 from collectors.files import read_import
-from dora_impact.config import MetricsConfig
 from tests.conftest import run_cli, write
 from warehouse import Warehouse
+from warehouse.config import MetricsConfig
 from warehouse.metrics import compute_metrics
 
 UNTIL = date(2026, 9, 20)  # a Sunday: week 38 is whole

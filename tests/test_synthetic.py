@@ -8,7 +8,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from collectors.records import ENTITIES, parse_cohorts
 from collectors.synthetic import (
     INJECTED_EFFECTS,
     PEOPLE,
@@ -20,6 +19,7 @@ from collectors.synthetic import (
     window,
 )
 from warehouse import Warehouse
+from warehouse.schema import ENTITIES, parse_cohorts
 
 END = date(2026, 3, 2)  # a Monday
 START = date(2024, 3, 4)  # 104 weeks earlier

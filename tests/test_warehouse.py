@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime
 
-from collectors.records import CHANGES, DEPLOYMENTS
 from warehouse import Warehouse
 from warehouse.db import Cursor, migrations
+from warehouse.schema import CHANGES, DEPLOYMENTS
 
 
 def test_migrations_apply_once_and_record_their_version(db):

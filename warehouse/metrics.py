@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from typing import Literal
 
-from dora_impact.config import MetricsConfig
+from warehouse.config import MetricsConfig
 from warehouse.db import Warehouse
 
 Scope = Literal["org", "team", "repo"]

@@ -20,7 +20,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
-from collectors.github.secrets import REDACT
+from collectors.secrets import REDACT
 
 log = logging.getLogger(__name__)
 

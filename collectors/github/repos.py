@@ -11,9 +11,9 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Callable
 
+from collectors.config import SourcesSettings
 from collectors.github.client import GitHubClient, GitHubError, NotFound
 from collectors.github.streams import RepoInfo
-from dora_impact.config import Config
 
 KEEP = ("full_name", "default_branch", "archived", "disabled", "size", "clone_url")
 
@@ -71,7 +71,7 @@ def _is_empty(client: GitHubClient, meta: dict) -> bool:
 
 def discover(
     client: GitHubClient,
-    config: Config,
+    config: SourcesSettings,
     cache: dict[str, dict],
     warn: Callable[[str], None],
 ) -> tuple[list[RepoInfo], dict[str, dict]]:

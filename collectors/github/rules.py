@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from dora_impact.config import DeploymentRules, WorkflowRule
+from collectors.config import WorkflowRule
+from collectors.signals import Flags, flags, parse_time, text_signal  # noqa: F401 - re-exported
 
 # GitHub Actions run conclusion -> deployment status; absent conclusions are not deployments.
 RUN_CONCLUSIONS = {
@@ -21,12 +22,6 @@ RUN_CONCLUSIONS = {
 
 # Deployment status states: the first of these (in time) finishes a deployment.
 TERMINAL_STATES = {"success": "success", "failure": "failure", "error": "failure"}
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _search(pattern: str | None, value: str | None) -> bool:
@@ -58,26 +53,6 @@ def first_terminal(statuses: list[dict]) -> tuple[str, datetime] | None:
         if state in TERMINAL_STATES:
             return TERMINAL_STATES[state], at
     return None
-
-
-@dataclass(frozen=True)
-class Flags:
-    hotfix: bool
-    rollback: bool
-
-
-def flags(rules: DeploymentRules, *texts: str | None) -> Flags:
-    text = "\n".join(t for t in texts if t)
-    return Flags(
-        hotfix=re.search(rules.hotfix_pattern, text, re.IGNORECASE | re.MULTILINE) is not None,
-        rollback=re.search(rules.rollback_pattern, text, re.IGNORECASE | re.MULTILINE) is not None,
-    )
-
-
-def text_signal(deployment_id: str, rules: DeploymentRules, *texts: str | None) -> dict:
-    """A deployment_signals row: what its names and titles say."""
-    f = flags(rules, *texts)
-    return {"deployment_id": deployment_id, "origin": "text", "hotfix": f.hotfix, "rollback": f.rollback}
 
 
 # -- incident causes ------------------------------------------------------------------------------

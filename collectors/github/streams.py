@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+from collectors.config import TagRule
 from collectors.github import rules
 from collectors.github.client import GitHubClient, Page
-from dora_impact.config import GitHubConfig, TagRule
+from collectors.github.config import GitHubConfig
 
 PENDING_DAYS = 14  # a deployment with no terminal status after this long is given up on
 

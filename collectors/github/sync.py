@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from collectors.config import SourcesSettings
 from collectors.git import GitError, auth_env, clone_or_fetch, fetch_commits, tag_deployments
 from collectors.github import repos as repo_discovery
 from collectors.github.client import AuthError, GitHubClient, GitHubError
@@ -32,10 +33,9 @@ from collectors.github.streams import (
 )
 from collectors.shipping import load_rows, ship_and_load
 from collectors.teams import team_rows
-from dora_impact.config import Config
-from dora_impact.errors import UserError
 from warehouse import attribution
 from warehouse.db import Cursor, LoadCounts, Warehouse
+from warehouse.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,9 @@ class SyncResult:
             self.counts[name] += c
 
 
-def window_start(wh: Warehouse, config: Config, since: date | None, full: bool, today: date) -> datetime:
+def window_start(
+    wh: Warehouse, config: SourcesSettings, since: date | None, full: bool, today: date
+) -> datetime:
     """The first-backfill window: --since, else github.since, else the one chosen by the first
     sync (kept, so the graph's first deployment is bounded the same way on every run)."""
     stored = wh.cursor(SOURCE, "*", "window").cursor
@@ -102,7 +104,7 @@ class GitHubSync:
     def __init__(
         self,
         wh: Warehouse,
-        config: Config,
+        config: SourcesSettings,
         *,
         full: bool = False,
         since: date | None = None,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dora_impact.config import Config
 from warehouse.db import Warehouse
 from warehouse.impact import adoption as adoption_mod
 from warehouse.impact.analysis import (
@@ -22,6 +21,7 @@ from warehouse.impact.analysis import (
     InitiativeImpact,
     analyse,
 )
+from warehouse.impact.config import ImpactSettings
 from warehouse.impact.initiatives import Initiative, resolve
 from warehouse.impact.panel import load_panel
 from warehouse.impact.summary import stage_breakdown, summarise
@@ -60,7 +60,7 @@ class ImpactResult:
 
 def run(
     wh: Warehouse,
-    config: Config,
+    config: ImpactSettings,
     name: str | None = None,
     window_weeks: int = DEFAULT_WINDOW_WEEKS,
     resamples: int = DEFAULT_RESAMPLES,

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from collectors.records import parse_cohorts
-from dora_impact.config import Config, InitiativeConfig
 from warehouse.db import Warehouse
+from warehouse.impact.config import ImpactSettings, InitiativeConfig
+from warehouse.schema import parse_cohorts
 
 DEFAULT_RAMP_WEEKS = 4
 
@@ -107,7 +107,7 @@ def from_table(wh: Warehouse) -> list[Initiative]:
     return found
 
 
-def resolve(wh: Warehouse, config: Config) -> list[Initiative]:
+def resolve(wh: Warehouse, config: ImpactSettings) -> list[Initiative]:
     """All initiatives, ordered by start; a config entry replaces a stored one of that name."""
     merged = {i.name: i for i in from_table(wh)}
     merged.update({item.name: from_config(item) for item in config.initiatives})

@@ -15,7 +15,7 @@ from importlib import resources
 import numpy as np
 import polars as pl
 
-from dora_impact.config import MetricsConfig
+from warehouse.config import MetricsConfig
 from warehouse.db import Warehouse
 from warehouse.impact.measures import PANEL_COLUMNS
 

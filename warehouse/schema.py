@@ -1,4 +1,4 @@
-"""The canonical record shapes every source produces and the warehouse loads.
+"""The canonical entities: the warehouse's schema, which every source produces rows of.
 
 One `Entity` per table: its columns with their types, which are required, and the natural
 key that makes a load an upsert. Import files, the GitHub collector and the synthetic demo

@@ -1,0 +1,75 @@
+"""Config sections shared by the sources: which events count as deployments, and who owns
+which repository. Each source's own section (e.g. `[github]`) lives beside that source.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from pydantic import Field, field_validator
+
+from warehouse.config import MetricsConfig
+from warehouse.validation import Strict, check_regex
+
+if TYPE_CHECKING:
+    from collectors.github.config import GitHubConfig
+
+
+class WorkflowRule(Strict):
+    """GitHub Actions runs that count as deployments (every given pattern must match)."""
+
+    name: str | None = None  # regex on the workflow name
+    path: str | None = None  # regex on the workflow file path
+    branch: str | None = None  # regex on head_branch
+    event: str | None = None  # regex on the triggering event
+    environment: str = "production"
+
+    _regex = field_validator("name", "path", "branch", "event")(check_regex)
+
+    @field_validator("environment")
+    @classmethod
+    def _named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+
+class TagRule(Strict):
+    """Tags (or releases) that count as deployments."""
+
+    pattern: str = r"^v\d+"
+    environment: str = "production"
+    releases: bool = False  # read GitHub releases instead of tags
+    prereleases: bool = False  # with releases: count pre-releases too (drafts never count)
+
+    _regex = field_validator("pattern")(check_regex)
+
+
+class DeploymentRules(Strict):
+    use_deployments_api: bool = True
+    # Deployments API: only environments whose name matches this are collected (None: all).
+    environments: str | None = None
+    workflows: list[WorkflowRule] = Field(default_factory=list)
+    tags: list[TagRule] = Field(default_factory=list)
+    # A deployment is a hotfix / rollback when its ref, branch, title or description, or a
+    # commit it ships, matches these (case-insensitive).
+    hotfix_pattern: str = r"\bhot-?fix"
+    rollback_pattern: str = r"\b(rollback|roll back|roll-back)\b|^revert\b"
+
+    _regex = field_validator("environments", "hotfix_pattern", "rollback_pattern")(check_regex)
+
+
+class RepoConfig(Strict):
+    team: str | None = None
+    clone_url: str | None = None  # where to clone from (mirror, GHES, a local path); default from the API
+
+
+class SourcesSettings(Protocol):
+    """The config sections the collectors read (the shell's composed config has them)."""
+
+    metrics: MetricsConfig
+    github: GitHubConfig | None
+    repos: dict[str, RepoConfig]
+    teams: dict[str, list[str]]  # team -> repo globs
+    source_path: Path | None
