@@ -1,0 +1,47 @@
+"""The synthetic demo organisation: two years of a realistic org with known platform effects.
+
+`generate_org` returns canonical frames (collectors/records.py) for teams, deployments,
+changes, pull_requests, reviews, incidents and initiatives; `load_demo` loads them through
+`Warehouse.load(..., source="demo")`, the upsert path every import uses.
+
+Three ideas, one module each:
+- org.py: the org's shape (teams, repositories, cadence, people);
+- effects.py: the effect model (who adopts which initiative when, and by how much it turns
+  the generating knobs), with the history's window;
+- history.py: the row generation, drawing from draws.py, random numbers keyed by the row they
+  are for, so that the same (seed, weeks) gives the same history relative to its end week
+  whatever the date it ends on.
+
+The two initiatives and what they do are in INJECTED_EFFECTS (docs/demo-org.md).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from collectors.synthetic.effects import INJECTED_EFFECTS, default_end, injected_effects, window
+from collectors.synthetic.history import History
+from collectors.synthetic.org import OWNER, PEOPLE, TEAM_REPOS, people_teams
+
+if TYPE_CHECKING:
+    from warehouse.db import LoadCounts, Warehouse
+
+__all__ = [
+    "INJECTED_EFFECTS", "OWNER", "PEOPLE", "TEAM_REPOS", "default_end", "generate_org",
+    "injected_effects", "load_demo", "people_teams", "window",
+]
+
+
+def load_demo(
+    wh: Warehouse, seed: int = 7, end: date | None = None, weeks: int = 104
+) -> dict[str, LoadCounts]:
+    """Generate the demo org and upsert it in one transaction, as any import would."""
+    return wh.load(generate_org(seed, end, weeks), source="demo")
+
+
+def generate_org(seed: int = 7, end: date | None = None, weeks: int = 104) -> dict[str, pl.DataFrame]:
+    """The demo org's canonical frames, deterministic for a given (seed, end, weeks)."""
+    return History(seed, end, weeks, INJECTED_EFFECTS).frames()
