@@ -12,6 +12,8 @@ The fixture, all in September 2026 (ISO week 36 = Mon 31 Aug .. Sun 6 Sep):
     d6 success  Tue 15 Sep 10:00Z    a rollback (week 38), so d5 failed; recovered after 203 h
   week 37 has no deployment at all.
   i2 names no deployment and counts nowhere.
+Coverage (docs/metrics.md): the data begins on 1 Sep (d1; web's on 6 Sep with d5) and ends
+with the day of its latest row, d6 on 15 Sep: [1 Sep, 16 Sep) is covered.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from warehouse import Warehouse
 from warehouse.config import MetricsConfig
 from warehouse.metrics import compute_metrics
 
-UNTIL = date(2026, 9, 20)  # a Sunday: week 38 is whole
+UNTIL = date(2026, 9, 20)  # a Sunday, after the data ends
 
 
 @pytest.fixture
@@ -73,7 +75,9 @@ def test_org_weekly_metrics_by_hand(fixture_db):
     assert [r["period"] for r in rows] == ["2026-W36", "2026-W37", "2026-W38"]
     w36, w37, w38 = rows
     assert w36["deployments"] == 4  # d1 d2 d4 d5; d3's run failed; s1 is staging
-    assert w36["deployments_per_week"] == pytest.approx(4.0)
+    # The data begins on Tuesday: 6 covered days, the rate is per covered day.
+    assert (w36["period_days"], w36["complete"]) == (pytest.approx(6), False)
+    assert w36["deployments_per_week"] == pytest.approx(4 / 6 * 7)
     assert w36["production_deployments"] == 5  # + the failed run d3
     assert w36["failed_deployments"] == 3  # d2 (incident), d3 (run failed, hotfixed), d5 (rolled back)
     assert w36["change_fail_rate"] == pytest.approx(3 / 5)
@@ -85,6 +89,7 @@ def test_org_weekly_metrics_by_hand(fixture_db):
     assert w36["dora_level"] == "low"  # 60% fail rate
 
     # The empty week is a row of zeros with no rates, not a gap.
+    assert (w37["period_days"], w37["complete"]) == (pytest.approx(7), True)
     assert (w37["deployments"], w37["deployments_per_week"], w37["production_deployments"]) == (0, 0, 0)
     assert w37["change_fail_rate"] is None and w37["lead_time_median_hours"] is None
     assert w37["dora_level"] is None
@@ -92,6 +97,9 @@ def test_org_weekly_metrics_by_hand(fixture_db):
     assert (w38["deployments"], w38["failed_deployments"], w38["rework_rate"]) == (1, 0, 1.0)
     assert w38["change_fail_rate"] == 0.0
     assert w38["dora_level"] == "high"  # weekly, no failure, no change measured
+    # The data ends with 15 Sep: Monday and Tuesday of week 38 are covered, 1 deployment.
+    assert (w38["period_days"], w38["complete"]) == (pytest.approx(2), False)
+    assert w38["deployments_per_week"] == pytest.approx(3.5)
 
 
 def test_team_weekly_metrics_by_hand(fixture_db):
@@ -108,6 +116,9 @@ def test_team_weekly_metrics_by_hand(fixture_db):
     assert web["lead_time_median_hours"] == pytest.approx(133.0)
     assert web["recovery_time_median_hours"] == pytest.approx(203.0)
     assert rows[("payments", "2026-W38")]["deployments"] == 0
+    # Each team's data begins with its own first deployment: web's on Sunday 6 Sep.
+    assert pay["period_days"] == pytest.approx(6) and web["period_days"] == pytest.approx(1)
+    assert web["deployments_per_week"] == pytest.approx(7.0)
 
 
 def test_failed_runs_can_be_left_out_by_config(fixture_db):
@@ -129,15 +140,64 @@ def test_a_hotfix_after_an_uncounted_failed_run_does_not_blame_the_success_befor
     assert d2["fixed_forward_or_rolled_back"] is False and d2["caused_incident"] is True
 
 
-def test_month_and_quarter_periods_clip_to_until(fixture_db):
+def test_month_and_quarter_periods_count_covered_days(fixture_db):
     month = metrics(fixture_db, by="org", period="month", until=UNTIL)
     assert [m["period"] for m in month] == ["2026-09"]
-    assert month[0]["period_days"] == pytest.approx(20)  # 1..20 September
-    assert month[0]["deployments"] == 5
-    assert month[0]["deployments_per_week"] == pytest.approx(5 / (20 / 7))
+    assert month[0]["period_days"] == pytest.approx(15)  # 1..15 September
+    assert month[0]["deployments"] == 5 and month[0]["complete"] is False
+    assert month[0]["deployments_per_week"] == pytest.approx(5 / 15 * 7)
     quarter = metrics(fixture_db, by="repo", period="quarter", until=UNTIL)
     assert [(q["key"], q["period"]) for q in quarter] == [("acme/shop", "2026-Q3"), ("acme/web", "2026-Q3")]
-    assert quarter[0]["period_days"] == pytest.approx(82)  # 1 July .. 20 September
+    assert quarter[0]["period_days"] == pytest.approx(15)  # 1..15 September
+    assert quarter[1]["period_days"] == pytest.approx(10)  # 6..15 September
+
+
+def test_the_first_quarter_is_not_diluted_by_the_months_before_the_data(fixture_db):
+    (q3,) = metrics(fixture_db, by="org", period="quarter", until=UNTIL)
+    # 5 deployments over the 15 covered days, not over the 82 days since 1 July.
+    assert (q3["period"], q3["deployments"], q3["complete"]) == ("2026-Q3", 5, False)
+    assert q3["period_days"] == pytest.approx(15)
+    assert q3["deployments_per_week"] == pytest.approx(5 / 15 * 7)
+
+
+def test_a_range_edge_covers_only_the_days_inside_the_range(fixture_db):
+    # --until Tuesday 1 Sep: week 36 holds one covered day (d1), so 7 a week, marked partial.
+    (w36,) = metrics(fixture_db, by="org", period="week", until=date(2026, 9, 1))
+    assert (w36["deployments"], w36["period_days"], w36["complete"]) == (1, pytest.approx(1), False)
+    assert w36["deployments_per_week"] == pytest.approx(7.0)
+    # --since Wednesday 2 Sep to Sunday 6 Sep: five days, d2 d4 d5.
+    (w36,) = metrics(fixture_db, by="org", period="week", since=date(2026, 9, 2), until=date(2026, 9, 6))
+    assert (w36["deployments"], w36["period_days"], w36["complete"]) == (3, pytest.approx(5), False)
+
+
+def test_since_before_the_data_begins_reports_no_empty_periods(fixture_db):
+    months = metrics(fixture_db, by="org", period="month", since=date(2023, 1, 1), until=UNTIL)
+    assert [m["period"] for m in months] == ["2026-09"]
+    quarters = metrics(fixture_db, by="team", period="quarter", since=date(2023, 1, 1), until=UNTIL)
+    assert [(q["key"], q["period"], q["period_days"]) for q in quarters] == [
+        ("payments", "2026-Q3", pytest.approx(15)), ("web", "2026-Q3", pytest.approx(10))]
+
+
+def test_a_later_sync_extends_the_data_to_when_it_ran(fixture_db):
+    # A sync on 21 Sep found nothing newer: the quiet days after d6 are data, week 38 is whole.
+    with Warehouse(fixture_db) as wh:
+        wh.con.execute("INSERT INTO sync_state VALUES ('github', 'acme', 'deployments', NULL, NULL, "
+                       "TIMESTAMPTZ '2026-09-21 06:00:00+00')")
+    w38 = metrics(fixture_db, by="org", period="week", until=UNTIL)[-1]
+    assert (w38["period"], w38["period_days"], w38["complete"]) == ("2026-W38", pytest.approx(7), True)
+    assert w38["deployments_per_week"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("now", ["2026-09-15T12:00:00Z", "2026-09-15T22:30:00Z"])
+def test_the_running_period_is_covered_up_to_now(fixture_db, now):
+    import time_machine
+
+    with time_machine.travel(now, tick=False):
+        rows = metrics(fixture_db, by="org", period="week")
+    w38 = rows[-1]
+    hours = int(now[11:13]) + int(now[14:16]) / 60
+    assert (w38["period"], w38["complete"]) == ("2026-W38", False)
+    assert w38["period_days"] == pytest.approx(1 + hours / 24)  # Monday, and today until now
 
 
 def test_since_narrows_the_range(fixture_db):

@@ -22,7 +22,7 @@ PERIOD_INTERVAL = {"week": "7 days", "month": "1 month", "quarter": "3 months"}
 
 # The JSON keys of `metrics --format json`, in order (DESIGN.md's contract, then extras).
 METRIC_KEYS = (
-    "scope", "key", "period", "period_start", "period_end", "period_days",
+    "scope", "key", "period", "period_start", "period_end", "period_days", "complete",
     "deployments", "deployments_per_week",
     "lead_time_median_hours", "lead_time_p90_hours", "changes",
     "change_fail_rate", "failed_deployments", "production_deployments",

@@ -1,5 +1,6 @@
--- The metrics table: every (key, period) in the range, including periods with no deployment,
--- for every key that has production deployments in the range.
+-- The metrics table: every (key, period) in the range that the key's data covers, including
+-- periods with no deployment, for every key that has production deployments in the range.
+-- period_days counts the covered days (04_coverage.sql); rates per week are per covered day.
 CREATE OR REPLACE TEMP VIEW metrics AS
 WITH periods AS (
     SELECT
@@ -11,11 +12,20 @@ WITH periods AS (
         CAST(getvariable('period_interval') AS INTERVAL)
     ) AS g(p)
 ),
-grid AS (
+bounds AS (
     SELECT k.key, p.period_start, p.period_end,
-        epoch(least(p.period_end::TIMESTAMPTZ, getvariable('until_ts'))
-              - greatest(p.period_start::TIMESTAMPTZ, getvariable('since_ts'))) / 86400.0 AS period_days
-    FROM (SELECT DISTINCT key FROM scoped_deployments) k CROSS JOIN periods p
+        greatest(p.period_start::TIMESTAMPTZ, k.covered_from) AS covered_from,
+        least(p.period_end::TIMESTAMPTZ, k.covered_to) AS covered_to
+    FROM key_coverage k CROSS JOIN periods p
+    WHERE k.key IN (SELECT key FROM scoped_deployments)
+),
+-- Periods the key's data does not reach (before it begins, after the data ends) are left out.
+grid AS (
+    SELECT key, period_start, period_end,
+        epoch(covered_to - covered_from) / 86400.0 AS period_days,
+        covered_from = period_start::TIMESTAMPTZ AND covered_to = period_end::TIMESTAMPTZ AS complete
+    FROM bounds
+    WHERE covered_to > covered_from
 )
 SELECT
     getvariable('scope') AS scope,
@@ -28,6 +38,7 @@ SELECT
     g.period_start,
     g.period_end,
     g.period_days,
+    g.complete,
     coalesce(f.deployments, 0) AS deployments,
     coalesce(f.deployments, 0) / (g.period_days / 7.0) AS deployments_per_week,
     coalesce(l.changes, 0) AS changes,
