@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -115,6 +115,19 @@ def rows_behind(
     return read((kind, db, config_path, team, start, end), db, compute)
 
 
+def data_end(db: str, config_path: str | None) -> tuple[date | None, datetime, bool]:
+    """The last day the data covers (warehouse/sql/04_coverage.sql), or None when empty: the
+    dashboard counts its "months shown" back from there, so an old history still shows."""
+    cfg = config(config_path).metrics
+
+    def compute(wh: Warehouse) -> date | None:
+        prepare(wh, cfg)
+        end = wh.scalar("SELECT covered_to FROM data_end")
+        return None if end is None else (end - timedelta(microseconds=1)).date()
+
+    return read(("data_end", db, config_path), db, compute)
+
+
 def health(db: str, config_path: str | None) -> tuple[dict, datetime, bool]:
     """Row counts and the gaps that make metrics less complete than they look."""
     cfg = config(config_path).metrics
@@ -122,8 +135,21 @@ def health(db: str, config_path: str | None) -> tuple[dict, datetime, bool]:
     def compute(wh: Warehouse) -> dict:
         prepare(wh, cfg)
         one = lambda sql: wh.con.execute(sql).fetchone()[0]  # noqa: E731
+        tables = wh.table_counts()
+        # The teams table holds one row per repository (its owner): count teams, and say how
+        # many repositories they own.
+        del tables["teams"]
         return {
-            "tables": wh.table_counts(),
+            "tables": {
+                "teams": one(
+                    "SELECT count(DISTINCT team) FROM (SELECT team FROM teams UNION ALL "
+                    "SELECT team FROM deployments WHERE team IS NOT NULL)"
+                ),
+                "repositories": one(
+                    "SELECT count(*) FROM (SELECT repo FROM teams UNION SELECT repo FROM deployments)"
+                ),
+                **tables,
+            },
             "non_production_deployments": one(
                 "SELECT count(*) FROM deployments WHERE deployment_id NOT IN "
                 "(SELECT deployment_id FROM prod_deployments)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime, timedelta
 
 import plotly.graph_objects as go
@@ -14,7 +15,7 @@ from warehouse.impact.analysis import ROW_KEYS
 from warehouse.impact.measures import DORA_MEASURES
 
 LEVEL_COLOURS = {"elite": "#1a7f37", "high": "#2da44e", "medium": "#bf8700", "low": "#cf222e"}
-PERIOD_DAYS = {"week": 7, "month": 31, "quarter": 92}
+PARTIAL = "partial"  # the label of a period the data covers only in part (metrics' `complete`)
 
 
 def _db() -> tuple[str, str | None]:
@@ -42,7 +43,17 @@ def _filters(key: str) -> tuple[str, date | None]:
             "Period", ["week", "month", "quarter"], index=1, key=f"{key}-period", horizontal=True
         )
         months = st.slider("Months shown", 3, 36, 12, key=f"{key}-months")
-    return period, period_start(date.today() - timedelta(days=30.44 * months), period)
+    # Counted back from where the data ends (today for a live sync), so that an older history
+    # still shows.
+    db, config = _db()
+    end, _, _ = _data_end(db, config)
+    end = end or date.today()
+    return period, period_start(end - timedelta(days=30.44 * months), period)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _data_end(db, config):
+    return data.data_end(db, config)
 
 
 def period_start(day: date, period: str) -> date:
@@ -54,10 +65,44 @@ def period_start(day: date, period: str) -> date:
     return day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
 
 
-def _complete(frame: pl.DataFrame, period: str) -> pl.DataFrame:
-    """Periods that have ended: the running one would look like a drop."""
-    full = frame.filter(pl.col("period_days") >= PERIOD_DAYS[period] - 3)
+def _complete(frame: pl.DataFrame) -> pl.DataFrame:
+    """Periods the data covers whole: a partial one (the running period, the first one) would
+    look like a jump or a drop."""
+    full = frame.filter(pl.col("complete"))
     return full if full.height else frame
+
+
+def percent_axis(values: list) -> dict:
+    """A percent axis whose ticks never repeat: as many decimals as the spacing between
+    plotly's automatic ticks needs (at least a tenth of the range on a chart this high)."""
+    known = [v for v in values if v is not None]
+    spread = (max(known) - min(known)) * 100 if known else 0.0
+    step = spread / 10 if spread > 0 else 1.0
+    decimals = 0 if step >= 1 else min(2, math.ceil(-math.log10(step)))
+    return {"tickformat": f".{decimals}%"}
+
+
+def _line(fig, frame: pl.DataFrame, column: str, name: str, row: int, col: int, **style) -> None:
+    """A metric over time: complete periods as a line, partial ones as hollow markers
+    labelled "partial" (not joined to the line, so a short period cannot read as a fall)."""
+    x, done = frame["period_start"], frame["complete"]
+    y = frame[column]
+    legend = style.pop("legend", False)
+    fig.add_trace(
+        go.Scatter(x=x, y=[v if c else None for v, c in zip(y, done, strict=True)], name=name,
+                   mode=style.pop("mode", "lines+markers"), showlegend=legend, legendgroup=name, **style),
+        row, col,
+    )
+    partial = frame.filter(~pl.col("complete") & pl.col(column).is_not_null())
+    if partial.height:
+        fig.add_trace(
+            go.Scatter(x=partial["period_start"], y=partial[column], name=f"{name} ({PARTIAL})",
+                       mode="markers+text", text=[PARTIAL] * partial.height, textposition="top center",
+                       textfont={"size": 10, "color": "grey"},
+                       marker={"symbol": "circle-open", "size": 9, "color": "grey"},
+                       showlegend=False, legendgroup=name),
+            row, col,
+        )
 
 
 def _hours(value) -> str:
@@ -102,7 +147,7 @@ def delivery() -> None:
         return
     if by == "team":
         frame = frame.filter(pl.col("key") == team)
-    done = _complete(frame, period)
+    done = _complete(frame)
     latest = done.row(-1, named=True)
     previous = done.row(-2, named=True) if done.height > 1 else None
 
@@ -111,7 +156,7 @@ def delivery() -> None:
             return None
         return fmt(latest[key] - previous[key])
 
-    st.subheader(f"{team} · {latest['period']}")
+    st.subheader(f"{team} · {latest['period']}" + ("" if latest["complete"] else f" ({PARTIAL})"))
     cols = st.columns(6)
     for col, (key, label, shown, change, worse_when_up) in zip(cols, CARDS, strict=False):
         col.metric(
@@ -124,7 +169,8 @@ def delivery() -> None:
     st.caption(
         f"{latest['deployments']} deployments, {latest['failed_deployments']} failed of "
         f"{latest['production_deployments']} production deployments, {latest['changes']} changes "
-        f"shipped. The period in progress is left out of the cards, not the charts."
+        f"shipped. Periods the data covers only in part (the one in progress, the first one) are "
+        f"left out of the cards; the charts show them as hollow markers labelled {PARTIAL}."
     )
 
     x = frame["period_start"].to_list()
@@ -140,24 +186,26 @@ def delivery() -> None:
             "Production deployments",
         ),
     )
+    _line(fig, frame, "deployments_per_week", "per week", 1, 1)
+    _line(fig, frame, "lead_time_median_hours", "lead time median", 1, 2, legend=True)
+    _line(fig, frame, "lead_time_p90_hours", "lead time p90", 1, 2, legend=True, mode="lines",
+          line={"dash": "dot"})
+    _line(fig, frame, "recovery_time_median_hours", "recovery", 1, 3)
+    _line(fig, frame, "change_fail_rate", "fail rate", 2, 1)
+    _line(fig, frame, "rework_rate", "rework", 2, 2)
     fig.add_trace(
-        go.Scatter(x=x, y=frame["deployments_per_week"], name="per week", mode="lines+markers"), 1, 1
+        go.Bar(x=x, y=frame["production_deployments"], name="production", showlegend=False,
+               marker={"opacity": [1.0 if c else 0.35 for c in frame["complete"]],
+                       "pattern": {"shape": ["" if c else "/" for c in frame["complete"]]}},
+               text=["" if c else PARTIAL for c in frame["complete"]], textposition="outside"),
+        2, 3,
     )
-    fig.add_trace(
-        go.Scatter(x=x, y=frame["lead_time_median_hours"], name="median", mode="lines+markers"), 1, 2
+    fig.update_yaxes(**percent_axis(frame["change_fail_rate"].to_list()), row=2, col=1)
+    fig.update_yaxes(**percent_axis(frame["rework_rate"].to_list()), row=2, col=2)
+    fig.update_layout(
+        height=580, showlegend=True, margin={"t": 60, "b": 20, "l": 20, "r": 20},
+        legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12},
     )
-    fig.add_trace(
-        go.Scatter(x=x, y=frame["lead_time_p90_hours"], name="p90", mode="lines", line={"dash": "dot"}), 1, 2
-    )
-    fig.add_trace(
-        go.Scatter(x=x, y=frame["recovery_time_median_hours"], name="recovery", mode="lines+markers"), 1, 3
-    )
-    fig.add_trace(go.Scatter(x=x, y=frame["change_fail_rate"], name="fail rate", mode="lines+markers"), 2, 1)
-    fig.add_trace(go.Scatter(x=x, y=frame["rework_rate"], name="rework", mode="lines+markers"), 2, 2)
-    fig.add_trace(go.Bar(x=x, y=frame["production_deployments"], name="production"), 2, 3)
-    fig.update_yaxes(tickformat=".0%", row=2, col=1)
-    fig.update_yaxes(tickformat=".0%", row=2, col=2)
-    fig.update_layout(height=560, showlegend=False, margin={"t": 40, "b": 20, "l": 20, "r": 20})
     st.plotly_chart(fig, width="stretch")
 
 
@@ -171,8 +219,15 @@ def teams() -> None:
     if frame.height == 0:
         st.warning("No production deployments in this range.")
         return
-    periods = frame.select("period", "period_start").unique().sort("period_start", descending=True)
-    chosen = st.selectbox("Period", periods["period"].to_list(), key="teams-chosen-period")
+    periods = (
+        frame.group_by("period", "period_start").agg(pl.col("complete").all())
+        .sort("period_start", descending=True)
+    )
+    labels = [p if c else f"{p} ({PARTIAL})" for p, c in periods.select("period", "complete").iter_rows()]
+    # Open on the newest period the data covers whole, not on an empty running one.
+    whole = [i for i, c in enumerate(periods["complete"]) if c]
+    label = st.selectbox("Period", labels, index=whole[0] if whole else 0, key="teams-chosen-period")
+    chosen = periods["period"][labels.index(label)]
     table = frame.filter(pl.col("period") == chosen).select(
         pl.col("key").alias("team"),
         "deployments",
@@ -204,7 +259,14 @@ def teams() -> None:
     deployments, _, _ = data.rows_behind("deployments", db, config, team, start, end)
     changes, _, _ = data.rows_behind("changes", db, config, team, start, end)
     left, right = st.columns(2)
-    left.markdown(f"**{deployments.height} production deployments** of {team} in {chosen}")
+    # The same two counts as the CLI's `deploys` and `of`: the table lists every production
+    # deployment, failed runs included, so its heading counts those rows.
+    failed_runs = deployments.filter(pl.col("status") == "failure").height
+    left.markdown(
+        f"**{deployments.height} production deployments** of {team} in {chosen}: "
+        f"{row['deployments']} successful, {failed_runs} failed runs; "
+        f"{row['failed_deployments']} needed intervention"
+    )
     left.dataframe(deployments, hide_index=True, width="stretch", height=360)
     right.markdown(f"**{changes.height} changes shipped** (lead time per change)")
     right.dataframe(changes, hide_index=True, width="stretch", height=360)

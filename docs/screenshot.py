@@ -14,9 +14,11 @@ sys.path.insert(0, str(ROOT))
 
 from tests.browser import browser_page, dashboard  # noqa: E402
 
-# page -> (text that says it has loaded, viewport height: Streamlit scrolls inside the page,
-# so a full-page screenshot is only as tall as the viewport)
-PAGES = {"delivery": ("Deployments / week", 1000), "initiatives": ("Adoption", 2200)}
+# URL path -> (text that says it has loaded, viewport height: Streamlit scrolls inside the
+# page, so a full-page screenshot is only as tall as the viewport). The default page (Delivery)
+# lives at the root: its url_path answers "Page not found".
+PAGES = {"": ("Deployments / week", 1000), "initiatives": ("Adoption", 2200)}
+NAMES = {"": "delivery"}
 
 
 def main(db: str) -> None:
@@ -27,7 +29,7 @@ def main(db: str) -> None:
             page.get_by_text(ready).first.wait_for(timeout=180_000)
             page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
             page.wait_for_timeout(4000)  # charts finish drawing after the text arrives
-            out = ROOT / "docs" / f"dashboard-{path}.png"
+            out = ROOT / "docs" / f"dashboard-{NAMES.get(path, path)}.png"
             page.screenshot(path=str(out), full_page=True)
             print(out)
 

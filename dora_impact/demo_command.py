@@ -16,6 +16,10 @@ from dora_impact.errors import UserError
 from dora_impact.metrics_command import print_metrics
 from warehouse import Warehouse
 
+# collectors.synthetic.DEFAULT_SEED, repeated so that start-up does not import numpy and scipy
+# (tests/test_impact_cli.py checks that they agree).
+DEMO_SEED = 4
+
 
 def holds_only_demo_data(path: Path) -> bool:
     """True when the file is absent or every row in it came from the demo generator."""
@@ -37,13 +41,15 @@ def holds_only_demo_data(path: Path) -> bool:
         con.close()
 
 
-def build_demo(path: Path, seed: int = 7) -> dict:
+def build_demo(path: Path, seed: int | None = None) -> dict:
     """Generate the demo org into a new file and move it over `path` in one step.
 
     Building beside the target and renaming means a killed build leaves the old file intact,
     and a rebuild never mixes two generations of the demo.
     """
-    from collectors.synthetic import load_demo
+    from collectors.synthetic import DEFAULT_SEED, load_demo
+
+    seed = DEFAULT_SEED if seed is None else seed
 
     path = path.resolve()
     fd, tmp_name = tempfile.mkstemp(prefix=".demo-", suffix=".duckdb", dir=path.parent)
@@ -66,7 +72,7 @@ def register(app: typer.Typer) -> None:
     def demo_cmd(
         ctx: typer.Context,
         serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the dashboard after.")] = True,
-        seed: Annotated[int, typer.Option(help="Random seed of the generated org.")] = 7,
+        seed: Annotated[int, typer.Option(help="Random seed of the generated org.")] = DEMO_SEED,
         port: Annotated[int, typer.Option(help="Dashboard port.")] = 8501,
     ) -> None:
         """Build the synthetic demo org into the database, then serve the dashboard."""

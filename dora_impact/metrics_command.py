@@ -12,7 +12,7 @@ from dora_impact.output import emit, hours, percent
 
 FORMATS_OUT = ("table", "json", "csv")
 METRIC_TABLE = [
-    ("key", "key"), ("period", "period"), ("deployments", "deploys"),
+    ("key", "key"), ("period", "period"), ("period_days", "days", hours), ("deployments", "deploys"),
     ("deployments_per_week", "/week", hours), ("changes", "changes"),
     ("lead_time_median_hours", "lead h", hours), ("lead_time_p90_hours", "p90 h", hours),
     ("failed_deployments", "failed"), ("production_deployments", "of"),
@@ -42,7 +42,12 @@ def print_metrics(
         raise UserError(f"--since {since} is after --until {until}")
     with context.open(read_only=True) as wh:
         rows = compute_metrics(wh, context.config.metrics, by, period, first, last)
-    emit(rows, fmt, METRIC_KEYS, METRIC_TABLE, title=f"DORA metrics by {by} and {period}")
+    caption = None
+    if fmt == "table" and any(not r["complete"] for r in rows):
+        # A partial period's rate is per covered day; the mark keeps it from reading as a fall.
+        rows = [{**r, "period": r["period"] + ("" if r["complete"] else "*")} for r in rows]
+        caption = "* partial period: the data covers only part of it; rates are per covered day"
+    emit(rows, fmt, METRIC_KEYS, METRIC_TABLE, title=f"DORA metrics by {by} and {period}", caption=caption)
 
 
 def register(app: typer.Typer) -> None:

@@ -23,6 +23,15 @@ def _jsonable(value: object) -> object:
     return value
 
 
+def _csv_cell(value: object) -> object:
+    """CSV spells booleans as JSON does (true / false) and nulls as empty fields."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return _jsonable(value)
+
+
 def percent(value: object) -> str:
     return "–" if value is None else f"{float(value):.1%}"
 
@@ -59,6 +68,7 @@ def emit(
     table_columns: Sequence[tuple] | None = None,
     title: str | None = None,
     console: Console | None = None,
+    caption: str | None = None,
 ) -> None:
     """JSON and CSV carry every column; the table shows `table_columns`: (key, header) or
     (key, header, formatter) tuples."""
@@ -68,10 +78,10 @@ def emit(
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
         for row in rows:
-            writer.writerow(["" if row.get(c) is None else _jsonable(row.get(c)) for c in columns])
+            writer.writerow([_csv_cell(row.get(c)) for c in columns])
     else:
         console = console or stdout_console()
-        table = Table(title=title, show_lines=False)
+        table = Table(title=title, show_lines=False, caption=caption, caption_justify="left")
         shown = table_columns or [(c, c) for c in columns]
         for spec in shown:
             table.add_column(

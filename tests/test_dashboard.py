@@ -1,15 +1,19 @@
 """The dashboard served for real and read in headless chromium: it shows the warehouse's
-numbers for a small org computed by hand (the fixture of test_metrics.py, moved into last month)."""
+numbers for a small org computed by hand (the fixture of test_metrics.py), and the demo org
+(ending on a pinned date) drawn so that partial periods cannot be misread."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from datetime import UTC, date, datetime, timedelta
+from datetime import date
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from collectors.files import read_import
+from collectors.synthetic import load_demo
 from tests.browser import CHROMIUM, browser_page, dashboard
 from tests.conftest import write
 from warehouse import Warehouse
@@ -21,19 +25,19 @@ if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
 
 
-def last_month() -> date:
-    first_of_this = datetime.now(UTC).date().replace(day=1)
-    return (first_of_this - timedelta(days=1)).replace(day=1)
+MONTH = date(2026, 9, 1)  # the small org's month: the dashboard counts back from the data's end
+DEMO_END = date(2026, 3, 16)  # a Monday: the demo's March is partial, 15 days
 
 
 @pytest.fixture(scope="module")
 def small_org(tmp_path_factory):
-    """Last month: acme/shop d1 d2 (caused i1) d3 (failed run) d4 (hotfix); acme/web d5, d6
-    (rollback of d5). 5 successful deployments, 6 production deployments, 3 failed."""
+    """September 2026: acme/shop d1 d2 (caused i1) d3 (failed run) d4 (hotfix); acme/web d5,
+    d6 (rollback of d5). 5 successful deployments, 6 production deployments, 3 failed.
+    2 teams own 3 repositories (acme/ledger never deploys)."""
     folder = tmp_path_factory.mktemp("org")
-    m = last_month().isoformat()[:8]  # "YYYY-MM-"
+    m = MONTH.isoformat()[:8]  # "YYYY-MM-"
     files = [
-        write(folder / "teams.csv", "team,repo\npayments,acme/shop\nweb,acme/web\n"),
+        write(folder / "teams.csv", "team,repo\npayments,acme/shop\nweb,acme/web\npayments,acme/ledger\n"),
         write(
             folder / "deployments.csv",
             f"""
@@ -72,8 +76,16 @@ i1,{m}02T11:00:00Z,{m}02T15:00:00Z,d2
 
 
 @pytest.fixture(scope="module")
-def page_at(small_org):
-    with dashboard(small_org) as url, browser_page() as page:
+def browser():
+    """One headless chromium for the module (Playwright's sync API allows one at a time)."""
+    with browser_page() as page:
+        yield page
+
+
+@pytest.fixture(scope="module")
+def page_at(small_org, browser):
+    page = browser
+    with dashboard(small_org) as url:
 
         def go(path: str):
             page.goto(f"{url}/{path}")
@@ -82,10 +94,10 @@ def page_at(small_org):
         yield go
 
 
-def test_delivery_page_shows_last_month_by_hand(page_at):
-    page = page_at("delivery")
-    label = last_month().strftime("%Y-%m")
-    page.get_by_text(f"All teams · {label}").wait_for()
+def test_delivery_page_shows_the_month_by_hand(page_at):
+    page = page_at("")
+    # The data (1..15 September) covers part of the month: the cards say so.
+    page.get_by_text("All teams · 2026-09 (partial)").wait_for()
     # 5 successes; 6 production deployments (with d3's failed run); d2, d3, d5 failed.
     page.get_by_text("5 deployments, 3 failed of 6 production deployments, 3 changes shipped").wait_for()
     card = page.get_by_test_id("stMetric")
@@ -99,8 +111,11 @@ def test_delivery_page_shows_last_month_by_hand(page_at):
 def test_teams_page_drills_down_to_rows(page_at):
     page = page_at("teams")
     page.get_by_text("Drill down").wait_for()
-    # The period list starts with the newest period; the drill-down lists the rows behind it.
-    page.get_by_text("production deployments of payments in").wait_for()
+    # The heading counts the rows listed under it (d1 d2 d3 d4) and, as the CLI does, the
+    # successful ones among them.
+    page.get_by_text(
+        "4 production deployments of payments in 2026-09: 3 successful, 1 failed runs; 2 needed intervention"
+    ).wait_for()
 
 
 def test_health_page_counts_rows_and_gaps(page_at):
@@ -110,8 +125,74 @@ def test_health_page_counts_rows_and_gaps(page_at):
     expect(card.filter(has_text="deployments")).to_contain_text("7")
     expect(card.filter(has_text="changes")).to_contain_text("4")
     expect(card.filter(has_text="incidents")).to_contain_text("1")
+    # Teams, not rows of the teams table (one per repository).
+    expect(card.filter(has_text="teams")).to_contain_text("2")
+    expect(card.filter(has_text="repositories")).to_contain_text("3")
 
 
 def test_initiatives_page_without_initiatives_says_how_to_add_them(page_at):
     page = page_at("initiatives")
     page.get_by_text("No initiatives").wait_for()
+
+
+# -- the demo org ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_at(tmp_path_factory, browser):
+    db = tmp_path_factory.mktemp("demo") / "dora.duckdb"
+    with Warehouse(db) as wh:
+        load_demo(wh, seed=7, end=DEMO_END)
+    page = browser
+    with dashboard(db) as url:
+
+        def go(path: str):
+            page.goto(f"{url}/{path}")
+            return page
+
+        yield go
+
+
+def tick_labels(page, axis: str) -> list[str]:
+    return svg_texts(page.locator(f"g.yaxislayer-above g.{axis}tick text"))
+
+
+def svg_texts(locator) -> list[str]:
+    return [t.strip() for t in locator.evaluate_all("els => els.map(e => e.textContent)")]
+
+
+def test_delivery_charts_mark_the_partial_period_and_name_their_lines(demo_at):
+    page = demo_at("")
+    page.get_by_text("All teams · 2026-02").wait_for()  # the newest whole month in the cards
+    page.locator(".js-plotly-plot").first.wait_for()
+    page.wait_for_timeout(1500)
+    plot = page.locator(".js-plotly-plot").first
+    # March 2026 holds 15 days of data: drawn as hollow markers labelled "partial".
+    assert plot.locator("g.textpoint text", has_text="partial").count() >= 5
+    legend = svg_texts(plot.locator("g.legend text.legendtext"))
+    assert legend == ["lead time median", "lead time p90"]
+    # Change fail rate (y4) and rework rate (y5): no tick label twice.
+    for axis in ("y4", "y5"):
+        labels = tick_labels(page, axis)
+        assert len(labels) >= 3 and len(set(labels)) == len(labels), (axis, labels)
+
+
+def test_teams_page_opens_on_the_newest_whole_period(demo_at):
+    page = demo_at("teams")
+    page.get_by_text("Drill down").wait_for()
+    page.get_by_text("production deployments of catalog in 2026-02:").wait_for()
+
+
+def _screenshot_pages() -> dict:
+    spec = importlib.util.spec_from_file_location("screenshot", Path(__file__).parents[1] / "docs" / "screenshot.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.PAGES
+
+
+def test_the_screenshot_script_visits_pages_that_exist(demo_at):
+    for url_path, (ready, _) in _screenshot_pages().items():
+        page = demo_at(url_path)
+        page.get_by_text(ready).first.wait_for()
+        page.wait_for_timeout(1000)
+        assert page.get_by_text("Page not found").count() == 0, url_path

@@ -257,3 +257,16 @@ e3,acme/shop,Production,success,2026-09-03T10:00:00Z,false
     # e1 by its flag; e2 neither flagged nor named production; e3 by its name (a false flag
     # is "not said", so the name rule still applies).
     assert month["deployments"] == 2
+
+
+def test_cli_marks_partial_periods_in_the_table_and_says_complete_in_csv(fixture_db):
+    table = run_cli("metrics", "--period", "week", "--until", "2026-09-20", db=fixture_db)
+    assert table.code == 0, table.stderr
+    periods = [line.split("│")[2].strip() for line in table.stdout.splitlines() if "│ org" in line]
+    assert periods == ["2026-W36*", "2026-W37", "2026-W38*"]
+    assert "* partial period: the data covers only part of it; rates are per covered day" in table.stdout
+    csv = run_cli("metrics", "--period", "week", "--until", "2026-09-20", "--format", "csv", db=fixture_db)
+    header, *lines = csv.stdout.strip().splitlines()
+    columns = header.split(",")
+    assert columns[:7] == ["scope", "key", "period", "period_start", "period_end", "period_days", "complete"]
+    assert [line.split(",")[6] for line in lines] == ["false", "true", "false"]

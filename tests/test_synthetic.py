@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -61,6 +61,41 @@ def test_same_seed_gives_identical_frames(org):
     assert list(again) == list(org)
     for name, frame in org.items():
         assert again[name].equals(frame), name
+
+
+def _holiday(day: date) -> bool:
+    return day.month == 8 or (day.month == 12 and day.day >= 20) or (day.month == 1 and day.day <= 6)
+
+
+def _calm_production(org: dict[str, pl.DataFrame], end: date, other_end: date) -> pl.DataFrame:
+    """Production deployments as (repo, seconds before the end, sha, status, kinds), without
+    the ids (numbered over the whole history), on days with no holiday within 10 days in
+    either calendar (the history ending at `end` or at `other_end`)."""
+    calm = [
+        n for n in range(1, 104 * 7 + 1)
+        if not any(_holiday(e - timedelta(days=n + k)) for e in (end, other_end) for k in range(-10, 11))
+    ]
+    stop = datetime.combine(end, datetime.min.time(), tzinfo=UTC)
+    before = pl.lit(stop) - pl.col("finished_at")
+    return (
+        org["deployments"]
+        .filter(pl.col("environment") == "production")
+        .with_columns(seconds=before.dt.total_seconds(), days=before.dt.total_days() + 1)
+        .filter(pl.col("days").is_in(calm))
+        .select("repo", "seconds", "sha", "status", "is_hotfix", "is_rollback")
+        .sort("repo", "seconds")
+    )
+
+
+def test_the_same_seed_gives_the_same_history_relative_to_its_end_whatever_the_date(org):
+    """Ending 13 weeks later moves August and the new year elsewhere in the history, but not
+    the draws: away from the holidays, every production deployment is the same, the same
+    number of seconds before the end, shipping the same sha."""
+    later = date(2026, 6, 1)
+    before = _calm_production(org, END, later)
+    after = _calm_production(generate_org(7, later), later, END)
+    assert before.height > 10_000
+    assert before.equals(after)
 
 
 def test_another_seed_gives_another_history_of_the_same_org(org):

@@ -222,6 +222,19 @@ class Warehouse:
             [*key, cursor.cursor, cursor.etag, datetime.now(UTC)],
         )
 
+    def mark_covered(self, source: str, through: datetime) -> None:
+        """Record that `source`'s data is complete up to `through` (a sync records when it ran;
+        a generated or exported history, where it ends), so that metrics do not read the quiet
+        hours before it as missing data (sql/04_coverage.sql)."""
+        self.con.execute(
+            "DELETE FROM sync_state WHERE source = ? AND scope = 'coverage' AND resource = 'through'",
+            [source],
+        )
+        self.con.execute(
+            "INSERT INTO sync_state VALUES (?, 'coverage', 'through', ?, NULL, ?)",
+            [source, through.isoformat(), through],
+        )
+
     def clear_cursors(self, source: str) -> None:
         self.con.execute("DELETE FROM sync_state WHERE source = ?", [source])
 

@@ -30,6 +30,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from collectors.synthetic.draws import Draws, child
+from collectors.synthetic.effects import WEEK_H, Schedule, resolve, window
+from collectors.synthetic.org import OWNER, ROSTER, TEAM_CADENCE, TEAM_REPOS
 from warehouse.schema import (
     CHANGES,
     DEPLOYMENTS,
@@ -40,9 +43,6 @@ from warehouse.schema import (
     TEAMS,
     Entity,
 )
-from collectors.synthetic.draws import Draws, child
-from collectors.synthetic.effects import WEEK_H, Schedule, resolve, window
-from collectors.synthetic.org import OWNER, ROSTER, TEAM_CADENCE, TEAM_REPOS
 
 _MIN_GAP_H = 0.5  # two production deployments of one repository are at least 30 min apart
 _PRE_HISTORY_H = 72.0  # the first deployment of a repo ships what was merged in the 3 days before
@@ -130,25 +130,34 @@ class History:
 
     # -- 1. the calendar ------------------------------------------------------------------------
     def day_factors(self) -> np.ndarray:
-        """Relative activity per day: weekday rhythm x holidays x a mild org-wide growth."""
+        """Relative activity per day: weekday rhythm x a mild org-wide growth (the history
+        starts on a Monday, so both only depend on the day's place relative to the end)."""
+        day = np.arange(self.weeks * 7)
+        rhythm = np.array([1.0, 1.15, 1.15, 1.05, 0.7, 0.06, 0.04])[day % 7]
+        growth = np.exp(0.09 * day / 365.0)  # +9 % a year, every team
+        return rhythm * growth
+
+    def holidays(self) -> np.ndarray:
+        """The calendar's part: x0.72 in August, x0.45 around the new year, x0.12 from 24
+        December to 1 January. Kept out of the normalisation, so that a history ending on
+        another date differs only on and around these days."""
         days = np.datetime64(self.start) + np.arange(self.weeks * 7)
-        weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday
         month = days.astype("M8[M]").astype(np.int64) % 12 + 1
         dom = (days - days.astype("M8[M]")).astype(np.int64) + 1
-        rhythm = np.array([1.0, 1.15, 1.15, 1.05, 0.7, 0.06, 0.04])[weekday]
         holiday = np.ones(len(days))
         holiday[month == 8] = 0.72  # summer lull
         holiday[((month == 12) & (dom >= 20)) | ((month == 1) & (dom <= 6))] = 0.45
         holiday[((month == 12) & (dom >= 24)) | ((month == 1) & (dom <= 1))] = 0.12
-        growth = np.exp(0.09 * np.arange(len(days)) / 365.0)  # +9 % a year, every team
-        return rhythm * holiday * growth
+        return holiday
 
     # -- 2. successful production deployments -----------------------------------------------------
     def production(self) -> dict[str, np.ndarray]:
         draw, n_repos, n_days = self.draw, len(self.repos), self.weeks * 7
         structural = self.repo_rate[:, None] * self.day_factors()[None, :]
-        # ~28,500 production deployments in two years (scaled with the length of the history).
-        structural *= 28_500 * self.weeks / 104 / structural.sum()
+        # ~28,500 production deployments in two years once the holidays (about -6 %) are
+        # taken out (scaled with the length of the history).
+        structural *= 30_300 * self.weeks / 104 / structural.sum()
+        structural *= self.holidays()[None, :]
         week = np.arange(n_days) // 7
         org_noise = self.org_noise[week]
         team_noise = self.team_noise[:, week][self.repo_team]
