@@ -65,12 +65,21 @@ i2,2026-09-10T11:00:00Z,2026-09-10T12:00:00Z,
     return db
 
 
+@pytest.fixture(params=["2026-09-21T08:00:00Z", "2027-03-01T12:00:00Z", "2031-12-31T23:59:00Z"])
+def fixed_today(request):
+    """The by-hand cases hold on any day after the data: run them on several fixed todays."""
+    import time_machine
+
+    with time_machine.travel(request.param, tick=False):
+        yield request.param
+
+
 def metrics(db, cfg=None, **kwargs):
     with Warehouse(db, read_only=True) as wh:
         return compute_metrics(wh, cfg, **kwargs)
 
 
-def test_org_weekly_metrics_by_hand(fixture_db):
+def test_org_weekly_metrics_by_hand(fixture_db, fixed_today):
     rows = metrics(fixture_db, by="org", period="week", until=UNTIL)
     assert [r["period"] for r in rows] == ["2026-W36", "2026-W37", "2026-W38"]
     w36, w37, w38 = rows
@@ -102,7 +111,7 @@ def test_org_weekly_metrics_by_hand(fixture_db):
     assert w38["deployments_per_week"] == pytest.approx(3.5)
 
 
-def test_team_weekly_metrics_by_hand(fixture_db):
+def test_team_weekly_metrics_by_hand(fixture_db, fixed_today):
     rows = {(r["key"], r["period"]): r for r in metrics(fixture_db, by="team", period="week", until=UNTIL)}
     assert sorted(rows) == [(t, w) for t in ("payments", "web") for w in ("2026-W36", "2026-W37", "2026-W38")]
     pay = rows[("payments", "2026-W36")]
@@ -140,7 +149,7 @@ def test_a_hotfix_after_an_uncounted_failed_run_does_not_blame_the_success_befor
     assert d2["fixed_forward_or_rolled_back"] is False and d2["caused_incident"] is True
 
 
-def test_month_and_quarter_periods_count_covered_days(fixture_db):
+def test_month_and_quarter_periods_count_covered_days(fixture_db, fixed_today):
     month = metrics(fixture_db, by="org", period="month", until=UNTIL)
     assert [m["period"] for m in month] == ["2026-09"]
     assert month[0]["period_days"] == pytest.approx(15)  # 1..15 September
@@ -152,7 +161,7 @@ def test_month_and_quarter_periods_count_covered_days(fixture_db):
     assert quarter[1]["period_days"] == pytest.approx(10)  # 6..15 September
 
 
-def test_the_first_quarter_is_not_diluted_by_the_months_before_the_data(fixture_db):
+def test_the_first_quarter_is_not_diluted_by_the_months_before_the_data(fixture_db, fixed_today):
     (q3,) = metrics(fixture_db, by="org", period="quarter", until=UNTIL)
     # 5 deployments over the 15 covered days, not over the 82 days since 1 July.
     assert (q3["period"], q3["deployments"], q3["complete"]) == ("2026-Q3", 5, False)
@@ -160,7 +169,7 @@ def test_the_first_quarter_is_not_diluted_by_the_months_before_the_data(fixture_
     assert q3["deployments_per_week"] == pytest.approx(5 / 15 * 7)
 
 
-def test_a_range_edge_covers_only_the_days_inside_the_range(fixture_db):
+def test_a_range_edge_covers_only_the_days_inside_the_range(fixture_db, fixed_today):
     # --until Tuesday 1 Sep: week 36 holds one covered day (d1), so 7 a week, marked partial.
     (w36,) = metrics(fixture_db, by="org", period="week", until=date(2026, 9, 1))
     assert (w36["deployments"], w36["period_days"], w36["complete"]) == (1, pytest.approx(1), False)
@@ -170,7 +179,7 @@ def test_a_range_edge_covers_only_the_days_inside_the_range(fixture_db):
     assert (w36["deployments"], w36["period_days"], w36["complete"]) == (3, pytest.approx(5), False)
 
 
-def test_since_before_the_data_begins_reports_no_empty_periods(fixture_db):
+def test_since_before_the_data_begins_reports_no_empty_periods(fixture_db, fixed_today):
     months = metrics(fixture_db, by="org", period="month", since=date(2023, 1, 1), until=UNTIL)
     assert [m["period"] for m in months] == ["2026-09"]
     quarters = metrics(fixture_db, by="team", period="quarter", since=date(2023, 1, 1), until=UNTIL)
@@ -178,7 +187,7 @@ def test_since_before_the_data_begins_reports_no_empty_periods(fixture_db):
         ("payments", "2026-Q3", pytest.approx(15)), ("web", "2026-Q3", pytest.approx(10))]
 
 
-def test_a_later_sync_extends_the_data_to_when_it_ran(fixture_db):
+def test_a_later_sync_extends_the_data_to_when_it_ran(fixture_db, fixed_today):
     # A sync on 21 Sep found nothing newer: the quiet days after d6 are data, week 38 is whole.
     with Warehouse(fixture_db) as wh:
         wh.con.execute("INSERT INTO sync_state VALUES ('github', 'acme', 'deployments', NULL, NULL, "
