@@ -1,1 +1,1 @@
-"""Input: every source turns an external system into canonical records (see records.py)."""
+"""Input: every source turns an external system into canonical records (the schema in warehouse/schema.py)."""

@@ -1,6 +1,6 @@
 """The synthetic demo organisation: two years of a realistic org with known platform effects.
 
-`generate_org` returns canonical frames (collectors/records.py) for teams, deployments,
+`generate_org` returns canonical frames (warehouse/schema.py) for teams, deployments,
 changes, pull_requests, reviews, incidents and initiatives; `load_demo` loads them through
 `Warehouse.load(..., source="demo")`, the upsert path every import uses.
 
