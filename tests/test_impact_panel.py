@@ -231,8 +231,9 @@ def test_team_week_panel_sums(wh):
 def test_dense_panel_marks_active_weeks(wh):
     panel = load_panel(wh)
     assert panel.teams == ["alpha", "beta"] and panel.weeks == [date(2024, 1, 1), date(2024, 1, 8)]
-    # alpha delivered only in week 1, beta only in week 2: neither counts a zero week it was not there.
-    assert panel["active"].tolist() == [[1, 0], [0, 1]]
+    # alpha delivered only in week 1, beta only in week 2: beta was not there in week 1, but
+    # alpha still is in week 2 (a team that stops shipping has zero weeks, until the data ends).
+    assert panel["active"].tolist() == [[1, 1], [0, 1]]
     assert panel["deployments"].tolist() == [[2, 0], [0, 1]]
     assert panel.complete_weeks == 1  # the newest deployment (Wednesday) leaves its week incomplete
 

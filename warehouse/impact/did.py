@@ -17,7 +17,8 @@ regression is run, so earlier adopters are never used as controls for later ones
 
 Uncertainty: every estimate is a smooth function of team weights, so the delete-one-team
 jackknife (the CV3 cluster-robust variance; MacKinnon, Nielsen and Webb 2023) is computed by
-setting one team's weight to zero at a time, stratified into adopting and other teams, with
+setting one team's weight to zero at a time, stratified into adopting and comparison teams
+(each team in exactly one stratum: a not-yet-adopted team is an adopting one), with
 Welch-Satterthwaite degrees of freedom for the Student t interval. Clustering on teams makes
 the errors robust to any correlation of a team's weeks. docs/impact-method.md shows its
 calibration.
@@ -45,6 +46,17 @@ class Replicates:
     org_scale: Callable[[np.ndarray], np.ndarray]  # adopting teams' theta -> the org's theta
     treated_teams: np.ndarray  # bool (teams,): adopting teams with baseline data
     control_teams: np.ndarray  # bool (teams,): teams used as a comparison in some week
+
+    @property
+    def strata(self) -> list[np.ndarray]:
+        return partition(self.treated_teams, self.control_teams)
+
+
+def partition(treated: np.ndarray, control: np.ndarray) -> list[np.ndarray]:
+    """The jackknife's two strata with each team in exactly one: a later cohort's team that
+    was a comparison before it adopted is an adopting team. Counting it in both strata would
+    add its left-out deviation twice and inflate the variance (by 15-20% in staggered designs)."""
+    return [treated, control & ~treated]
 
 
 def jackknife_weights(n: int) -> np.ndarray:
@@ -171,7 +183,7 @@ def estimate(panel: Panel, measure: Measure, design: Design, min_teams: int = 2)
     if reason:
         treated.unavailable = org.unavailable = reason
         return treated, org
-    strata = [reps.treated_teams, reps.control_teams]
+    strata = reps.strata
     se, df = jackknife(thetas, strata)
     treated.theta, treated.se, treated.df, treated.draws, treated.strata = (
         float(thetas[0]),
@@ -217,7 +229,7 @@ def pre_trend(panel: Panel, measure: Measure, design: Design) -> tuple[float | N
     reps = replicates(panel, measure, design, fakes, weights)
     if reps.treated_teams.sum() < 2 or reps.control_teams.sum() < 2 or not math.isfinite(reps.treated[0]):
         return None, None
-    se, df = jackknife(reps.treated, [reps.treated_teams, reps.control_teams])
+    se, df = jackknife(reps.treated, reps.strata)
     _, _, p = t_interval(float(reps.treated[0]), se, df)
     if not math.isfinite(p):
         return None, None

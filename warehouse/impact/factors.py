@@ -73,7 +73,9 @@ def combine(factor: Factor, parts: dict[str, Estimate], sds: dict[str, float], m
     est.weeks_before, est.weeks_after = first.weeks_before, first.weeks_after
     if method == "did":
         draws = sum(signed[n] * parts[n].draws for n in names)
-        strata = [np.logical_or.reduce([parts[n].strata[k] for n in names]) for k in range(2)]
+        strata = did.partition(
+            *(np.logical_or.reduce([parts[n].strata[k] for n in names]) for k in range(2))
+        )
         se, df = did.jackknife(draws, strata)
         est.se, est.df, est.strata, est.draws = se, df, strata, draws
         est.low, est.high, est.p_value = t_interval(est.theta, se, df)

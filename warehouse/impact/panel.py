@@ -2,8 +2,10 @@
 
 The SQL in warehouse/sql/impact_*.sql turns the metric views (prod_deployments,
 change_lead_times) and pull requests/reviews into one row per (team, week); here those rows
-become dense arrays, with the weeks a team was not yet (or no longer) delivering marked
-inactive so that they do not count as weeks without deployments.
+become dense arrays, with the weeks before a team's first row (it did not exist yet) marked
+inactive so that they do not count as weeks without deployments. From its first row on a
+team counts as active until the data ends (or its explicit end): a team that slows down and
+stops shipping has zero weeks, and leaving them out would make it look faster.
 """
 
 from __future__ import annotations
@@ -65,11 +67,15 @@ def create_views(wh: Warehouse, cfg: MetricsConfig | None = None) -> None:
         wh.con.execute(_sql(name))
 
 
-def from_frame(frame: pl.DataFrame, last_event: date | None = None) -> Panel:
+def from_frame(
+    frame: pl.DataFrame, last_event: date | None = None, ends: dict[str, date] | None = None
+) -> Panel:
     """Dense arrays from (team, week, column...) rows. Missing columns count as zero.
 
-    A team is active from its first to its last week with any row; `last_event` is the day
-    of the newest event in the data, which tells whether the last week is complete.
+    A team is active from its first week with any row until the last week of the data, or
+    until the week before its explicit end in `ends` (team -> first day it no longer exists);
+    `last_event` is the day of the newest event in the data, which tells whether the last
+    week is complete.
     """
     if frame.is_empty():
         return Panel([], [], {c: np.zeros((0, 0)) for c in PANEL_COLUMNS}, 0)
@@ -89,8 +95,13 @@ def from_frame(frame: pl.DataFrame, last_event: date | None = None) -> Panel:
     seen[t_idx, w_idx] = True
     span = np.arange(len(weeks))
     first_seen = np.argmax(seen, axis=1)
-    last_seen = len(weeks) - 1 - np.argmax(seen[:, ::-1], axis=1)
-    values["active"] = ((span >= first_seen[:, None]) & (span <= last_seen[:, None])).astype(float)
+    stop = np.full(len(teams), len(weeks))  # first inactive week after the team's start
+    for team, day in (ends or {}).items():
+        if team in teams:
+            monday = day - timedelta(days=day.weekday())
+            # The week containing the end day is still (partly) active.
+            stop[teams.index(team)] = (monday - first).days // 7 + (1 if day != monday else 0)
+    values["active"] = ((span >= first_seen[:, None]) & (span < stop[:, None])).astype(float)
     complete = len(weeks)
     if last_event is not None and last_event < weeks[-1] + timedelta(days=6):
         complete -= 1  # the newest week is still running: leave it out of comparisons

@@ -1,0 +1,81 @@
+"""Deterministic cases for the impact corrections, computed by hand: each team in one
+jackknife stratum, zero weeks after a team's last row, multiple-testing adjustments."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from warehouse.impact import did
+from warehouse.impact.design import build
+from warehouse.impact.initiatives import CohortSpec, Initiative
+from warehouse.impact.measures import BY_NAME, PANEL_COLUMNS
+from warehouse.impact.panel import Panel, from_frame
+
+MONDAY = date(2024, 1, 1)
+
+
+def hand_panel(values: dict[str, np.ndarray], teams: list[str]) -> Panel:
+    weeks = next(iter(values.values())).shape[1]
+    arrays = {c: np.zeros((len(teams), weeks)) for c in PANEL_COLUMNS}
+    arrays["active"][:] = 1
+    arrays.update({k: np.asarray(v, dtype=float) for k, v in values.items()})
+    return Panel(teams, [MONDAY + timedelta(weeks=k) for k in range(weeks)], arrays, weeks)
+
+
+def test_staggered_jackknife_puts_a_not_yet_adopted_team_in_one_stratum():
+    # One change a week per team. a adopts in week 2, b in week 4; c, d, e never. b is a
+    # comparison for a in weeks 2-3 and an adopting team from week 4.
+    rng = np.random.default_rng(4)
+    logs = rng.normal(2, 0.3, (5, 6))
+    teams = ["a", "b", "c", "d", "e"]
+    panel = hand_panel({"lead_log": logs, "changes": np.ones((5, 6))}, teams)
+    ini = Initiative(
+        "x",
+        "other",
+        (CohortSpec(("a",), MONDAY + timedelta(weeks=2)), CohortSpec(("b",), MONDAY + timedelta(weeks=4))),
+        ramp_weeks=0,
+    )
+    design = build(panel, ini, [ini], window_weeks=2)
+    est, _ = did.estimate(panel, BY_NAME["lead_time"], design)
+    thetas = est.draws
+    assert [s.tolist() for s in est.strata] == [
+        [True, True, False, False, False],
+        [False, False, True, True, True],
+    ]
+
+    def part(idx: list[int]) -> float:
+        left = thetas[1:][idx]
+        return (len(left) - 1) / len(left) * float(((left - left.mean()) ** 2).sum())
+
+    v_t, v_c = part([0, 1]), part([2, 3, 4])
+    assert est.se == pytest.approx(math.sqrt(v_t + v_c))
+    assert est.df == pytest.approx((v_t + v_c) ** 2 / (v_t**2 / 1 + v_c**2 / 2))
+
+
+def test_a_team_that_stops_deploying_keeps_its_zero_weeks():
+    # alpha ships 3 a week for two weeks, then nothing for two weeks; the data runs on (beta).
+    weeks = [MONDAY + timedelta(weeks=k) for k in range(4)]
+    frame = pl.DataFrame(
+        {
+            "team": ["alpha", "alpha", "beta", "beta", "beta", "beta"],
+            "week": [weeks[0], weeks[1], *weeks],
+            "deployments": [3, 3, 1, 1, 1, 1],
+        }
+    )
+    panel = from_frame(frame, last_event=weeks[-1] + timedelta(days=6))
+    assert panel["active"].tolist() == [[1, 1, 1, 1], [1, 1, 1, 1]]
+    # 6 deployments over 4 active weeks: 1.5 a week, not 3.
+    assert panel["deployments"][0].sum() / panel["active"][0].sum() == 1.5
+    # An explicit end (a Wednesday in week 2) stops alpha after that week; a Monday end stops
+    # it before the week starts.
+    ended = from_frame(frame, ends={"alpha": weeks[2] + timedelta(days=2)})
+    assert ended["active"][0].tolist() == [1, 1, 1, 0]
+    assert from_frame(frame, ends={"alpha": weeks[2]})["active"][0].tolist() == [1, 1, 0, 0]
+    # A team that starts late is not active before its first row.
+    late = from_frame(frame.filter(~((pl.col("team") == "beta") & (pl.col("week") < weeks[2]))))
+    assert late["active"].tolist() == [[1, 1, 1, 1], [0, 0, 1, 1]]
