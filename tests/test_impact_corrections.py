@@ -11,9 +11,12 @@ import polars as pl
 import pytest
 
 from warehouse.impact import did
+from warehouse.impact.analysis import ORG, TREATED, Judged, _adjust
 from warehouse.impact.design import build
+from warehouse.impact.estimate import Estimate
 from warehouse.impact.initiatives import CohortSpec, Initiative
 from warehouse.impact.measures import BY_NAME, PANEL_COLUMNS
+from warehouse.impact.multiplicity import adjusted
 from warehouse.impact.panel import Panel, from_frame
 
 MONDAY = date(2024, 1, 1)
@@ -79,3 +82,46 @@ def test_a_team_that_stops_deploying_keeps_its_zero_weeks():
     # A team that starts late is not active before its first row.
     late = from_frame(frame.filter(~((pl.col("team") == "beta") & (pl.col("week") < weeks[2]))))
     assert late["active"].tolist() == [[1, 1, 1, 1], [0, 0, 1, 1]]
+
+
+def test_holm_and_benjamini_hochberg_by_hand():
+    # Holm: sorted p times (m - rank + 1), made non-decreasing.
+    assert adjusted([0.04, 0.01], "holm") == pytest.approx([0.04, 0.02])
+    assert adjusted([0.03, 0.04], "holm") == pytest.approx([0.06, 0.06])  # max(0.06, 0.04)
+    # BH: p * m / rank, made non-increasing from the top: q-values.
+    assert adjusted([0.01, 0.02, 0.03, 0.5], "fdr_bh") == pytest.approx([0.04, 0.04, 0.04, 0.5])
+    assert adjusted([0.001, 0.04, 0.045, 0.2], "fdr_bh") == pytest.approx([0.004, 0.06, 0.06, 0.2])
+
+
+def judged(group: str, metric: str, p: float, theta: float = 0.2) -> Judged:
+    est = Estimate("did", metric, theta=theta, low=theta - 0.1, high=theta + 0.1, p_value=p)
+    return Judged(group, est, "worsened", None)
+
+
+def test_verdicts_follow_the_adjusted_p_values_per_family():
+    rows = [
+        judged(TREATED, "throughput", 0.03),
+        judged(TREATED, "instability", 0.04),
+        judged(TREATED, "lead_time", 0.001),
+        judged(TREATED, "deployment_frequency", 0.04),
+        judged(TREATED, "pickup_time", 0.045),
+        judged(TREATED, "review_time", 0.2),
+        judged(ORG, "throughput", 0.01),  # another group: its own family
+        judged(ORG, "instability", 0.04),
+    ]
+    rows[5].verdict = "no detectable change"
+    _adjust(rows)
+    assert [j.p_adjusted for j in rows] == pytest.approx([0.06, 0.06, 0.004, 0.06, 0.06, 0.2, 0.02, 0.04])
+    assert [j.family_size for j in rows] == [2, 2, 4, 4, 4, 4, 2, 2]
+    assert [j.verdict for j in rows] == [
+        "no detectable change",
+        "no detectable change",
+        "worsened",
+        "no detectable change",
+        "no detectable change",
+        "no detectable change",
+        "worsened",
+        "worsened",
+    ]
+    assert rows[0].reason == "p = 0.03 alone, 0.06 after Holm adjustment over 2 primary endpoints"
+    assert rows[3].reason.endswith("after Benjamini-Hochberg adjustment over 4 secondary endpoints")

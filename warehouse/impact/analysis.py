@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from warehouse.impact import before_after, did, factors, its
+from warehouse.impact import before_after, did, factors, its, multiplicity
 from warehouse.impact.design import Design, build
 from warehouse.impact.estimate import Estimate, relative
 from warehouse.impact.initiatives import Initiative
 from warehouse.impact.measures import BY_NAME, FACTORS, MEASURES, METRIC_ORDER, Measure
 from warehouse.impact.panel import Panel
-from warehouse.impact.verdict import judge, pre_trend_failed, thin_reason
+from warehouse.impact.verdict import ALPHA, judge, pre_trend_failed, thin_reason
 
 METHOD_RANK = {"did": 0, "its": 1, "before_after": 2}
 TREATED, ORG = "treated teams", "org"
@@ -56,6 +56,8 @@ class Judged:
     pre_trend_p: float | None = None
     pre_trend_change: float | None = None
     thin: str | None = None
+    p_adjusted: float | None = None  # Holm (primary endpoints) or BH q-value (secondary)
+    family_size: int = 0  # rows in its multiple-testing family
 
 
 @dataclass
@@ -225,6 +227,7 @@ def analyse(
             judged.append(j)
 
     _mark_primary(judged)
+    _adjust(judged)
     order = {name: k for k, name in enumerate(METRIC_ORDER)}
     group_order = {TREATED: 0, **{label: k + 1 for k, label in enumerate(subgroups or {})}, ORG: 99}
     judged.sort(key=lambda j: (group_order[j.group], order.get(j.est.metric, 99), METHOD_RANK[j.est.method]))
@@ -250,6 +253,27 @@ def _factor_trend(judged: list[Judged], group: str, f) -> tuple[float | None, fl
     p, change = min(ps, key=lambda x: x[0])
     # Several checks: Bonferroni, so that a factor of 3 metrics is not failed 3x as often.
     return change, min(1.0, p * len(ps))
+
+
+def _adjust(judged: list[Judged]) -> None:
+    """Adjusted p-values per (group, method, endpoint) family; a call needs adjusted p < 5%."""
+    families: dict[tuple[str, str, str], list[Judged]] = {}
+    for j in judged:
+        p = j.est.p_value
+        if p is not None and math.isfinite(p):
+            key = (j.group, j.est.method, multiplicity.endpoint(j.est.metric))
+            families.setdefault(key, []).append(j)
+    for (_, _, tier), members in families.items():
+        method = multiplicity.METHODS[tier]
+        qs = multiplicity.adjusted([m.est.p_value for m in members], method)
+        for j, q in zip(members, qs, strict=True):
+            j.p_adjusted, j.family_size = q, len(members)
+            if j.verdict in ("improved", "worsened") and q >= ALPHA:
+                j.verdict = "no detectable change"
+                j.reason = (
+                    f"p = {j.est.p_value:.3g} alone, {q:.3g} after {multiplicity.LABELS[method]} "
+                    f"adjustment over {len(members)} {tier} endpoints"
+                )
 
 
 def _mark_primary(judged: list[Judged]) -> None:
@@ -294,6 +318,10 @@ def to_row(initiative: Initiative, j: Judged, window_weeks: int) -> dict:
         "verdict": j.verdict,
         # extras
         "reason": j.reason,
+        "p_adjusted": _num(j.p_adjusted, 4),
+        "endpoint": multiplicity.endpoint(est.metric),
+        "adjustment": multiplicity.METHODS[multiplicity.endpoint(est.metric)].replace("fdr_bh", "bh"),
+        "family_size": j.family_size,
         "family": m.family if m else "factor",
         "unit": m.unit if m else "relative change (factor)",
         "higher_is": ("better" if (m.better if m else factor.better) > 0 else "worse"),
