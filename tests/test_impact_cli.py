@@ -142,8 +142,13 @@ def test_demo_handoffs_and_waits_are_found(rows):
         assert primary(rows, "deploy-platform", metric)["verdict"] == "worsened", metric
     assert primary(rows, "deploy-platform", "outside_reviews")["relative_change"] > 5
     # Reviewers try preview environments: pickup and review waits shrink, handoffs do not move.
+    # With three adopting teams the shrinking is significant alone; it is called only when it
+    # survives the Benjamini-Hochberg adjustment over the eleven secondary endpoints.
     for metric in ("pickup_time", "review_time"):
-        assert primary(rows, "preview-environments", metric)["verdict"] == "improved", metric
+        row = primary(rows, "preview-environments", metric)
+        assert row["ci_high"] < 0 and row["p_value"] < 0.05, metric
+        called = row["p_adjusted"] < 0.05
+        assert row["verdict"] == ("improved" if called else "no detectable change"), row
     assert primary(rows, "preview-environments", "outside_reviews")["verdict"] == "no detectable change"
 
 

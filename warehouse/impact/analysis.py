@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from warehouse.impact import before_after, did, factors, its, multiplicity
+from warehouse.impact import before_after, did, event_study, factors, its, multiplicity
 from warehouse.impact.design import Design, build
 from warehouse.impact.estimate import Estimate, relative
+from warehouse.impact.event_study import TrendCheck
 from warehouse.impact.initiatives import Initiative
 from warehouse.impact.measures import BY_NAME, FACTORS, MEASURES, METRIC_ORDER, Measure
 from warehouse.impact.panel import Panel
-from warehouse.impact.verdict import ALPHA, judge, pre_trend_failed, thin_reason
+from warehouse.impact.verdict import ALPHA, judge, thin_reason
 
 METHOD_RANK = {"did": 0, "its": 1, "before_after": 2}
 TREATED, ORG = "treated teams", "org"
@@ -53,8 +54,7 @@ class Judged:
     verdict: str
     reason: str | None
     primary: bool = False
-    pre_trend_p: float | None = None
-    pre_trend_change: float | None = None
+    trend: TrendCheck | None = None  # did: the pre-adoption evidence the verdict rests on
     thin: str | None = None
     p_adjusted: float | None = None  # Holm (primary endpoints) or BH q-value (secondary)
     family_size: int = 0  # rows in its multiple-testing family
@@ -107,19 +107,16 @@ def _levels(
     est.events = int(round(sum(sums["ev"]))) if m.events else None
 
 
-def _judge_metric(
-    group: str,
-    m: Measure,
-    est: Estimate,
-    trend: tuple[float | None, float | None],
-    effect_theta: float | None = None,
-) -> Judged:
+def _judge_metric(group: str, m: Measure, est: Estimate, trend: TrendCheck | None = None) -> Judged:
     thin = thin_reason(est, m)
-    verdict, reason = judge(est, m.better, thin, trend, effect_theta)
-    j = Judged(group, est, verdict, reason, thin=thin)
-    if est.method == "did":
-        j.pre_trend_change, j.pre_trend_p = trend
-    return j
+    verdict, reason = judge(est, m.better, thin, trend)
+    return Judged(group, est, verdict, reason, trend=trend, thin=thin)
+
+
+def _trend(panel: Panel, m: Measure, design: Design, ramp: int, est: Estimate) -> TrendCheck:
+    """The event study of est's pre-adoption weeks, checked against est's interval."""
+    est.study = event_study.compute(panel, m, design, ramp)
+    return event_study.check(est.study, est.low, est.high, ALPHA)
 
 
 def analyse(
@@ -163,7 +160,10 @@ def analyse(
             if treated.unavailable:
                 notes.append(f"{m.name}: difference-in-differences not possible: {treated.unavailable}")
                 continue
-            trend = did.pre_trend(panel, m, design)
+            # One check for both rows: the org's interval is the adopting teams', transformed,
+            # so its flag and its verdict rest on the same evidence.
+            trend = _trend(panel, m, design, initiative.ramp_weeks, treated)
+            org.study = treated.study
             _levels(panel, m, cohort_spans, treated)
             _levels(panel, m, [(groups[ORG], design.series_pre, post_union)], org)
             org.n_before, org.n_after = treated.n_before, treated.n_after  # the org's information
@@ -173,7 +173,7 @@ def analyse(
                 treated.events,
             )
             keep(_judge_metric(TREATED, m, treated, trend))
-            keep(_judge_metric(ORG, m, org, trend, effect_theta=treated.theta))
+            keep(_judge_metric(ORG, m, org, trend))
 
     # Subgroups of the adopting teams (by adoption level): descriptive - teams choose how much
     # they adopt, so a difference between subgroups is not an effect of adopting more.
@@ -191,7 +191,7 @@ def analyse(
             if est.unavailable:
                 continue
             _levels(panel, m, spans, est)
-            keep(_judge_metric(label, m, est, did.pre_trend(panel, m, part)))
+            keep(_judge_metric(label, m, est, _trend(panel, m, part, initiative.ramp_weeks, est)))
 
     # Interrupted time series and before/after on each group's weekly series.
     for group, teams in groups.items():
@@ -202,29 +202,32 @@ def analyse(
             est = its.estimate(m, nums[k], dens[k], design.series_pre, design.series_post)
             if est.unavailable is None:
                 _levels(panel, m, span, est)
-                keep(_judge_metric(group, m, est, (None, None)))
+                keep(_judge_metric(group, m, est))
         plain = before_after.estimate(
             measures, nums, dens, design.series_pre, design.series_post, resamples, seed
         )
         for m in measures:
             _levels(panel, m, span, plain[m.name])
-            keep(_judge_metric(group, m, plain[m.name], (None, None)))
+            keep(_judge_metric(group, m, plain[m.name]))
 
     # Factors, from the usable metric estimates of the same group and method.
     sds = factors.spreads(panel, design.series_pre, [n for f in FACTORS for n in f.signs])
+    factor_trends: dict[str, TrendCheck] = {}
     for (group, method), parts in sorted(usable.items(), key=lambda kv: kv[0][0] != TREATED):
         for f in FACTORS:
             est = factors.combine(f, parts, sds, method)
             if est.unavailable and method != "before_after":
                 continue
-            trend = (None, None)
+            trend = None
             if method == "did":
-                trend = _factor_trend(judged, group, f)
-            v, reason = judge(est, f.better, None, trend, _factor_theta(judged, est, f, group))
-            j = Judged(group, est, v, reason)
-            if method == "did":
-                j.pre_trend_change, j.pre_trend_p = trend
-            judged.append(j)
+                # The org's factor is the adopting teams', rescaled: it shares their check.
+                trend = factor_trends.get(f.name) if group == ORG else None
+                if trend is None:
+                    trend = event_study.check(est.study, est.low, est.high, ALPHA)
+                if group == TREATED:
+                    factor_trends[f.name] = trend
+            v, reason = judge(est, f.better, None, trend)
+            judged.append(Judged(group, est, v, reason, trend=trend))
 
     _mark_primary(judged)
     _adjust(judged)
@@ -232,27 +235,6 @@ def analyse(
     group_order = {TREATED: 0, **{label: k + 1 for k, label in enumerate(subgroups or {})}, ORG: 99}
     judged.sort(key=lambda j: (group_order[j.group], order.get(j.est.metric, 99), METHOD_RANK[j.est.method]))
     return InitiativeImpact(initiative, design, judged, window_weeks, notes)
-
-
-def _factor_theta(judged: list[Judged], est: Estimate, f, group: str) -> float | None:
-    """The org factor's pre-trend is weighed against the adopting teams' factor effect."""
-    if group == ORG and est.method == "did":
-        treated = [
-            j for j in judged if j.group == TREATED and j.est.method == "did" and j.est.metric == f.name
-        ]
-        return treated[0].est.theta if treated else est.theta
-    return None
-
-
-def _factor_trend(judged: list[Judged], group: str, f) -> tuple[float | None, float | None]:
-    """A factor's pre-trend: the worst (smallest p) of its metrics' checks."""
-    checks = [j for j in judged if j.group == group and j.est.method == "did" and j.est.metric in f.signs]
-    ps = [(j.pre_trend_p, j.pre_trend_change) for j in checks if j.pre_trend_p is not None]
-    if not ps:
-        return None, None
-    p, change = min(ps, key=lambda x: x[0])
-    # Several checks: Bonferroni, so that a factor of 3 metrics is not failed 3x as often.
-    return change, min(1.0, p * len(ps))
 
 
 def _adjust(judged: list[Judged]) -> None:
@@ -336,11 +318,20 @@ def to_row(initiative: Initiative, j: Judged, window_weeks: int) -> dict:
         # What the adopting teams would have had without the initiative (the counterfactual).
         row["expected_after"] = _num(est.after / (1 + rel))
     if est.method == "did":
-        row["pre_trend_p"] = _num(j.pre_trend_p, 4)
-        row["pre_trend_change"] = _num(j.pre_trend_change)
+        t = j.trend or TrendCheck()
+        row["pre_trend_p"] = _num(t.p, 4)
+        row["pre_trend_joint_p"] = _num(t.joint_p, 4)
+        row["pre_trend_slope_p"] = _num(t.slope_p, 4)
+        row["pre_trend_bins"] = t.restrictions + 1 if t.ran else None
         # From the check itself, not the verdict: thin data can decide the verdict first.
-        row["pre_trend_ok"] = j.pre_trend_p is not None and not pre_trend_failed(
-            j.pre_trend_change, j.pre_trend_p, est.theta
+        row["pre_trend_ok"] = t.ran and not t.failed
+        row["pre_trend_per_week"] = _num(relative(t.slope))
+        row["pre_trend_per_week_low"] = _num(relative(t.slope_low))
+        row["pre_trend_per_week_high"] = _num(relative(t.slope_high))
+        row["trend_distance_weeks"] = _num(t.distance, 4)
+        # Sensitivity: the differential linear trend per week that would explain the call away.
+        row["breakdown_trend_per_week"] = _num(
+            relative(event_study.breakdown_trend(est.low, est.high, t.distance))
         )
     if est.se is not None:
         row["se_log"] = _num(est.se)

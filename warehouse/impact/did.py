@@ -209,28 +209,3 @@ def estimate(panel: Panel, measure: Measure, design: Design, min_teams: int = 2)
         / (2 * step)
     )
     return treated, org
-
-
-def pre_trend(panel: Panel, measure: Measure, design: Design) -> tuple[float | None, float | None]:
-    """Placebo test: (relative change, p) of a fake adoption halfway through the baseline.
-
-    Each cohort's baseline weeks are split in two and the same estimator compares the second
-    half with the first. Adopting and comparison teams that were already drifting apart
-    before adoption show up here; None when the baselines are too short (< 4 weeks).
-    """
-    fakes = []
-    for w in design.cohorts:
-        if len(w.pre) >= 4:
-            half = len(w.pre) // 2
-            fakes.append(Window(w.treated, int(w.pre[half]), w.pre[:half], w.pre[half:]))
-    if not fakes:
-        return None, None
-    weights = jackknife_weights(panel.n_teams)
-    reps = replicates(panel, measure, design, fakes, weights)
-    if reps.treated_teams.sum() < 2 or reps.control_teams.sum() < 2 or not math.isfinite(reps.treated[0]):
-        return None, None
-    se, df = jackknife(reps.treated, reps.strata)
-    _, _, p = t_interval(float(reps.treated[0]), se, df)
-    if not math.isfinite(p):
-        return None, None
-    return math.expm1(float(reps.treated[0])), p

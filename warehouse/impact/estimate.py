@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
+
+if TYPE_CHECKING:
+    from warehouse.impact.event_study import EventStudy
 
 
 @dataclass
@@ -29,6 +33,7 @@ class Estimate:
     # did (row 0 is the full-sample estimate), bootstrap draws for before_after.
     draws: np.ndarray | None = None
     strata: list[np.ndarray] | None = None  # did: the jackknife's team strata
+    study: EventStudy | None = None  # did: the pre-adoption event study
     se: float | None = None
     df: float | None = None
     extra: dict = field(default_factory=dict)

@@ -78,6 +78,8 @@ def combine(factor: Factor, parts: dict[str, Estimate], sds: dict[str, float], m
         )
         se, df = did.jackknife(draws, strata)
         est.se, est.df, est.strata, est.draws = se, df, strata, draws
+        if all(parts[n].study is not None for n in names):
+            est.study = parts[names[0]].study.combine(signed, {n: parts[n].study for n in names})
         est.low, est.high, est.p_value = t_interval(est.theta, se, df)
     elif method == "before_after":
         draws = sum(signed[n] * parts[n].draws for n in names)

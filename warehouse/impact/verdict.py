@@ -5,15 +5,16 @@ fewer than MIN_WEEKS weeks with data before or after, fewer than MIN_N observati
 (deployments; changes or pull requests for durations; failed deployments for recovery time)
 before or after, fewer than MIN_EVENTS counted events of a rate (failures, rework) before and
 after together, or when the interval could not be estimated. A difference-in-differences
-estimate is also `inconclusive` when its pre-trend check fails: the placebo change (a fake
-adoption halfway through the baseline) is significant (p < 0.05) and at least a quarter of the
-estimated effect. A steady drift that large, carried over the longer before-to-after distance
-(about twice the half-baseline distance), could account for half of the effect or more; a
-tiny but significant drift beside a very large effect (as with millions of events) does not.
+estimate is also `inconclusive` when its pre-adoption event study (event_study.py) fails: the
+joint test of the pre-adoption bins rejects parallel trends (p < 0.05) *and* the linear trend
+those bins show, carried over the distance from the baseline to the weeks after, would change
+the conclusion (turn a call into no change, or no change into a call). A significant but tiny
+wiggle beside a large effect does not withhold the verdict; a drift that explains it does.
 
 Otherwise: `improved` or `worsened` when the 95% interval excludes no change (p < 0.05), by
 the metric's direction (more deployments is better; longer durations, more failures and more
-handoffs are worse), else `no detectable change`.
+handoffs are worse), else `no detectable change`; then multiplicity.py's adjustment may turn
+a call into `no detectable change`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from __future__ import annotations
 import math
 
 from warehouse.impact.estimate import Estimate
+from warehouse.impact.event_study import TrendCheck
 from warehouse.impact.measures import MIN_EVENTS, MIN_N, MIN_WEEKS, Measure
 
-PRE_TREND_ALPHA = 0.05
-PRE_TREND_SHARE = 0.25
 ALPHA = 0.05
 
 NOUNS = {
@@ -51,22 +51,10 @@ def thin_reason(est: Estimate, measure: Measure) -> str | None:
     return None
 
 
-def pre_trend_failed(change: float | None, p: float | None, theta: float | None) -> bool:
-    """Significant, and large enough to matter next to the effect (see the module docstring)."""
-    if change is None or p is None or p >= PRE_TREND_ALPHA:
-        return False
-    return theta is None or abs(math.log1p(change)) >= abs(theta) * PRE_TREND_SHARE
-
-
 def judge(
-    est: Estimate,
-    better: int,
-    thin: str | None,
-    pre_trend: tuple[float | None, float | None] = (None, None),
-    effect_theta: float | None = None,
+    est: Estimate, better: int, thin: str | None, trend: TrendCheck | None = None
 ) -> tuple[str, str | None]:
-    """(verdict, reason when inconclusive). pre_trend: (placebo relative change, p) for did;
-    effect_theta: the adopting teams' effect the placebo is weighed against (default: est's)."""
+    """(verdict, reason when inconclusive). trend: the pre-adoption check of a did estimate."""
     if est.unavailable:
         return "inconclusive", est.unavailable
     if thin:
@@ -74,13 +62,17 @@ def judge(
     if not est.estimable or est.p_value is None:
         return "inconclusive", "the interval could not be estimated"
     if est.method == "did":
-        change, p = pre_trend
-        if p is None:
-            return "inconclusive", "the pre-trend check could not run (baseline shorter than 4 weeks)"
-        if pre_trend_failed(change, p, est.theta if effect_theta is None else effect_theta):
+        if trend is None or not trend.ran:
             return "inconclusive", (
-                f"pre-trend check failed (placebo change {change:+.1%}, p = {p:.3f}): adopting and "
-                "comparison teams were already drifting apart"
+                "the pre-trend check could not run (baseline shorter than 4 weeks, or too few teams "
+                "with data in its weeks)"
+            )
+        if trend.failed:
+            return "inconclusive", (
+                f"pre-trend check failed (p = {trend.p:.3f}, event study over {trend.restrictions + 1} "
+                f"pre-adoption bins; trend {math.expm1(trend.slope or 0):+.2%} a week, which over "
+                f"{trend.distance:.0f} weeks would change the conclusion): adopting and comparison "
+                "teams were already drifting apart"
             )
     # The 95% interval decides (for t-based intervals this is exactly p < 0.05; for bootstrap
     # percentile intervals it keeps the verdict and the interval shown consistent).
