@@ -125,3 +125,12 @@ def test_verdicts_follow_the_adjusted_p_values_per_family():
     ]
     assert rows[0].reason == "p = 0.03 alone, 0.06 after Holm adjustment over 2 primary endpoints"
     assert rows[3].reason.endswith("after Benjamini-Hochberg adjustment over 4 secondary endpoints")
+
+
+def test_holm_written_out_equals_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    rng = np.random.default_rng(0)
+    for _ in range(10):  # statsmodels' Holm runs gc.collect() per call: slow
+        p = rng.uniform(0, 0.3, rng.integers(1, 8))
+        assert adjusted(list(p), "holm") == pytest.approx(list(multipletests(p, method="holm")[1]))

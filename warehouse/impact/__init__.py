@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import polars as pl
+
 from warehouse.db import Warehouse
 from warehouse.impact import adoption as adoption_mod
+from warehouse.impact import event_study as event_study_mod
 from warehouse.impact.analysis import (
     DEFAULT_RESAMPLES,
     DEFAULT_WINDOW_WEEKS,
@@ -23,6 +26,7 @@ from warehouse.impact.analysis import (
 )
 from warehouse.impact.config import ImpactSettings
 from warehouse.impact.initiatives import Initiative, resolve
+from warehouse.impact.measures import BY_NAME, DORA_MEASURES, FACTORS
 from warehouse.impact.panel import load_panel
 from warehouse.impact.summary import stage_breakdown, summarise
 
@@ -30,9 +34,11 @@ __all__ = [
     "DEFAULT_WINDOW_WEEKS",
     "ORG",
     "ROW_KEYS",
+    "DORA_MEASURES",
     "TREATED",
     "ImpactResult",
     "UnknownInitiative",
+    "event_study",
     "run",
     "stage_breakdown",
 ]
@@ -89,3 +95,32 @@ def run(
         )
         results.append(ImpactResult(impact, curve, summarise(impact, curve)))
     return results
+
+
+def event_study(results: list[ImpactResult], metrics: tuple[str, ...] = DORA_MEASURES) -> pl.DataFrame:
+    """Week-by-week effects of each initiative on its adopting teams, before and after
+    adoption, with 95% intervals: columns initiative, metric, relative_week, period, estimate,
+    ci_low, ci_high (relative changes). Empty for org-wide initiatives (no comparison teams).
+    Factors use the weights of their primary estimate."""
+    frames = [pl.DataFrame(schema=event_study_mod.FRAME_SCHEMA)]
+    for result in results:
+        impact = result.impact
+        if impact.panel is None or result.initiative.org_wide or not impact.design.cohorts:
+            continue
+        measures = [BY_NAME[m] for m in metrics if m in BY_NAME]
+        weights = {}
+        for f in FACTORS:
+            j = impact.primary(TREATED, f.name)
+            if f.name in metrics and j is not None and j.est.method == "did":
+                weights[f.name] = {n: f.signs[n] * w for n, w in j.est.extra["weights"].items()}
+                measures += [BY_NAME[n] for n in weights[f.name] if BY_NAME[n] not in measures]
+        shown = event_study_mod.frame(
+            result.initiative.name,
+            impact.panel,
+            impact.design,
+            result.initiative.ramp_weeks,
+            measures,
+            weights,
+        )
+        frames.append(shown.filter(pl.col("metric").is_in(list(metrics))))
+    return pl.concat(frames)

@@ -67,6 +67,7 @@ class InitiativeImpact:
     judged: list[Judged]
     window_weeks: int
     notes: list[str] = field(default_factory=list)
+    panel: Panel | None = None  # what it was estimated on, for the event-study chart
 
     def rows(self) -> list[dict]:
         return [to_row(self.initiative, j, self.window_weeks) for j in self.judged]
@@ -234,7 +235,7 @@ def analyse(
     order = {name: k for k, name in enumerate(METRIC_ORDER)}
     group_order = {TREATED: 0, **{label: k + 1 for k, label in enumerate(subgroups or {})}, ORG: 99}
     judged.sort(key=lambda j: (group_order[j.group], order.get(j.est.metric, 99), METHOD_RANK[j.est.method]))
-    return InitiativeImpact(initiative, design, judged, window_weeks, notes)
+    return InitiativeImpact(initiative, design, judged, window_weeks, notes, panel)
 
 
 def _adjust(judged: list[Judged]) -> None:

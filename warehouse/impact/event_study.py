@@ -17,6 +17,9 @@ jackknife, so their joint covariance is known.
   differential linear trend s moves the estimate by s x D; `breakdown_trend` is the smallest
   such s that would overturn a call (Rambachan and Roth 2023's sensitivity idea, for the
   linear-trend class): a reader can weigh it against the pre-period slope and its interval.
+
+`frame()` gives the week-by-week numbers (relative change and 95% interval per relative
+week) that the dashboard's event-study chart draws.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 from scipy import stats
 
 from warehouse.impact import did
@@ -242,3 +246,52 @@ def breakdown_trend(low: float | None, high: float | None, distance: float | Non
     if call == 0:
         return None
     return (low if call > 0 else high) / distance
+
+
+FRAME_SCHEMA = {
+    "initiative": pl.Utf8,
+    "metric": pl.Utf8,
+    "relative_week": pl.Int64,
+    "period": pl.Utf8,
+    "estimate": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+}
+
+
+def frame(
+    initiative: str,
+    panel: Panel,
+    design: Design,
+    ramp: int,
+    measures: list[Measure],
+    factors: dict[str, dict[str, float]] | None = None,
+) -> pl.DataFrame:
+    """Week-by-week event study of the adopting teams, for a chart: one row per (metric,
+    relative week) with the relative change and its 95% interval. relative_week 0 is the
+    adoption week; `period` is before / ramp / after. factors: name -> signed metric weights."""
+    studies = {m.name: compute(panel, m, design, ramp, width=1, post=True) for m in measures}
+    studies = {name: study for name, study in studies.items() if study is not None}
+    for name, weights in (factors or {}).items():
+        if weights and all(n in studies for n in weights):
+            studies[name] = next(iter(studies.values())).combine(weights, studies)
+    rows = []
+    for name, study in studies.items():
+        for start, (theta, low, high, _, _) in zip(study.starts, study.intervals(), strict=True):
+            period = "before" if start < 0 else ("ramp" if start < ramp else "after")
+            rows.append(
+                {
+                    "initiative": initiative,
+                    "metric": name,
+                    "relative_week": int(start),
+                    "period": period,
+                    "estimate": _rel(theta),
+                    "ci_low": _rel(low),
+                    "ci_high": _rel(high),
+                }
+            )
+    return pl.DataFrame(rows, schema=FRAME_SCHEMA)
+
+
+def _rel(theta: float) -> float | None:
+    return math.expm1(theta) if math.isfinite(theta) else None

@@ -56,6 +56,11 @@ class Scenario:
     # adopters that never moved to the new path.
     effect_teams: int | None = None
     deploys_per_week: float = 5.0
+    # Breaking the estimators' assumptions: a differential trend of the adopting teams (log
+    # per week, every week, in the worse direction: fewer deployments, longer durations), and
+    # an autocorrelated org-wide factor (AR(1) with this rho, same stationary spread).
+    adopter_trend: float = 0.0
+    org_rho: float = 0.0
     name: str = "simulated"
 
 
@@ -85,13 +90,20 @@ def simulate(scenario: Scenario, rng: np.random.Generator) -> tuple[Panel, Initi
         return out
 
     org = rng.normal(0, 0.08, t)  # org-wide weekly swings (log scale)
+    if scenario.org_rho:
+        rho = scenario.org_rho
+        for w in range(1, t):
+            org[w] = rho * org[w - 1] + np.sqrt(1 - rho**2) * org[w]
+    adopters = np.zeros(n)
+    adopters[: sum(size for size, _ in scenario.cohorts)] = 1
+    drift = scenario.adopter_trend * adopters[:, None] * (weeks[None, :] - t / 2)
     if scenario.slowdown:
         first = min(s for _, s in scenario.cohorts)
         org = org + np.where(weeks >= first, -0.25 * np.minimum((weeks - first) / 8, 1), 0)
         dip = (weeks >= first + scenario.ramp + 6) & (weeks < first + scenario.ramp + 8)
         org = org + np.where(dip, -0.7, 0)
     team_rate = np.log(scenario.deploys_per_week) + rng.normal(0, 0.5, n)
-    log_rate = team_rate[:, None] + org[None, :] + ar1(0.15) + effect("deployment_frequency")
+    log_rate = team_rate[:, None] + org[None, :] + ar1(0.15) + effect("deployment_frequency") - drift
     mean = np.exp(log_rate)
     deployments = rng.poisson(rng.gamma(5.0, mean / 5.0))  # over-dispersed
     cfr = np.clip(
@@ -108,7 +120,8 @@ def simulate(scenario: Scenario, rng: np.random.Generator) -> tuple[Panel, Initi
     slow = -0.5 * org[None, :]
 
     def log_sum(count: np.ndarray, key: str, metric: str) -> np.ndarray:
-        level = np.log(BASE_HOURS[key]) + rng.normal(0, 0.5, n)[:, None] + slow + ar1(0.15) + effect(metric)
+        team = np.log(BASE_HOURS[key]) + rng.normal(0, 0.5, n)[:, None]
+        level = team + slow + ar1(0.15) + effect(metric) + drift
         return count * level + np.sqrt(count) * SIGMA_LOG[key] * rng.standard_normal((n, t))
 
     values = {
