@@ -68,6 +68,9 @@ def combine(factor: Factor, parts: dict[str, Estimate], sds: dict[str, float], m
     est.extra["components"] = names
     est.extra["weights"] = {n: round(a[n], 4) for n in names}
     first = parts[names[0]]
+    for key in ("treated_teams", "comparison_teams"):
+        if key in first.extra:
+            est.extra[key] = max(parts[n].extra[key] for n in names)
     est.n_before = min(parts[n].n_before for n in names)
     est.n_after = min(parts[n].n_after for n in names)
     est.weeks_before, est.weeks_after = first.weeks_before, first.weeks_after
