@@ -3,16 +3,20 @@
 Always shown for reference, never the primary estimate when a comparison group or a time
 series is available: it reads anything that happened at the same time (a holiday, an
 org-wide slowdown, a reorganisation) as the initiative's effect. Its interval resamples the
-weeks before and the weeks after separately (scipy.stats.bootstrap, percentile method), all
-metrics from the same resampled weeks so that factors can be combined from the draws.
+weeks before and the weeks after separately, in moving blocks of consecutive weeks (Kunsch
+1989; block length n^(1/3), 3 weeks for 26) so that week-to-week correlation - an org-wide
+factor that lingers - is kept inside each block instead of being averaged away as if weeks
+were independent (with single weeks, coverage fell to 84% / 70% under an AR(1) org factor
+with rho 0.5 / 0.8). Percentile interval; all metrics from the same resampled weeks so that
+factors can be combined from the draws. scipy.stats.bootstrap has no block scheme, hence
+the few lines below.
 """
 
 from __future__ import annotations
 
-import warnings
+import math
 
 import numpy as np
-from scipy import stats
 
 from warehouse.impact.estimate import Estimate
 from warehouse.impact.measures import Measure
@@ -25,6 +29,20 @@ def bootstrap_p(draws: np.ndarray) -> float:
         return float("nan")
     share = min((draws <= 0).mean(), (draws >= 0).mean())
     return float(min(1.0, max(2 * share, 1 / len(draws))))  # never 0 from finitely many draws
+
+
+def block_length(n: int) -> int:
+    return max(1, min(n, math.ceil(n ** (1 / 3))))
+
+
+def block_indices(weeks: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """(resamples, len(weeks)) moving-block bootstrap resamples of `weeks`, in their order."""
+    n = len(weeks)
+    size = block_length(n)
+    blocks = math.ceil(n / size)
+    starts = rng.integers(0, n - size + 1, (resamples, blocks))
+    idx = (starts[:, :, None] + np.arange(size)[None, None, :]).reshape(resamples, -1)[:, :n]
+    return weeks[idx]
 
 
 def estimate(
@@ -52,28 +70,20 @@ def estimate(
             est.unavailable = "fewer than 2 weeks before or after"
         return out
     full = theta(pre, post)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # degenerate draws of an empty metric: judged below
-        result = stats.bootstrap(
-            (pre, post),
-            theta,
-            n_resamples=resamples,
-            vectorized=True,
-            paired=False,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        )
-    lows = np.atleast_1d(result.confidence_interval.low)
-    highs = np.atleast_1d(result.confidence_interval.high)
-    draws = np.atleast_2d(result.bootstrap_distribution)
+    rng = np.random.default_rng(seed)
+    pre_idx, post_idx = block_indices(pre, resamples, rng), block_indices(post, resamples, rng)
+    draws = np.atleast_2d(theta(pre_idx, post_idx))  # (measures, resamples)
     for k, m in enumerate(measures):
         est = out[m.name]
         est.draws = draws[k]
+        est.extra["block_weeks"] = block_length(len(pre))
         if not np.isfinite(full[k]):
             est.unavailable = "no events to compare before or after"
             continue
-        est.theta, est.low, est.high = float(full[k]), float(lows[k]), float(highs[k])
+        est.theta = float(full[k])
         est.p_value = bootstrap_p(draws[k])
         if not np.isfinite(draws[k]).all():
             est.low = est.high = float("nan")  # some resamples had no events: too thin
+            continue
+        est.low, est.high = (float(q) for q in np.percentile(draws[k], [2.5, 97.5]))
     return out

@@ -9,11 +9,16 @@ w0 is the first week after the ramp and w_mid the middle of the weeks after, so 
 average change over the weeks after (the reported effect), c + d (w0 - w_mid) the change in
 level at w0 and d the change in slope. Rates are a Poisson GLM on the weekly counts with the
 denominator as exposure; durations a weighted least squares on the weekly mean log (weights:
-events). Newey-West (HAC) errors allow week-to-week correlation; because sandwich errors are
-too small when the trend is extrapolated (high leverage), the variance used is the larger of
-the HAC and the model-based (quasi-Poisson or WLS) one. Intervals use Student t on the
-residual degrees of freedom. It assumes that without the initiative the pre-adoption
-trend would have continued: an org-wide change at the same time is read as the initiative's.
+events). Newey-West (HAC, Bartlett kernel) errors allow week-to-week correlation, with the
+bandwidth of Andrews (1991) for an AR(1) fitted to the model's residuals (at least Newey and
+West's rule of thumb): with an org-wide factor that lingers (rho 0.8) that is about 12 weeks
+instead of 3. Because a long bandwidth makes the HAC variance itself noisy, the critical value
+is the fixed-b one of Kiefer and Vogelsang (2005) for b = bandwidth / weeks, not the normal
+1.96. And because sandwich errors are too small when the trend is extrapolated (high
+leverage), the variance used is the larger of the HAC and the model-based (quasi-Poisson or
+WLS) one, and the critical value at least Student t on the residual degrees of freedom. It
+assumes that without the initiative the pre-adoption trend would have continued: an org-wide
+change at the same time is read as the initiative's.
 """
 
 from __future__ import annotations
@@ -22,20 +27,39 @@ import math
 import warnings
 
 import numpy as np
+from scipy import stats
 from statsmodels.genmod import families
 from statsmodels.genmod.generalized_linear_model import GLM
 from statsmodels.regression.linear_model import WLS
 
-from warehouse.impact.estimate import Estimate, t_interval
+from warehouse.impact.estimate import Estimate
 from warehouse.impact.measures import Measure
 
 MIN_PRE_WEEKS = 8
 MIN_POST_WEEKS = 4
 
 
-def hac_lags(n: int) -> int:
-    """Newey and West's (1994) rule of thumb, at least one lag."""
-    return max(1, int(4 * (n / 100) ** (2 / 9)))
+def hac_lags(n: int, rho: float = 0.0) -> int:
+    """Bartlett-kernel lags: Andrews' (1991) AR(1) plug-in bandwidth 1.1447 (alpha n)^(1/3),
+    alpha = 4 rho^2 / (1 - rho^2)^2, and at least Newey and West's (1994) rule of thumb."""
+    rule = max(1, int(4 * (n / 100) ** (2 / 9)))
+    rho = min(max(rho, 0.0), 0.95)
+    if rho <= 0:
+        return rule
+    alpha = 4 * rho**2 / (1 - rho**2) ** 2
+    return int(min(max(rule, math.ceil(1.1447 * (alpha * n) ** (1 / 3)) - 1), n // 2))
+
+
+def fixed_b_critical(b: float) -> float:
+    """Two-sided 5% critical value of a Bartlett-kernel HAC t statistic with bandwidth share b
+    (Kiefer and Vogelsang 2005's polynomial fit; 1.96 at b = 0)."""
+    return 1.96 + 2.9694 * b + 0.4160 * b**2 - 0.5324 * b**3
+
+
+def _residual_rho(resid: np.ndarray) -> float:
+    r = resid - resid.mean()
+    denom = float(r @ r)
+    return float(r[1:] @ r[:-1]) / denom if denom > 0 else 0.0
 
 
 def estimate(
@@ -56,7 +80,6 @@ def estimate(
     w0, w_mid = float(post[0]), float(post.mean())
     x = np.column_stack([np.ones_like(weeks), weeks - w0, after, (weeks - w_mid) * after])
     y_num, y_den = num[weeks.astype(int)], den[weeks.astype(int)]
-    lags = hac_lags(len(weeks))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -66,9 +89,13 @@ def estimate(
                     return est
                 model = GLM(y_num, x, family=families.Poisson(), offset=np.log(y_den))
                 model_based = model.fit(scale="X2")  # quasi-Poisson: over-dispersion from the data
+                resid = np.asarray(model_based.resid_pearson)
             else:
                 model = WLS(y_num / y_den, x, weights=y_den)
                 model_based = model.fit()
+                resid = np.asarray(model_based.wresid)
+            # Residuals in week order (pre then post are both sorted): their lag-1 correlation.
+            lags = hac_lags(len(weeks), _residual_rho(resid))
             hac = model.fit(cov_type="HAC", cov_kwds={"maxlags": lags}, use_t=True)
     except (ValueError, np.linalg.LinAlgError) as exc:
         est.unavailable = f"the time series model could not be fitted ({exc})"
@@ -84,8 +111,13 @@ def estimate(
         est.unavailable = "the time series model did not converge"
         return est
     est.theta = float(params[2])
-    est.low, est.high, est.p_value = t_interval(est.theta, math.sqrt(variance), float(hac.df_resid))
-    est.se, est.df = math.sqrt(variance), float(hac.df_resid)
+    se, df = math.sqrt(variance), float(hac.df_resid)
+    # The larger of the Student t and the fixed-b critical value; the p-value maps the t
+    # statistic through the same stretch (exact at 5%, an approximation elsewhere).
+    stretch = max(float(stats.t.ppf(0.975, df)), fixed_b_critical((lags + 1) / len(weeks))) / 1.96
+    est.low, est.high = est.theta - 1.96 * stretch * se, est.theta + 1.96 * stretch * se
+    est.p_value = float(2 * stats.norm.sf(abs(est.theta) / (se * stretch)))
+    est.se, est.df = se * stretch, df  # the effective standard error of the interval
     level = params[2] + params[3] * (w0 - w_mid)
     est.extra.update(
         level_change=math.expm1(float(level)),
