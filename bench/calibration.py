@@ -12,7 +12,7 @@ primary rows (all 13 metrics and factors), and among the two primary endpoints.
 Several scenarios break the estimators' assumptions on purpose: a differential pre-trend of
 the adopting teams, an autocorrelated org-wide factor, two or three teams on one side.
 
-    .venv/bin/python bench/calibration.py              # 100 orgs per scenario, 2 processes
+    .venv/bin/python bench/calibration.py --orgs 50    # 50 orgs per scenario, 2 processes
     .venv/bin/python bench/calibration.py --orgs 50 --processes 1
 
 Prints Markdown tables (pasted into docs/impact-method.md) and the runtime.
@@ -215,8 +215,12 @@ def main() -> None:
     names = [n for n in SCENARIOS if not args.only or n in args.only]
     jobs = [(name, args.seed * 1_000_003 + k) for name in names for k in range(args.orgs)]
     started = time.perf_counter()
+    rows: list[dict] = []
     with Pool(args.processes) as pool:
-        rows = [r for chunk in pool.imap_unordered(one, jobs, chunksize=8) for r in chunk]
+        for k, chunk in enumerate(pool.imap_unordered(one, jobs, chunksize=4), 1):
+            rows += chunk
+            if k % 50 == 0:
+                print(f"{k}/{len(jobs)} orgs, {time.perf_counter() - started:.0f} s", file=sys.stderr)
     elapsed = time.perf_counter() - started
     print(markdown(summarise(rows), families(rows)))
     print(
