@@ -61,6 +61,9 @@ SCENARIOS = {
     "null, 2 adopting teams of 30": Scenario(teams=30, cohorts=((2, 28),), weeks=58, ramp=4),
     "null, 3 adopting teams of 30": Scenario(teams=30, cohorts=((3, 28),), weeks=58, ramp=4),
     "null, 3 comparison teams (27 of 30 adopt)": Scenario(teams=30, cohorts=((27, 28),), weeks=58, ramp=4),
+    "null, 4 adopting teams of 30": Scenario(teams=30, cohorts=((4, 28),), weeks=58, ramp=4),
+    "null, 5 adopting teams of 30": Scenario(teams=30, cohorts=((5, 28),), weeks=58, ramp=4),
+    "null, 5 comparison teams (25 of 30 adopt)": Scenario(teams=30, cohorts=((25, 28),), weeks=58, ramp=4),
 }
 METRICS = ("deployment_frequency", "lead_time", "change_fail_rate", "throughput", "instability")
 FACTOR_TRUTH = {"throughput": ("deployment_frequency", +1), "instability": ("change_fail_rate", +1)}

@@ -142,14 +142,15 @@ def test_demo_handoffs_and_waits_are_found(rows):
         assert primary(rows, "deploy-platform", metric)["verdict"] == "worsened", metric
     assert primary(rows, "deploy-platform", "outside_reviews")["relative_change"] > 5
     # Reviewers try preview environments: pickup and review waits shrink, handoffs do not move.
-    # With three adopting teams the shrinking is significant alone; it is called only when it
-    # survives the Benjamini-Hochberg adjustment over the eleven secondary endpoints.
-    for metric in ("pickup_time", "review_time"):
+    # Three teams adopted it: the estimates are shown, but below 4 adopting teams the
+    # team-level interval is not trusted for a verdict.
+    for metric in ("pickup_time", "review_time", "outside_reviews"):
         row = primary(rows, "preview-environments", metric)
-        assert row["ci_high"] < 0 and row["p_value"] < 0.05, metric
-        called = row["p_adjusted"] < 0.05
-        assert row["verdict"] == ("improved" if called else "no detectable change"), row
-    assert primary(rows, "preview-environments", "outside_reviews")["verdict"] == "no detectable change"
+        assert row["verdict"] == "inconclusive" and row["reason"].startswith("only 3 adopting teams"), row
+    for metric in ("pickup_time", "review_time"):
+        assert primary(rows, "preview-environments", metric)["ci_high"] < 0, metric
+    handoffs = primary(rows, "preview-environments", "outside_reviews")
+    assert handoffs["ci_low"] <= 0 <= handoffs["ci_high"]
 
 
 def test_table_shows_summary_estimates_stages_and_adoption(demo):

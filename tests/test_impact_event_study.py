@@ -99,8 +99,8 @@ def null_orgs() -> list[list[dict]]:
 
 def test_global_null_rarely_gives_an_initiative_any_call(null_orgs):
     # The calibration (docs/impact-method.md) measures the share of null initiatives with any
-    # call among the adopting teams' 13 primary rows at about 5%; 40 orgs then give 2 on
-    # average, and 7 or more would happen with probability < 1% (binomial, p = 0.06).
+    # call among the adopting teams' 13 primary rows at 6%; 40 orgs then give 2.4 on average,
+    # and 7 or more would happen with probability < 1% (binomial).
     any_call = sum(
         any(r["verdict"] in CALLED for r in rows if r["group"] == TREATED and r["primary"]) for rows in null_orgs
     )
@@ -115,8 +115,9 @@ def test_global_null_rarely_gives_an_initiative_any_call(null_orgs):
 
 def test_pre_trend_check_rarely_withholds_a_null_verdict(null_orgs):
     # Under parallel trends the check fails only when the pre-test rejects *and* its trend
-    # would change the conclusion: rare. 40 orgs x 7 DORA rows = 280 rows; the calibration's
-    # rate is about 1%; more than 12 (4.3%) would be far outside it.
+    # would change the conclusion. 40 orgs x 7 DORA rows = 280 rows; the calibration's null
+    # rows are inconclusive for any reason in 2-6%, the old placebo alone downgraded 4-5%;
+    # more than 17 (6%) would be outside both.
     rows = [
         r
         for org in null_orgs
@@ -124,7 +125,7 @@ def test_pre_trend_check_rarely_withholds_a_null_verdict(null_orgs):
         if r["group"] == TREATED and r["primary"] and r["family"] in ("throughput", "instability", "factor")
     ]
     failed = sum(r["reason"] is not None and r["reason"].startswith("pre-trend check failed") for r in rows)
-    assert len(rows) == 7 * NULL_ORGS and failed <= 12
+    assert len(rows) == 7 * NULL_ORGS and failed <= 17
 
 
 def test_event_study_frame_for_the_chart():

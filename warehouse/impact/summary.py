@@ -38,7 +38,8 @@ def _sentence(j: Judged, subject: str) -> str:
     if j.verdict == "inconclusive":
         return f"{text}, but this is inconclusive: {j.reason}."
     if j.verdict == "no detectable change":
-        return f"{text}: no detectable change."
+        # Significant alone but not after the multiple-testing adjustment: say so.
+        return f"{text}: no detectable change{f' ({j.reason})' if j.reason else ''}."
     return f"{text}: {j.verdict}."
 
 

@@ -28,10 +28,11 @@ from warehouse.impact.measures import MIN_EVENTS, MIN_N, MIN_WEEKS, Measure
 
 ALPHA = 0.05
 # Difference-in-differences gives no verdict with fewer teams than this on either side: the
-# jackknife's interval rests on the spread between teams, which 2 teams cannot show (with 2
-# adopting or 2 comparison teams its 95% interval covers 88-92% and calls 11-12% of nulls;
-# with 3, 91-96%, within Monte-Carlo error of 95%: docs/impact-method.md).
-MIN_VERDICT_TEAMS = 3
+# jackknife's interval rests on the spread between teams, which 2 or 3 teams cannot show
+# (its variance then has 1-2 degrees of freedom, and the Satterthwaite t is too optimistic:
+# with 3 adopting or 3 comparison teams of 30, 32-44% of null initiatives got some call in
+# the calibration, against 6% with 10; with 4-5, 4-12%: docs/impact-method.md).
+MIN_VERDICT_TEAMS = 4
 
 NOUNS = {
     "deployments": "deployments",
@@ -74,7 +75,8 @@ def judge(
             side, n = next(iter(few.items()))
             return "inconclusive", (
                 f"only {n} {side} teams: below {MIN_VERDICT_TEAMS} teams on a side the team-level "
-                "interval is too narrow to trust (2 teams give 11-12% false positives in the calibration)"
+                "interval is too narrow to trust (with 3, a third of null initiatives got a call in "
+                "the calibration)"
             )
         if trend is None or not trend.ran:
             return "inconclusive", (
