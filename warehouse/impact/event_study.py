@@ -230,7 +230,8 @@ def check(study: EventStudy | None, low: float | None, high: float | None, alpha
     # linear drift that biases the estimate. Either may reject: Bonferroni over the two.
     tests = [p for p in (out.joint_p, out.slope_p) if p is not None and math.isfinite(p)]
     out.p = min(1.0, len(tests) * min(tests)) if tests else None
-    if out.p is None or low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
+    bounds = (low, high, study.distance)
+    if out.p is None or any(v is None or not math.isfinite(v) for v in bounds):
         return out
     shift = (slope or 0.0) * study.distance
     out.failed = out.p < alpha and _call(low, high) != _call(low - shift, high - shift)
