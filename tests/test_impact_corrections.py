@@ -134,3 +134,63 @@ def test_holm_written_out_equals_statsmodels():
     for _ in range(10):  # statsmodels' Holm runs gc.collect() per call: slow
         p = rng.uniform(0, 0.3, rng.integers(1, 8))
         assert adjusted(list(p), "holm") == pytest.approx(list(multipletests(p, method="holm")[1]))
+
+
+def test_durations_under_the_floor_are_counted_and_flagged(db):
+    from datetime import UTC, datetime
+
+    from warehouse import Warehouse
+    from warehouse.impact.panel import load_panel
+    from warehouse.schema import CHANGES, DEPLOYMENTS, PULL_REQUESTS, REVIEWS, TEAMS
+
+    def ts(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+    with Warehouse(db) as wh:
+        wh.load(
+            {
+                "teams": TEAMS.frame([{"team": "alpha", "repo": "acme/a"}]),
+                "deployments": DEPLOYMENTS.frame(
+                    [{"deployment_id": "D1", "repo": "acme/a", "environment": "production",
+                      "status": "success", "finished_at": ts("2024-01-03 10:00"), "sha": "m1"}]
+                ),
+                "changes": CHANGES.frame(
+                    [{"repo": "acme/a", "sha": f"c{k}", "committed_at": ts("2024-01-02 10:00"),
+                      "pr_number": k, "deployment_id": "D1", "author": "ann"} for k in (1, 2, 3)]
+                ),
+                "pull_requests": PULL_REQUESTS.frame(
+                    [{"repo": "acme/a", "number": k, "created_at": ts("2024-01-02 12:00"),
+                      "merged_at": ts("2024-01-03 08:00"), "author": "ann"} for k in (1, 2, 3)]
+                ),
+                # PR 1 and 2 are picked up within the minute they were opened (30 s), PR 3 after 2 h.
+                "reviews": REVIEWS.frame(
+                    [{"repo": "acme/a", "number": k, "review_id": f"r{k}", "reviewer": "bob",
+                      "state": "APPROVED", "submitted_at": ts(when)}
+                     for k, when in ((1, "2024-01-02 12:00:30"), (2, "2024-01-02 12:00:30"), (3, "2024-01-02 14:00"))]
+                ),
+            }
+        )
+        panel = load_panel(wh)
+    assert panel["pickup_instant"].tolist() == [[2]] and panel["pickup_n"].tolist() == [[3]]
+    # Floored at one minute: log(1/60) twice, log(2) once.
+    assert panel["pickup_log"][0, 0] == pytest.approx(2 * math.log(1 / 60) + math.log(2))
+    assert panel["review_instant"].tolist() == [[0]]
+
+
+def test_a_stage_with_many_instant_events_is_flagged():
+    from warehouse.impact.analysis import analyse
+
+    rng = np.random.default_rng(1)
+    n = np.full((8, 12), 10.0)
+    values = {
+        "pickup_n": n,
+        "pickup_log": n * rng.normal(1, 0.2, (8, 12)),
+        "pickup_instant": np.where(np.arange(12)[None, :] < 6, 3.0, 1.0) * np.ones((8, 1)),  # 30%, then 10%
+    }
+    panel = hand_panel(values, [f"t{i}" for i in range(8)])
+    ini = Initiative("x", "other", (CohortSpec(("t0", "t1", "t2", "t3"), MONDAY + timedelta(weeks=6)),), ramp_weeks=0)
+    impact = analyse(panel, ini, [ini], window_weeks=6, resamples=99, seed=1, metrics=("pickup_time",))
+    row = next(r for r in impact.rows() if r["primary"] and r["group"] == TREATED and r["metric"] == "pickup_time")
+    assert (row["instant_share_before"], row["instant_share_after"]) == (pytest.approx(0.3), pytest.approx(0.1))
+    assert row["floor_sensitive"] is True
+    assert any(note.startswith("pickup_time: 30% of the adopting teams' durations are under a minute") for note in impact.notes)

@@ -27,6 +27,7 @@ METHOD_RANK = {"did": 0, "its": 1, "before_after": 2}
 TREATED, ORG = "treated teams", "org"
 DEFAULT_WINDOW_WEEKS = 26
 DEFAULT_RESAMPLES = 999
+FLOOR_SHARE = 0.2  # durations under the floor from which a change's size depends on it
 
 # The JSON keys of `impact --format json` (DESIGN.md's contract), then extras.
 ROW_KEYS = (
@@ -82,7 +83,8 @@ def _levels(
     panel: Panel, m: Measure, spans: list[tuple[np.ndarray, np.ndarray, np.ndarray]], est: Estimate
 ) -> None:
     """Fill before/after level, n, weeks and events of est from (teams, pre, post) spans."""
-    sums = {"num": [0.0, 0.0], "den": [0.0, 0.0], "n": [0.0, 0.0], "ev": [0.0, 0.0]}
+    sums = {"num": [0.0, 0.0], "den": [0.0, 0.0], "n": [0.0, 0.0], "ev": [0.0, 0.0], "zero": [0.0, 0.0]}
+    instant = panel.values.get(m.instant) if m.instant else None
     weeks: list[set[int]] = [set(), set()]
     for teams, *periods in spans:
         for k, span in enumerate(periods):
@@ -94,6 +96,8 @@ def _levels(
             sums["n"][k] += panel[m.count][np.ix_(teams, span)].sum()
             if m.events:
                 sums["ev"][k] += panel[m.events][np.ix_(teams, span)].sum()
+            if instant is not None:
+                sums["zero"][k] += instant[np.ix_(teams, span)].sum()
             weeks[k] |= {int(w) for w in span[den.sum(axis=0) > 0]}
     values = []
     for k in range(2):
@@ -106,6 +110,13 @@ def _levels(
     est.n_before, est.n_after = int(round(sums["n"][0])), int(round(sums["n"][1]))
     est.weeks_before, est.weeks_after = len(weeks[0]), len(weeks[1])
     est.events = int(round(sum(sums["ev"]))) if m.events else None
+    if instant is not None:
+        shares = [float(sums["zero"][k] / sums["den"][k]) if sums["den"][k] > 0 else 0.0 for k in range(2)]
+        est.extra["instant_share_before"], est.extra["instant_share_after"] = shares
+        # Many durations under the 1-minute floor: the relative change of the geometric mean
+        # then depends on the floor (-65% with 1 minute was -84% with 1 second and -51% with
+        # 5 minutes in one review's example), so it is flagged rather than trusted as a size.
+        est.extra["floor_sensitive"] = bool(max(shares) >= FLOOR_SHARE)
 
 
 def _judge_metric(group: str, m: Measure, est: Estimate, trend: TrendCheck | None = None) -> Judged:
@@ -232,6 +243,17 @@ def analyse(
 
     _mark_primary(judged)
     _adjust(judged)
+    for j in judged:
+        if j.primary and j.group in (TREATED, ORG) and j.est.extra.get("floor_sensitive"):
+            share = max(j.est.extra["instant_share_before"], j.est.extra["instant_share_after"])
+            whose = "the adopting teams'" if j.group == TREATED else "the org's"
+            note = (
+                f"{j.est.metric}: {share:.0%} of {whose} durations are under a minute, so the size "
+                "of its relative change depends on the 1-minute floor; read its direction, and the "
+                "share of instant events before and after, rather than its size"
+            )
+            if note not in notes:
+                notes.append(note)
     order = {name: k for k, name in enumerate(METRIC_ORDER)}
     group_order = {TREATED: 0, **{label: k + 1 for k, label in enumerate(subgroups or {})}, ORG: 99}
     judged.sort(key=lambda j: (group_order[j.group], order.get(j.est.metric, 99), METHOD_RANK[j.est.method]))

@@ -40,6 +40,12 @@ PANEL_COLUMNS = (
     "deploy_wait_log",
     "outside_reviews",
     "teams_touching",
+    # durations under the one-minute floor (impact_team_weeks.sql)
+    "lead_instant",
+    "coding_instant",
+    "pickup_instant",
+    "review_instant",
+    "deploy_wait_instant",
 )
 
 # The thin-data rule (docs/impact-method.md): below these a verdict is `inconclusive`.
@@ -60,6 +66,7 @@ class Measure:
     better: int  # +1: higher is better; -1: lower is better
     unit: str
     label: str
+    instant: str | None = None  # durations: the column counting events under the 1-minute floor
 
 
 MEASURES: tuple[Measure, ...] = (
@@ -86,6 +93,7 @@ MEASURES: tuple[Measure, ...] = (
         -1,
         "hours (geometric mean)",
         "lead time",
+        "lead_instant",
     ),
     Measure(
         "recovery_time",
@@ -134,6 +142,7 @@ MEASURES: tuple[Measure, ...] = (
         -1,
         "hours (geometric mean)",
         "coding (first commit to PR opened)",
+        "coding_instant",
     ),
     Measure(
         "pickup_time",
@@ -146,6 +155,7 @@ MEASURES: tuple[Measure, ...] = (
         -1,
         "hours (geometric mean)",
         "pickup wait (PR opened to first review)",
+        "pickup_instant",
     ),
     Measure(
         "review_time",
@@ -158,6 +168,7 @@ MEASURES: tuple[Measure, ...] = (
         -1,
         "hours (geometric mean)",
         "review (first review to merge)",
+        "review_instant",
     ),
     Measure(
         "deploy_wait",
@@ -170,6 +181,7 @@ MEASURES: tuple[Measure, ...] = (
         -1,
         "hours (geometric mean)",
         "deploy wait (merge to shipped)",
+        "deploy_wait_instant",
     ),
     Measure(
         "outside_reviews",
