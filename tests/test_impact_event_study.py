@@ -99,12 +99,12 @@ def null_orgs() -> list[list[dict]]:
 
 def test_global_null_rarely_gives_an_initiative_any_call(null_orgs):
     # The calibration (docs/impact-method.md) measures the share of null initiatives with any
-    # call among the adopting teams' 13 primary rows at 6%; 40 orgs then give 2.4 on average,
-    # and 7 or more would happen with probability < 1% (binomial).
+    # call among the adopting teams' 13 primary rows at 10.5% (200 orgs); 40 orgs then give
+    # 4.2 on average, and 10 or more would happen with probability < 1% (binomial).
     any_call = sum(
         any(r["verdict"] in CALLED for r in rows if r["group"] == TREATED and r["primary"]) for rows in null_orgs
     )
-    assert any_call <= 6
+    assert any_call <= 9
     # Without the adjustment most of them would carry one (the issue's 46%).
     raw = sum(
         any(r["p_value"] is not None and r["p_value"] < 0.05 for r in rows if r["group"] == TREATED and r["primary"])
