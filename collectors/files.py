@@ -155,6 +155,9 @@ def _no_constant(name: str) -> None:
     raise _NotJSON(name)
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # one, not one per line
+
+
 def _read_jsonl(path: Path, entity: Entity | None) -> pl.DataFrame:
     """One JSON object per line, as text columns, each value checked to be a single value.
 
@@ -164,8 +167,7 @@ def _read_jsonl(path: Path, entity: Entity | None) -> pl.DataFrame:
     row is its line number; blank lines are skipped but counted, so the number is the line an
     editor shows. Values become text (`true`, `12`, `1.5`) that `canonical` types as for CSV.
     """
-    wanted = set(entity.names) if entity else None
-    columns: dict[str, list[str | None]] = {}
+    records: list[dict] = []
     rows: list[int] = []
     name = str(path)
     with path.open("rb") as lines:
@@ -179,7 +181,7 @@ def _read_jsonl(path: Path, entity: Entity | None) -> pl.DataFrame:
             except UnicodeDecodeError:
                 raise InputError(name, "not UTF-8 text", row=number) from None
             try:
-                record = json.loads(line, parse_constant=_no_constant)
+                record = _DECODER.decode(line)
             except _NotJSON as exc:
                 message = f"not valid JSON: {exc} is not a JSON value (use null)"
                 raise InputError(name, message, row=number) from None
@@ -189,32 +191,36 @@ def _read_jsonl(path: Path, entity: Entity | None) -> pl.DataFrame:
                 raise InputError(name, "not valid JSON: nested too deeply", row=number) from None
             if not isinstance(record, dict):
                 raise InputError(name, "each line must be a JSON object", row=number)
-            index = len(rows)
+            records.append(record)
             rows.append(number)
-            for key, value in record.items():
-                if wanted is not None and key not in wanted:
-                    continue  # extra columns are ignored, whatever they hold
-                column = columns.get(key)
-                if column is None:
-                    column = columns[key] = [None] * index
-                column.append(_jsonl_scalar(value, name, number, key))
-            for column in columns.values():
-                if len(column) <= index:
-                    column.append(None)
+    present = {key for record in records for key in record}
+    # Extra columns are ignored, whatever they hold; the entity's columns hold single values.
+    keys = [c for c in entity.names if c in present] if entity else sorted(present)
     frame = {ROW: pl.Series(ROW, rows, dtype=pl.UInt32)}
-    frame |= {key: pl.Series(key, values, dtype=pl.String) for key, values in columns.items()}
+    for key in keys:
+        values = [record.get(key) for record in records]
+        frame[key] = pl.Series(key, _jsonl_text(values, name, rows, key), dtype=pl.String)
     return pl.DataFrame(frame)
 
 
-def _jsonl_scalar(value: object, path: str, row: int, column: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, dict | list):
-        what = "an object" if isinstance(value, dict) else "a list"
-        raise InputError(
-            path, f"{quote(json.dumps(value))} is {what}, not a single value", row=row, column=column
-        )
-    return json.dumps(value)  # true/false, 12, 1.5: the text CSV would hold
+def _jsonl_text(values: list, path: str, rows: list[int], column: str) -> list[str | None]:
+    """The column as text: strings as they are, numbers and booleans as JSON writes them."""
+    if all(type(v) is str or v is None for v in values):  # the common case, checked fast
+        return values
+    for index, value in enumerate(values):
+        if isinstance(value, dict | list):
+            what = "an object" if isinstance(value, dict) else "a list"
+            raise InputError(
+                path, f"{quote(json.dumps(value))} is {what}, not a single value", row=rows[index],
+                column=column,
+            )
+    return [v if v is None or type(v) is str else _json_text(v) for v in values]
+
+
+def _json_text(value: bool | int | float) -> str:
+    if value is True or value is False:  # `is`: 1 == True, but 1 is written 1
+        return "true" if value else "false"
+    return str(value) if type(value) is int else json.dumps(value)
 
 
 def canonical(raw: pl.DataFrame, entity: Entity, path: str) -> pl.DataFrame:
