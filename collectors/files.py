@@ -7,6 +7,7 @@ naming file, row and column. Row numbers count data rows from 1 (a CSV's header 
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -14,17 +15,27 @@ from pathlib import Path
 
 import polars as pl
 
-from warehouse.errors import InputError
+from warehouse.errors import InputError, quote
 from warehouse.impact.config import MAX_RAMP_WEEKS
 from warehouse.schema import DEPLOYMENT_STATUSES, ENTITIES, Entity, Kind, parse_cohorts
 from warehouse.validation import check_regex
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
 ROW = "__row"
+BOM = b"\xef\xbb\xbf"
 
-# ISO 8601 date-time with an offset (Z, +hh:mm or +hhmm); seconds and fractions optional.
-ISO_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})$"
-ISO_WITHOUT_OFFSET = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?$"
+# ISO 8601 / RFC 3339 date-time with an offset, in the parts a timestamp is rebuilt from:
+# extended (2026-09-01T10:00:00) or basic (20260901T100000) form, T, t or a space between
+# date and time, seconds and a fraction (. or ,) optional, and every offset form: Z, ±hh,
+# ±hh:mm or ±hhmm (PostgreSQL's timestamptz text is `2026-09-01 10:00:00+00`).
+TIMESTAMP_PARTS = (
+    r"^(?P<y>\d{4})-?(?P<mo>\d{2})-?(?P<d>\d{2})[Tt ](?P<h>\d{2}):?(?P<mi>\d{2})(?::?(?P<s>\d{2}))?"
+    r"(?:[.,](?P<f>\d{1,9}))? ?(?:(?P<z>[Zz])|(?P<oh>[+-]\d{2}):?(?P<om>\d{2})?)$"
+)
+ISO_WITHOUT_OFFSET = (
+    r"^\d{4}-?\d{2}-?\d{2}([Tt ]\d{2}:?\d{2}(:?\d{2}([.,]\d{1,9})?)?)?$"
+)
+OFFSET_EXAMPLES = "Z, +02, +02:00 or +0200"
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
 
@@ -55,18 +66,21 @@ def entity_for(path: Path, entity: str | None = None) -> Entity:
 BATCH_ROWS = 250_000
 
 
-def read_raw_batches(path: Path, rows_per_batch: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
-    """The file as polars reads it, in batches, each with a 1-based row number column.
+def read_raw_batches(
+    path: Path, rows_per_batch: int = BATCH_ROWS, entity: Entity | None = None
+) -> Iterator[pl.DataFrame]:
+    """The file as read, in batches, each with a row number column (see `ROW` numbering in
+    docs/import-format.md: a CSV's data rows count from 1 after the header; a JSON Lines row
+    is its line number).
 
     CSV and Parquet stream, so memory holds one batch, not the file; JSON Lines is read whole
-    (its schema is inferred over every line) and then cut into batches.
+    and then cut into batches. `entity` limits a JSON Lines file to that entity's columns.
     """
-    if not path.is_file():
-        raise InputError(str(path), "no such file")
     fmt = file_format(path)
+    check_readable(path)
     try:
         if fmt == "jsonl":
-            whole = _read_jsonl(path).with_row_index(ROW, offset=1)
+            whole = _read_jsonl(path, entity)
             for offset in range(0, max(whole.height, 1), rows_per_batch):
                 yield whole.slice(offset, rows_per_batch)
             return
@@ -84,26 +98,129 @@ def read_raw_batches(path: Path, rows_per_batch: int = BATCH_ROWS) -> Iterator[p
     except InputError:
         raise
     except Exception as exc:  # polars raises several types; the message is what matters
+        if fmt == "csv":
+            _find_csv_problem(path)  # names the row when it can
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(str(path), f"cannot read as {fmt}: {first_line}") from None
 
 
-def _read_jsonl(path: Path) -> pl.DataFrame:
+def check_readable(path: Path) -> None:
+    """An InputError naming the file when it is missing, a folder or cannot be opened."""
     try:
-        return pl.read_ndjson(path, infer_schema_length=None)
-    except Exception:
-        # Find the offending line so the message can name it.
-        with path.open() as lines:
-            for number, line in enumerate(lines, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    value = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise InputError(str(path), f"not valid JSON: {exc.msg}", row=number) from None
-                if not isinstance(value, dict):
-                    raise InputError(str(path), "each line must be a JSON object", row=number) from None
-        raise
+        with path.open("rb"):
+            pass
+    except FileNotFoundError:
+        raise InputError(str(path), "no such file") from None
+    except IsADirectoryError:
+        raise InputError(str(path), "is a folder, not a file") from None
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read the file: {exc.strerror or exc}") from None
+
+
+def _find_csv_problem(path: Path) -> None:
+    """After polars refused a CSV: find the first row it stumbled on and raise its InputError.
+
+    Python's csv module counts rows as polars does (a blank line is a row, quoted newlines stay
+    inside their row); undecodable bytes are kept as surrogates so the row that holds them is
+    found exactly, without decoding the whole file at once.
+    """
+    with path.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as text:
+        reader = csv.reader(text)
+        header: list[str] = []
+        try:
+            for row, fields in enumerate(reader):
+                if row == 0:
+                    header = fields
+                for index, value in enumerate(fields):
+                    if _NOT_UTF8.search(value):
+                        column = header[index] if index < len(header) and row else None
+                        where = " (in the header)" if row == 0 else ""
+                        raise InputError(str(path), f"not UTF-8 text{where}", row=row or None, column=column)
+                if len(fields) > len(header):
+                    raise InputError(
+                        str(path), f"{len(fields)} fields where the header has {len(header)}", row=row
+                    )
+        except csv.Error as exc:
+            raise InputError(str(path), f"not valid CSV: {exc}", row=reader.line_num - 1) from None
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+class _NotJSON(ValueError):
+    """A NaN or Infinity literal: Python's json accepts them, JSON does not."""
+
+
+def _no_constant(name: str) -> None:
+    raise _NotJSON(name)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)  # one, not one per line
+
+
+def _read_jsonl(path: Path, entity: Entity | None) -> pl.DataFrame:
+    """One JSON object per line, as text columns, each value checked to be a single value.
+
+    Read with Python's json module rather than polars: polars stores an object or list as its
+    JSON text when another row of the column holds a string, reports a NaN or a BOM as an
+    internal "TapeError" at a character offset, and skips blank lines in its row count. Here a
+    row is its line number; blank lines are skipped but counted, so the number is the line an
+    editor shows. Values become text (`true`, `12`, `1.5`) that `canonical` types as for CSV.
+    """
+    records: list[dict] = []
+    rows: list[int] = []
+    name = str(path)
+    with path.open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            if number == 1 and raw.startswith(BOM):  # accepted, as in a CSV
+                raw = raw[len(BOM):]
+            if not raw.strip():
+                continue
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(name, "not UTF-8 text", row=number) from None
+            try:
+                record = _DECODER.decode(line)
+            except _NotJSON as exc:
+                message = f"not valid JSON: {exc} is not a JSON value (use null)"
+                raise InputError(name, message, row=number) from None
+            except json.JSONDecodeError as exc:
+                raise InputError(name, f"not valid JSON: {exc.msg}", row=number) from None
+            except RecursionError:
+                raise InputError(name, "not valid JSON: nested too deeply", row=number) from None
+            if not isinstance(record, dict):
+                raise InputError(name, "each line must be a JSON object", row=number)
+            records.append(record)
+            rows.append(number)
+    present = {key for record in records for key in record}
+    # Extra columns are ignored, whatever they hold; the entity's columns hold single values.
+    keys = [c for c in entity.names if c in present] if entity else sorted(present)
+    frame = {ROW: pl.Series(ROW, rows, dtype=pl.UInt32)}
+    for key in keys:
+        values = [record.get(key) for record in records]
+        frame[key] = pl.Series(key, _jsonl_text(values, name, rows, key), dtype=pl.String)
+    return pl.DataFrame(frame)
+
+
+def _jsonl_text(values: list, path: str, rows: list[int], column: str) -> list[str | None]:
+    """The column as text: strings as they are, numbers and booleans as JSON writes them."""
+    if all(type(v) is str or v is None for v in values):  # the common case, checked fast
+        return values
+    for index, value in enumerate(values):
+        if isinstance(value, dict | list):
+            what = "an object" if isinstance(value, dict) else "a list"
+            raise InputError(
+                path, f"{quote(json.dumps(value))} is {what}, not a single value", row=rows[index],
+                column=column,
+            )
+    return [v if v is None or type(v) is str else _json_text(v) for v in values]
+
+
+def _json_text(value: bool | int | float) -> str:
+    if value is True or value is False:  # `is`: 1 == True, but 1 is written 1
+        return "true" if value else "false"
+    return str(value) if type(value) is int else json.dumps(value)
 
 
 def canonical(raw: pl.DataFrame, entity: Entity, path: str) -> pl.DataFrame:
@@ -123,7 +240,7 @@ def canonical(raw: pl.DataFrame, entity: Entity, path: str) -> pl.DataFrame:
         status = frame["status"].str.to_lowercase()
         _fail_on_first(
             ~status.is_in(DEPLOYMENT_STATUSES), raw["status"], rows, path, "status",
-            "unknown status {value!r} (use success or failure)",
+            "unknown status {value} (use success or failure)",
         )
         frame = frame.with_columns(status)
     if entity.name == "initiatives":
@@ -164,7 +281,8 @@ def _typed(values: pl.Series, kind: Kind, rows: pl.Series, path: str) -> pl.Seri
     if kind is Kind.TIMESTAMP and isinstance(values.dtype, pl.Datetime):
         if values.dtype.time_zone is None:
             _fail_on_first(
-                values.is_not_null(), values, rows, path, name, "timestamp {value!r} has no UTC offset"
+                values.is_not_null(), values, rows, path, name,
+                "timestamp {value} has no UTC offset (a Parquet timestamp type with a time zone is expected)",
             )
         return values.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
     if kind is Kind.DATE and values.dtype == pl.Date:
@@ -183,21 +301,22 @@ def _typed(values: pl.Series, kind: Kind, rows: pl.Series, path: str) -> pl.Seri
         _fail_on_first(given & parsed.is_null(), text, rows, path, name, _timestamp_problem)
         return parsed
     if kind is Kind.DATE:
-        parsed = text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False)
+        # The whole value: `2026-03-02garbage` or a date-time is not a date (never cut short).
+        parsed = text.str.to_date("%Y-%m-%d", strict=False)
         _fail_on_first(
-            given & parsed.is_null(), text, rows, path, name, "{value!r} is not a date (YYYY-MM-DD)"
+            given & parsed.is_null(), text, rows, path, name, "{value} is not a date (YYYY-MM-DD)"
         )
         return parsed
     if kind is Kind.BOOL:
         lowered = text.str.to_lowercase()
         _fail_on_first(
             given & ~lowered.is_in(TRUE_WORDS + FALSE_WORDS), text, rows, path, name,
-            "{value!r} is not true or false",
+            "{value} is not true or false",
         )
         return lowered.is_in(TRUE_WORDS).set(~given, None).alias(name)
     if kind is Kind.INT:
         parsed = text.cast(pl.Int64, strict=False)
-        _fail_on_first(given & parsed.is_null(), text, rows, path, name, "{value!r} is not a whole number")
+        _fail_on_first(given & parsed.is_null(), text, rows, path, name, "{value} is not a whole number")
         return parsed
     raise AssertionError(kind)
 
@@ -205,24 +324,40 @@ def _typed(values: pl.Series, kind: Kind, rows: pl.Series, path: str) -> pl.Seri
 def _parse_timestamp(text: pl.Series) -> pl.Series:
     """ISO 8601 with an offset as a UTC instant; null where that fails.
 
-    `%+` covers the common spellings (T or space, fractions, Z, +hh:mm, +hhmm) in one fast pass;
-    only the rare values without seconds take a second pass.
+    `%+` reads the common spellings (T or space, fractions, Z, +hh:mm, +hhmm) in one fast pass;
+    the rest (±hh, no seconds, basic form, a comma fraction) is rebuilt from TIMESTAMP_PARTS in
+    the one RFC 3339 spelling and parsed again.
     """
     parsed = text.str.to_datetime("%+", time_zone="UTC", strict=False, time_unit="us")
     retry = text.is_not_null() & parsed.is_null()
     if retry.any():
-        short = text.str.replace(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})([^:\d])", "${1}T${2}:00${3}")
-        again = short.str.to_datetime("%+", time_zone="UTC", strict=False, time_unit="us")
+        parts = text.str.extract_groups(TIMESTAMP_PARTS).struct
+        offset = pl.when(parts.field("z").is_not_null()).then(pl.lit("+00:00")).otherwise(
+            pl.concat_str(parts.field("oh"), pl.lit(":"), parts.field("om").fill_null("00"))
+        )
+        rebuilt = pl.concat_str(
+            parts.field("y"), pl.lit("-"), parts.field("mo"), pl.lit("-"), parts.field("d"),
+            pl.lit("T"), parts.field("h"), pl.lit(":"), parts.field("mi"), pl.lit(":"),
+            parts.field("s").fill_null("00"), pl.lit("."), parts.field("f").fill_null("0"), offset,
+        )
+        again = pl.select(rebuilt).to_series().str.to_datetime(
+            "%Y-%m-%dT%H:%M:%S%.f%:z", time_zone="UTC", strict=False, time_unit="us"
+        )
         parsed = parsed.zip_with(~retry, again)
     return parsed
 
 
 def _timestamp_problem(value: str) -> str:
     if re.fullmatch(ISO_WITHOUT_OFFSET, value):
-        return f"timestamp {value!r} has no UTC offset (add Z or +hh:mm)"
-    if not re.fullmatch(ISO_WITH_OFFSET, value):
-        return f"{value!r} is not an ISO 8601 timestamp with an offset"
-    return f"{value!r} is not a valid timestamp"
+        # Say what would have been accepted, on the value itself: the tool never guesses a zone.
+        example = value if re.search(r"[Tt ]", value) else value + "T00:00:00"
+        return (
+            f"timestamp {quote(value)} has no UTC offset; expected ISO 8601 with an offset "
+            f"({OFFSET_EXAMPLES}), e.g. {quote(example + 'Z')}"
+        )
+    if not re.fullmatch(TIMESTAMP_PARTS, value):
+        return f"{quote(value)} is not an ISO 8601 timestamp with an offset ({OFFSET_EXAMPLES})"
+    return f"{quote(value)} is not a valid timestamp"
 
 
 def _fail_on_first(
@@ -233,8 +368,10 @@ def _fail_on_first(
         return
     index = bad.arg_true()[0]
     value = values[index]
-    value = None if value is None else str(value)
-    text = message(value) if callable(message) else message.format(value=value)
+    if isinstance(value, pl.Series):  # a list from Parquet: one line, not a Series dump
+        value = json.dumps(value.to_list(), default=str)
+    value = "" if value is None else str(value)
+    text = message(value) if callable(message) else message.format(value=quote(value))
     raise InputError(path, text, row=int(rows[index]), column=column)
 
 
@@ -267,7 +404,7 @@ class KeyTracker:
             if key in first_at:
                 value = "/".join(str(v) for v in key)
                 raise InputError(
-                    self.path, f"duplicate key {value!r} (also at row {first_at[key]})",
+                    self.path, f"duplicate key {quote(value)} (also at row {first_at[key]})",
                     row=row, column="/".join(self.entity.key),
                 )
             first_at[key] = row
@@ -281,7 +418,7 @@ def read_entity_batches(
     path = Path(path)
     chosen = entity_for(path, entity)
     tracker = KeyTracker(chosen, str(path))
-    for raw in read_raw_batches(path, rows_per_batch):
+    for raw in read_raw_batches(path, rows_per_batch, chosen):
         frame = canonical(raw, chosen, str(path))
         tracker.add(frame, raw[ROW])
         yield chosen, frame
@@ -289,7 +426,7 @@ def read_entity_batches(
     def key_of_row(rows: list[int]) -> dict[int, tuple]:
         wanted = pl.Series(ROW, rows, dtype=pl.UInt32)
         found: dict[int, tuple] = {}
-        for raw in read_raw_batches(path, rows_per_batch):
+        for raw in read_raw_batches(path, rows_per_batch, chosen):
             hits = raw.filter(pl.col(ROW).is_in(wanted))
             if hits.height:
                 frame = canonical(hits, chosen, str(path))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from collectors.files import FORMATS, entity_for, file_format, read_entity_batches
 from warehouse.db import LoadCounts, Warehouse
-from warehouse.errors import UserError
+from warehouse.errors import InputError, UserError
 
 
 @dataclass
@@ -34,8 +34,17 @@ def expand(paths: Sequence[Path | str]) -> list[Path]:
     """Files as given, and the importable files of any folder given."""
     files: list[Path] = []
     for path in map(Path, paths):
+        try:
+            path.stat()  # not exists(): that says False for a file in a folder we may not enter
+        except FileNotFoundError:
+            raise InputError(str(path), "no such file or folder") from None
+        except OSError as exc:
+            raise InputError(str(path), f"cannot read: {exc.strerror or exc}") from None
         if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.suffix.lower() in FORMATS)
+            try:
+                files += sorted(p for p in path.iterdir() if p.suffix.lower() in FORMATS)
+            except OSError as exc:
+                raise InputError(str(path), f"cannot read the folder: {exc.strerror or exc}") from None
         else:
             files.append(path)
     if not files:

@@ -45,7 +45,10 @@ def main(
 @app.command("import")
 def import_cmd(
     ctx: typer.Context,
-    paths: Annotated[list[Path], typer.Argument(help="Files, or folders of files, to load.")],
+    # readable=False: the importer checks each path itself and names it in one line (exit 2).
+    paths: Annotated[
+        list[Path], typer.Argument(help="Files, or folders of files, to load.", readable=False)
+    ],
     entity_name: Annotated[
         str | None,
         typer.Option("--entity", help="Entity of every file (else taken from each file name)."),

@@ -97,7 +97,7 @@ def graphql_cost(query: str, variables: dict) -> int:
 @dataclass
 class Fault:
     pattern: str  # regex on "METHOD /path?query"
-    kind: str  # 502 drop secondary secondary-no-retry-after exhaust malformed graphql-error forbidden notfound 401
+    kind: str  # 502 drop secondary secondary-no-retry-after exhaust malformed not-json graphql-error forbidden notfound 401
     times: int = 1
     retry_after: int = 3
     reset_in: int = 5
@@ -460,6 +460,13 @@ class FakeGitHub:
             )
         if fault.kind == "malformed":
             return self._respond(request, resource, 200, {"unexpected": "shape"}, etag=False)
+        if fault.kind == "not-json":
+            # A body cut short (a proxy that dropped the connection mid-answer), sent as JSON.
+            self.log.append(Logged(request.method, target, 200, True, resource))
+            return Response(
+                '[{"id": 1, "full_na', status=200,
+                headers={"Content-Type": "application/json; charset=utf-8", **self._headers(resource)},
+            )
         if fault.kind == "graphql-error":
             return self._respond(
                 request,

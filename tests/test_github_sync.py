@@ -469,6 +469,42 @@ def test_cli_partial_failure_exit_3_and_the_rest_is_synced(sc):
     assert "requests:" in done.stdout and "rate-limit points used:" in done.stdout and "304" in done.stdout
 
 
+def test_answer_that_is_not_json_fails_that_resource_only_and_is_retried_next_sync(sc):
+    # A body cut short where a repository's metadata and a deployments page should be.
+    sc.fake.fault(r"^GET /repos/acme/web$", "not-json", times=99)
+    sc.fake.fault(r"^GET /repos/acme/api/deployments\?", "not-json", times=99)
+    result = sync(sc)
+    failed = {(f.repo, f.resource): f.message for f in result.failures}
+    assert sorted(failed) == [("acme/api", "deployments"), ("acme/web", "repository")]
+    # Each message names the endpoint, in one line.
+    assert failed["acme/web", "repository"].startswith("GET /repos/acme/web: answer is not JSON")
+    assert failed["acme/api", "deployments"].startswith("GET /repos/acme/api/deployments?")
+    assert "answer is not JSON" in failed["acme/api", "deployments"]
+    # The rest completed: acme/api's runs and incidents are stored, nothing of acme/web.
+    assert result.repos == ["acme/api"]
+    assert q(sc.db, "SELECT count(*) FROM deployments WHERE deployment_id LIKE '%:deployment:%'") == [(0,)]
+    assert q(sc.db, "SELECT count(*) FROM deployments WHERE deployment_id LIKE '%:run:%'") != [(0,)]
+    assert q(sc.db, "SELECT count(*) FROM incidents") == [(4,)]
+    assert q(sc.db, "SELECT count(*) FROM deployments WHERE repo = 'acme/web'") == [(0,)]
+    # The failed parts' cursors were not advanced: the next sync fetches them whole.
+    sc.fake.faults.clear()
+    again = sync(sc)
+    assert again.failures == []
+    assert sorted(again.repos) == ["acme/api", "acme/web"]
+    assert q(sc.db, "SELECT count(*) FROM deployments WHERE deployment_id LIKE '%:deployment:%'") == [(4,)]
+    assert q(sc.db, "SELECT count(*) FROM deployments WHERE repo = 'acme/web'") != [(0,)]
+
+
+def test_cli_answer_that_is_not_json_is_a_partial_failure_exit_3(sc):
+    sc.fake.fault(r"^GET /repos/acme/web$", "not-json", times=99)
+    done = run_cli("--config", str(sc.config_path), "sync", env={"GITHUB_TOKEN": TOKEN})
+    assert done.code == 3, done.stderr
+    assert "Traceback" not in done.stderr and "JSONDecodeError" not in done.stderr
+    assert "acme/web repository: GET /repos/acme/web: answer is not JSON" in done.stderr
+    assert "partial failure" in done.stderr
+    assert q(sc.db, "SELECT count(*) FROM incidents") == [(4,)]
+
+
 def test_token_never_reaches_output_database_or_clone(sc, tmp_path):
     done = run_cli("--config", str(sc.config_path), "sync", env={"GITHUB_TOKEN": TOKEN})
     assert done.code == 0, done.stderr

@@ -13,6 +13,8 @@ from enum import StrEnum
 
 import polars as pl
 
+from warehouse.errors import quote
+
 
 class Kind(StrEnum):
     TEXT = "text"
@@ -191,11 +193,11 @@ def parse_cohorts(teams: str | None, started_on: date) -> list[tuple[date, list[
             continue
         team, at, when = (part.strip() for part in entry.partition("@"))
         if not team or (at and not when):
-            raise ValueError(f"{entry.strip()!r} is not team or team@YYYY-MM-DD")
+            raise ValueError(f"{quote(entry.strip())} is not team or team@YYYY-MM-DD")
         try:
             day = date.fromisoformat(when) if when else started_on
         except ValueError:
-            raise ValueError(f"{entry.strip()!r} has no valid date after @ (YYYY-MM-DD)") from None
+            raise ValueError(f"{quote(entry.strip())} has no valid date after @ (YYYY-MM-DD)") from None
         if team not in by_date.setdefault(day, []):
             by_date[day].append(team)
     return sorted(by_date.items())

@@ -14,7 +14,7 @@ from typing import TypeVar
 import duckdb
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from warehouse.errors import UserError
+from warehouse.errors import MAX_QUOTED, UserError
 
 
 class Strict(BaseModel):
@@ -44,14 +44,27 @@ def read_toml_config(path: Path, model: type[M]) -> M:
     """Read a TOML file into `model`; every problem is a UserError naming the file and, for a
     bad value, the key's full path (e.g. `github.deployments.tags.0.pattern`)."""
     try:
-        data = tomllib.loads(path.read_text())
+        # TOML is UTF-8 whatever the locale; a BOM some editors write is accepted.
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise UserError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a folder, not a config file") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start + 1}); TOML files are UTF-8") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise UserError(f"{path}: not valid TOML: arrays or tables nested too deeply") from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        if len(key) > MAX_QUOTED:  # a key is the user's text too
+            key = key[:MAX_QUOTED] + "…"
         raise UserError(f"{path}: key {key}: {first['msg']}") from None
+    except RecursionError:
+        raise UserError(f"{path}: values nested too deeply") from None

@@ -280,6 +280,16 @@ class GitHubClient:
         return secondary * 2
 
     # -- REST helpers ---------------------------------------------------------------------------
+    def decode(self, resp: requests.Response, method: str = "GET") -> Any:
+        """The JSON body of a 2xx answer. Every caller decodes here, so that a truncated or
+        non-JSON answer is a GitHubError naming the endpoint (the sync fails that resource
+        and carries on) rather than a bare JSONDecodeError that ends the whole sync."""
+        try:
+            return resp.json()
+        except ValueError as exc:  # requests' JSONDecodeError is a ValueError
+            where = f" ({exc.msg}, character {exc.pos + 1})" if hasattr(exc, "pos") else ""
+            raise GitHubError(f"{method} {self._label(resp.url)}: answer is not JSON{where}") from None
+
     def get_json(self, path: str, params: dict | None = None, etag: str | None = None) -> Page:
         """One GET; a Page with the decoded body (items when it is a list)."""
         url = self.url(path, params)
@@ -315,10 +325,7 @@ class GitHubClient:
         etag = resp.headers.get("ETag")
         if resp.status_code == 304:
             return Page(url, [], None, etag, not_modified=True)
-        try:
-            data = resp.json()
-        except ValueError:
-            raise GitHubError(f"GET {self._label(url)}: answer is not JSON") from None
+        data = self.decode(resp)
         if items_key is not None:
             if not isinstance(data, dict) or not isinstance(data.get(items_key), list):
                 raise GitHubError(f"GET {self._label(url)}: unexpected payload (no {items_key!r} list)")
@@ -342,10 +349,7 @@ class GitHubClient:
                 json={"query": query, "variables": variables or {}},
                 resource="graphql",
             )
-            try:
-                body = resp.json()
-            except ValueError:
-                raise GitHubError(f"POST {self._label(self.graphql_url)}: answer is not JSON") from None
+            body = self.decode(resp, "POST")
             if not isinstance(body, dict):
                 raise GitHubError(f"POST {self._label(self.graphql_url)}: unexpected payload")
             data = body.get("data") or {}

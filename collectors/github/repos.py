@@ -12,7 +12,7 @@ import fnmatch
 from collections.abc import Callable
 
 from collectors.config import SourcesSettings
-from collectors.github.client import GitHubClient, GitHubError, NotFound
+from collectors.github.client import AuthError, GitHubClient, GitHubError, NotFound
 from collectors.github.streams import RepoInfo
 
 KEEP = ("full_name", "default_branch", "archived", "disabled", "size", "clone_url")
@@ -32,7 +32,7 @@ def read_listing(
         if resp.status_code == 304 and old:
             page_items, next_url = old["items"], old.get("next")
         else:
-            data = resp.json()
+            data = client.decode(resp)
             data = data if isinstance(data, list) else [data]
             page_items = [{k: d.get(k) for k in KEEP} for d in data if isinstance(d, dict)]
             next_url = resp.links.get("next", {}).get("url")
@@ -44,6 +44,12 @@ def read_listing(
         items.extend(page_items)
         url = next_url
     return items, new_cache
+
+
+def _keep(cache: dict[str, dict], new_cache: dict[str, dict], key: str) -> None:
+    """A failed listing's cursor is not advanced: the next sync starts from what it had."""
+    if key in cache:
+        new_cache[key] = cache[key]
 
 
 def _selected(name: str, include: list[str], exclude: list[str]) -> bool:
@@ -74,8 +80,13 @@ def discover(
     config: SourcesSettings,
     cache: dict[str, dict],
     warn: Callable[[str], None],
+    fail: Callable[[str, str, Exception], None],
 ) -> tuple[list[RepoInfo], dict[str, dict]]:
-    """(repositories to sync, new listing cache keyed by listing name)."""
+    """(repositories to sync, new listing cache keyed by listing name).
+
+    A listing that fails (a malformed answer, a 5xx that outlasted the retries) is passed to
+    `fail` and skipped for this run, its cached pages kept for the next; the rest goes on.
+    A rejected token (AuthError) still stops everything."""
     gh = config.github
     assert gh is not None
     new_cache: dict[str, dict] = {}
@@ -88,6 +99,12 @@ def discover(
             )
         except NotFound:
             warn(f"organisation {org}: not found (404) or not visible to the token; skipped")
+            continue
+        except AuthError:
+            raise
+        except GitHubError as exc:
+            _keep(cache, new_cache, key)
+            fail(org, "repositories", exc)
             continue
         metas.extend(m for m in items if _selected(str(m.get("full_name")), gh.include, gh.exclude))
     listed = {m["full_name"].lower() for m in metas}
@@ -102,6 +119,12 @@ def discover(
         except NotFound:
             warn(f"{name}: repository not found (404) or not visible to the token; skipped")
             continue
+        except AuthError:
+            raise
+        except GitHubError as exc:
+            _keep(cache, new_cache, key)
+            fail(name, "repository", exc)
+            continue
         metas.extend(items)
     repos: list[RepoInfo] = []
     seen: set[str] = set()
@@ -113,7 +136,14 @@ def discover(
         if meta.get("archived") or meta.get("disabled"):
             warn(f"{name}: archived or disabled; skipped")
             continue
-        if _is_empty(client, meta):
+        try:
+            empty = _is_empty(client, meta)
+        except AuthError:
+            raise
+        except GitHubError as exc:
+            fail(name, "repository", exc)
+            continue
+        if empty:
             warn(f"{name}: empty repository; skipped")
             continue
         override = config.repos.get(name) or next(

@@ -181,9 +181,11 @@ class GitHubSync:
     def _discover(self) -> list[RepoInfo]:
         cursor = self.wh.cursor(SOURCE, "*", "repos")
         cache = json.loads(cursor.cursor) if cursor.cursor else {}
-        repos, new_cache = repo_discovery.discover(self.client, self.config, cache, self._warn)
+        repos, new_cache = repo_discovery.discover(
+            self.client, self.config, cache, self._warn, self._fail
+        )
         self.wh.load({}, cursors=[Cursor(SOURCE, "*", "repos", json.dumps(new_cache, sort_keys=True))])
-        if not repos and not self.result.warnings:
+        if not repos and not self.result.warnings and not self.result.failures:
             self._warn("no repositories selected: set [github] repos or orgs")
         return repos
 
