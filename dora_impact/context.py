@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from dora_impact.config import DEFAULT_DB, Config, load_config
 from dora_impact.errors import UserError
 from warehouse import Warehouse
+from warehouse.locking import DatabaseBusy, DatabaseUnavailable
+
+
+class Busy(UserError):
+    """Another command held the database for longer than the wait: try again later."""
+
+    exit_code = 4
 
 
 @dataclass
@@ -25,7 +33,17 @@ class AppContext:
         return cls(config=config, db_path=Path(chosen))
 
     def open(self, read_only: bool = False) -> Warehouse:
+        """The database, waited for while another command holds it; a database this command
+        creates is removed again if the command fails inside its `with` block."""
         try:
-            return Warehouse(self.db_path, read_only=read_only)
-        except FileNotFoundError as exc:  # reading a database that was never built
+            return Warehouse(
+                self.db_path,
+                read_only=read_only,
+                command=" ".join(["dora-impact", *sys.argv[1:]]),
+                on_wait=lambda message: print(f"dora-impact: {message}", file=sys.stderr),
+                remove_if_failed=True,
+            )
+        except (FileNotFoundError, DatabaseUnavailable) as exc:  # never built, or not a database
             raise UserError(str(exc)) from None
+        except DatabaseBusy as exc:
+            raise Busy(str(exc)) from None
