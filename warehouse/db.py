@@ -95,10 +95,10 @@ class Warehouse:
         self._opened_at = 0.0
         self._in_transaction = False
         self._writer: locking.WriterLock | None = None
+        locking.check_path(self.path, read_only)
         if read_only and not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no such database (run `dora-impact demo`, "
                                     "`import` or `sync` first)")
-        locking.check_path(self.path, read_only)
         self._created = not read_only and not self.path.exists()
         self._remove_if_failed = remove_if_failed and self._created
         if not read_only:

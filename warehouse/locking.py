@@ -63,7 +63,7 @@ def check_path(path: Path, read_only: bool) -> None:
     """Refuse, in one line, a path that cannot be a database before DuckDB sees it."""
     if path.is_dir():
         raise DatabaseUnavailable(f"{path}: is a directory, not a database file")
-    if not read_only and not path.parent.is_dir():
+    if not path.parent.is_dir():
         raise DatabaseUnavailable(f"{path}: folder {path.parent} does not exist")
 
 
