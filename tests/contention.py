@@ -11,6 +11,7 @@ an error.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -82,6 +83,7 @@ def _cli(args: list[str], env: dict) -> tuple[bool, str, float]:
 def run(tmp: Path, seconds: float, delay: float = 0.02, page_pause: float = 0.0) -> Outcome:
     """Run every writer and reader for `seconds` of wall clock; what each side saw."""
     out = Outcome()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per fake request otherwise
     server = HTTPServer(host="127.0.0.1", port=0)
     server.start()
     try:
