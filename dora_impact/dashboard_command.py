@@ -11,7 +11,6 @@ from typing import Annotated
 import typer
 
 from dora_impact.context import AppContext
-from dora_impact.errors import UserError
 
 
 def dashboard_command_line(context: AppContext, port: int, address: str) -> list[str]:
@@ -28,8 +27,7 @@ def dashboard_command_line(context: AppContext, port: int, address: str) -> list
 
 
 def serve_dashboard(context: AppContext, port: int = 8501, address: str = "localhost") -> None:
-    if not context.db_path.exists():
-        raise UserError(f"{context.db_path}: no such database (run `dora-impact demo` or `import` first)")
+    context.open(read_only=True).close()  # a missing or unusable file: one line, before serving
     typer.echo(f"Dashboard on http://{address}:{port} (Ctrl-C stops it)", err=True)
     raise typer.Exit(run_child(dashboard_command_line(context, port, address)))
 

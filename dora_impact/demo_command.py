@@ -15,7 +15,7 @@ from dora_impact.context import AppContext
 from dora_impact.errors import UserError
 from dora_impact.metrics_command import print_metrics
 from warehouse import Warehouse
-from warehouse.locking import WriterLock, pid_alive, sidecar, wait_seconds
+from warehouse.locking import WriterLock, check_path, pid_alive, sidecar, wait_seconds
 
 # collectors.synthetic.DEFAULT_SEED, repeated so that start-up does not import numpy and scipy
 # (tests/test_impact_cli.py checks that they agree).
@@ -99,6 +99,7 @@ def register(app: typer.Typer) -> None:
         """Build the synthetic demo org into the database, then serve the dashboard."""
         context: AppContext = ctx.obj
         console = Console(stderr=True)
+        check_path(context.db_path, read_only=False)
         if not holds_only_demo_data(context.db_path):
             raise UserError(
                 f"{context.db_path}: holds data that is not the demo's; pass --db with another path"

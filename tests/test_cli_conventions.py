@@ -72,7 +72,7 @@ def test_a_path_that_cannot_be_a_database_is_one_line_and_exit_2(kind, tmp_path)
     }[kind]
     repo = GitRepo(tmp_path / "src")
     repo.tag("v1", repo.commit("Initial", "2026-01-01T08:00:00"))
-    for args in (["metrics"], ["sync", "--git", str(repo.path)]):
+    for args in (["metrics"], ["sync", "--git", str(repo.path)], ["demo", "--no-serve"], ["dashboard"]):
         result = run_cli(*args, db=target)
         assert result.code == 2, (args, result.stderr)
         assert result.stderr.strip() == f"dora-impact: {target}: {expected}"
