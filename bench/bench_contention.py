@@ -36,7 +36,8 @@ def report(out: contention.Outcome, seconds: float, delay: float) -> str:
         HEADING,
         "",
         f"bench/bench_contention.py, {out.seconds:.0f} s of wall clock on {os.cpu_count()} cores "
-        f"({platform.machine()}, shared with other work), every side at once on one file:",
+        f"({platform.machine()}; load average {os.getloadavg()[0]:.0f} at the end), every side "
+        "at once on one file:",
         "",
         "| side | runs | errors | median s | p95 s | max s |",
         "|---|---|---|---|---|---|",
@@ -49,6 +50,9 @@ def report(out: contention.Outcome, seconds: float, delay: float) -> str:
         "",
         "Times include process start-up and the waits for the other side's short holds; a sync "
         "and an import never overlap (one writer at a time, the second waits).",
+        "",
+        f"{sum(t.runs for _, t in rows)} runs and page loads, {len(out.errors())} errors. Command: "
+        f"`.venv/bin/python bench/bench_contention.py --seconds {seconds:.0f} --write docs/performance.md`.",
         "",
     ]
     return "\n".join(lines)
