@@ -106,8 +106,6 @@ def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
 def run() -> None:
     """Entry point: UserError becomes one line and its exit code (2 by default), a usage error
     click's message with the usage line and exit 2, anything else one line and exit 3."""
-    from warehouse.locking import DatabaseBusy, DatabaseUnavailable
-
     usage, aborts = _click_exceptions()
     try:
         # Without standalone mode click returns (not raises) the code of a typer.Exit.
@@ -117,9 +115,6 @@ def run() -> None:
     except UserError as exc:
         typer.echo(REDACT(f"dora-impact: {exc}"), err=True)
         sys.exit(exc.exit_code)
-    except (DatabaseUnavailable, DatabaseBusy) as exc:  # met after the command opened the file
-        typer.echo(f"dora-impact: {exc}", err=True)
-        sys.exit(2 if isinstance(exc, DatabaseUnavailable) else 4)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except aborts:

@@ -10,13 +10,6 @@ from pathlib import Path
 from dora_impact.config import DEFAULT_DB, Config, load_config
 from dora_impact.errors import UserError
 from warehouse import Warehouse
-from warehouse.locking import DatabaseBusy, DatabaseUnavailable
-
-
-class Busy(UserError):
-    """Another command held the database for longer than the wait: try again later."""
-
-    exit_code = 4
 
 
 @dataclass
@@ -43,7 +36,5 @@ class AppContext:
                 on_wait=lambda message: print(f"dora-impact: {message}", file=sys.stderr),
                 remove_if_failed=True,
             )
-        except (FileNotFoundError, DatabaseUnavailable) as exc:  # never built, or not a database
+        except FileNotFoundError as exc:  # reading a database that was never built
             raise UserError(str(exc)) from None
-        except DatabaseBusy as exc:
-            raise Busy(str(exc)) from None

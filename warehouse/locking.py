@@ -34,17 +34,22 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse.errors import UserError
+
 LOCK_ERROR = "Could not set lock"
 HOLD_SECONDS = 0.25  # a writer keeps its connection across commits at most this long
 DEFAULT_WAIT = 300.0  # seconds a command waits for the file before giving up
 
 
-class DatabaseUnavailable(Exception):
+class DatabaseUnavailable(UserError):
     """The path cannot hold a database: a directory, a missing folder, not a DuckDB file."""
 
 
-class DatabaseBusy(Exception):
-    """Another process held the file for longer than the wait; the message names it."""
+class DatabaseBusy(UserError):
+    """Another process held the file for longer than the wait; the message names it. Exit 4:
+    nothing was done, and a later run may succeed."""
+
+    exit_code = 4
 
 
 def wait_seconds() -> float:
