@@ -124,7 +124,10 @@ def run() -> None:
             # Bare `dora-impact`: the help is what was asked for, not an error.
             typer.echo(exc.format_message())
             sys.exit(0)
-        exc.show()
+        if hasattr(exc, "show"):
+            exc.show()
+        else:  # a bare TyperException
+            typer.echo(f"Error: {exc.format_message()}", err=True)
         sys.exit(getattr(exc, "exit_code", 2) or 2)
     except Exception as exc:  # noqa: BLE001 - last resort: one line, exit 3
         # A secret seen by this process never reaches the terminal, even in an unexpected error.

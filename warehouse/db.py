@@ -99,11 +99,12 @@ class Warehouse:
         if read_only and not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no such database (run `dora-impact demo`, "
                                     "`import` or `sync` first)")
-        self._created = not read_only and not self.path.exists()
-        self._remove_if_failed = remove_if_failed and self._created
         if not read_only:
             wait_for = locking.wait_seconds() if wait is None else wait
             self._writer = locking.WriterLock(self.path, command, wait_for, on_wait)
+        # Decided under the writer lock: a file another writer is creating is not ours.
+        self._created = not read_only and not self.path.exists()
+        self._remove_if_failed = remove_if_failed and self._created
         try:
             self._connect()
             if not read_only:
