@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 from collectors import signals as text_rules
 from collectors.config import DeploymentRules, TagRule
 from collectors.secrets import REDACT
+from warehouse.locking import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,21 @@ def _url(clone_url: str) -> str:
     return clone_url
 
 
+PARTIAL = re.compile(r"\.git\.partial-(\d+)$")
+
+
+def clean_partials(folder: Path) -> list[Path]:
+    """Remove the half-made clones (`*.git.partial-PID`) of syncs that were killed: only
+    those whose PID no longer runs, so a clone in progress in another process is kept."""
+    removed = []
+    for entry in folder.glob("*.git.partial-*") if folder.is_dir() else ():
+        m = PARTIAL.search(entry.name)
+        if m and not pid_alive(int(m.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
 def clone_or_fetch(clone_url: str, dest: Path, env: dict[str, str] | None = None) -> Git:
     """A bare partial clone in `dest`, created atomically (a killed clone leaves no half repo
     behind under the final name), or brought up to date when it exists."""
@@ -187,6 +203,7 @@ def clone_or_fetch(clone_url: str, dest: Path, env: dict[str, str] | None = None
         )
         return repo
     dest.parent.mkdir(parents=True, exist_ok=True)
+    clean_partials(dest.parent)
     partial = dest.with_name(f"{dest.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     Git(dest.parent, env).run("clone", "--quiet", "--bare", "--filter=tree:0", url, str(partial))

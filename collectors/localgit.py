@@ -27,7 +27,7 @@ from warehouse.errors import UserError
 SOURCE = "git"
 MERGE_PR = re.compile(r"^Merge pull request #(\d+) from (\S+)")
 SQUASH_PR = re.compile(r"\(#(\d+)\)\s*$")
-DEFAULT_DAYS = 90
+DEFAULT_DAYS = 90  # commits before the first deployment that it ships
 
 
 @dataclass
@@ -115,6 +115,10 @@ def pull_request_rows(name: str, repo: Git, since: datetime) -> tuple[list[dict]
     return prs, changes
 
 
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
 def sync_local(
     wh: Warehouse,
     config: SourcesSettings,
@@ -130,20 +134,27 @@ def sync_local(
     gh = config.github
     if full:
         wh.clear_cursors(SOURCE)
-    day = (
-        since
-        or (gh.since if gh else None)
-        or (today or datetime.now(UTC).date()) - timedelta(days=gh.backfill_days if gh else DEFAULT_DAYS)
-    )
-    window = datetime(day.year, day.month, day.day, tzinfo=UTC)
     rules = gh.deployments if gh else DeploymentRules()
     tag_rules = [r for r in rules.tags if not r.releases] or [TagRule()]
-    deployments, signals = tag_deployments(name, repo, tag_rules, window, SOURCE, rules)
+    # A local history costs no API calls, so by default every tag counts (--since or
+    # github.since narrow it). The first deployment still ships only the commits of the
+    # backfill days before it, so it does not absorb the repository's whole past.
+    chosen = since or (gh.since if gh else None)
+    tags_from = _midnight(chosen) if chosen else datetime(1970, 1, 1, tzinfo=UTC)
+    deployments, signals = tag_deployments(name, repo, tag_rules, tags_from, SOURCE, rules)
+    first = min((d["finished_at"] for d in deployments), default=None)
+    backfill = timedelta(days=gh.backfill_days if gh else DEFAULT_DAYS)
+    if chosen:
+        window = tags_from
+    elif first is not None:
+        window = first - backfill
+    else:
+        window = _midnight(today or datetime.now(UTC).date()) - backfill
     attribution.save_signals(wh, signals)
     if not deployments:
+        since_text = f" since {chosen.isoformat()}" if chosen else ""
         result.warnings.append(
-            f"{path}: no tag matches {', '.join(r.pattern for r in tag_rules)} "
-            f"since {day.isoformat()}; no deployments"
+            f"{path}: no tag matches {', '.join(r.pattern for r in tag_rules)}{since_text}; no deployments"
         )
     prs, pr_changes = pull_request_rows(name, repo, window)
     result.add(

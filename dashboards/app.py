@@ -17,7 +17,7 @@ import streamlit as st
 # Streamlit runs this file as a script; make the project importable when run from a checkout.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboards import pages  # noqa: E402
+from dashboards import data, pages  # noqa: E402
 
 
 def arguments() -> argparse.Namespace:
@@ -51,7 +51,10 @@ def main() -> None:
             st.Page(pages.health, title="Data health", icon=":material/monitor_heart:", url_path="health"),
         ]
     )
-    navigation.run()
+    try:
+        navigation.run()
+    except data.Busy:  # a writer held the file past READ_WAIT and no earlier read exists
+        st.info("A sync or import is writing to the database; reload in a moment.")
 
 
 main()

@@ -1,25 +1,25 @@
 """Read-only data access for the dashboard.
 
 The dashboard never takes DuckDB's write lock: it opens the file read-only, briefly, per
-refresh. While a sync holds the file, DuckDB refuses readers; the dashboard then keeps serving
-the last data it read and says how old it is.
+refresh. A sync or import holds the file only for short moments (warehouse/locking.py), and a
+refresh waits those out (bounded by READ_WAIT); only if a writer held the file longer still
+does the dashboard serve the last data it read, and say how old it is.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
 from dashboards.settings import DashboardSettings, load_settings
 from warehouse import Warehouse
+from warehouse.locking import DatabaseBusy
 from warehouse.metrics import compute_metrics, prepare
 
-RETRIES = 5
+READ_WAIT = 60.0  # seconds a refresh waits for a writer's moment to end
 
 
 class Busy(Exception):
@@ -36,14 +36,10 @@ _last_good: dict[tuple, Snapshot] = {}
 
 
 def _open(db: str) -> Warehouse:
-    for attempt in range(RETRIES):
-        try:
-            return Warehouse(Path(db), read_only=True)
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or attempt == RETRIES - 1:
-                raise Busy(str(exc)) from None
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError
+    try:
+        return Warehouse(Path(db), read_only=True, wait=READ_WAIT)
+    except DatabaseBusy as exc:
+        raise Busy(str(exc)) from None
 
 
 def read(key: tuple, db: str, compute) -> tuple[object, datetime, bool]:

@@ -1,7 +1,9 @@
 """The `dora-impact` command line: a thin shell over collectors/ and warehouse/.
 
-Exit codes: 0 ok, 1 the job ran and found something (e.g. a regression), 2 bad input or
-configuration (one line on stderr, no traceback), 3 any other failure.
+Exit codes: 0 ok, 1 the job ran and found something (e.g. a regression), 2 bad input,
+configuration or usage (one line on stderr, no traceback; usage errors add the usage line),
+3 any other failure, 4 nothing was done and a later run may succeed (the API host is
+unreachable, or another command held the database past the wait).
 """
 
 from __future__ import annotations
@@ -28,9 +30,21 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from dora_impact import __version__
+
+        typer.echo(f"dora-impact {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
     db: Annotated[
         str | None, typer.Option("--db", envvar="DORA_IMPACT_DB", help="DuckDB file.")
     ] = None,
@@ -76,11 +90,29 @@ impact_command.register(app)
 dashboard_command.register(app)
 
 
+def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:
+    """(usage-type exceptions, aborts) of the click that parses the command line: typer
+    >= 0.29 raises those of its vendored copy (subclasses of typer.TyperException), older
+    typer those of click itself; both are handled."""
+    usage: list[type] = [typer.TyperException]
+    aborts: list[type] = [typer.Abort]
+    try:
+        import click
+
+        usage.append(click.exceptions.ClickException)
+        aborts.append(click.exceptions.Abort)
+    except ImportError:  # pragma: no cover - typer without click
+        pass
+    return tuple(usage), tuple(aborts)
+
+
 def run() -> None:
-    """Entry point: turns UserError into one line and exit 2, anything else into exit 3."""
+    """Entry point: UserError becomes one line and its exit code (2 by default), a usage error
+    click's message with the usage line and exit 2, anything else one line and exit 3."""
+    usage, aborts = _click_exceptions()
     try:
         # Without standalone mode click returns (not raises) the code of a typer.Exit.
-        code = app(standalone_mode=False)
+        code = app(prog_name="dora-impact", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except UserError as exc:
@@ -88,14 +120,19 @@ def run() -> None:
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # noqa: BLE001 - last resort: one line, exit 3
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except aborts:
+        sys.exit(130)
+    except usage as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            # Bare `dora-impact`: the help is what was asked for, not an error.
+            typer.echo(exc.format_message())
+            sys.exit(0)
+        if hasattr(exc, "show"):
             exc.show()
-            sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
+        else:  # a bare TyperException
+            typer.echo(f"Error: {exc.format_message()}", err=True)
+        sys.exit(getattr(exc, "exit_code", 2) or 2)
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, exit 3
         # A secret seen by this process never reaches the terminal, even in an unexpected error.
         typer.echo(REDACT(f"dora-impact: error: {type(exc).__name__}: {exc}"), err=True)
         sys.exit(3)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,15 @@ class AppContext:
         return cls(config=config, db_path=Path(chosen))
 
     def open(self, read_only: bool = False) -> Warehouse:
+        """The database, waited for while another command holds it; a database this command
+        creates is removed again if the command fails inside its `with` block."""
         try:
-            return Warehouse(self.db_path, read_only=read_only)
+            return Warehouse(
+                self.db_path,
+                read_only=read_only,
+                command=" ".join(["dora-impact", *sys.argv[1:]]),
+                on_wait=lambda message: print(f"dora-impact: {message}", file=sys.stderr),
+                remove_if_failed=True,
+            )
         except FileNotFoundError as exc:  # reading a database that was never built
             raise UserError(str(exc)) from None

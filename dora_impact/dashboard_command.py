@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from importlib import resources
@@ -10,7 +11,6 @@ from typing import Annotated
 import typer
 
 from dora_impact.context import AppContext
-from dora_impact.errors import UserError
 
 
 def dashboard_command_line(context: AppContext, port: int, address: str) -> list[str]:
@@ -27,21 +27,41 @@ def dashboard_command_line(context: AppContext, port: int, address: str) -> list
 
 
 def serve_dashboard(context: AppContext, port: int = 8501, address: str = "localhost") -> None:
-    if not context.db_path.exists():
-        raise UserError(f"{context.db_path}: no such database (run `dora-impact demo` or `import` first)")
+    context.open(read_only=True).close()  # a missing or unusable file: one line, before serving
     typer.echo(f"Dashboard on http://{address}:{port} (Ctrl-C stops it)", err=True)
+    raise typer.Exit(run_child(dashboard_command_line(context, port, address)))
+
+
+def run_child(command: list[str]) -> int:
+    """Run the Streamlit server until it ends, or until this process is told to stop
+    (SIGTERM, SIGINT, SIGHUP): then stop the server too, so none is left orphaned on the port."""
+    child = subprocess.Popen(command)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGINT too: a shell starts background jobs with it ignored, and `kill -INT` must still work.
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
-        code = subprocess.call(dashboard_command_line(context, port, address))
+        return child.wait()
     except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+        child.terminate()
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+        return 0
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("dashboard")
     def dashboard_cmd(
         ctx: typer.Context,
-        port: Annotated[int, typer.Option(help="Port to serve on.")] = 8501,
+        port: Annotated[int, typer.Option(min=1, max=65535, help="Port to serve on.")] = 8501,
         address: Annotated[
             str, typer.Option(help="Address to bind; 0.0.0.0 to serve other machines.")
         ] = "localhost",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import typer
 from rich.console import Console
 
@@ -15,6 +15,7 @@ from dora_impact.context import AppContext
 from dora_impact.errors import UserError
 from dora_impact.metrics_command import print_metrics
 from warehouse import Warehouse
+from warehouse.locking import WriterLock, check_path, pid_alive, sidecar, wait_seconds
 
 # collectors.synthetic.DEFAULT_SEED, repeated so that start-up does not import numpy and scipy
 # (tests/test_impact_cli.py checks that they agree).
@@ -25,34 +26,48 @@ def holds_only_demo_data(path: Path) -> bool:
     """True when the file is absent or every row in it came from the demo generator."""
     if not path.exists():
         return True
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error:
-        return False
-    try:
-        tables = [r[0] for r in con.execute(
+    with Warehouse(path, read_only=True) as wh:  # waits while a command holds the file
+        tables = [r[0] for r in wh.con.execute(
             "SELECT table_name FROM information_schema.columns WHERE column_name = 'source'"
         ).fetchall()]
         return all(
-            con.execute(f"SELECT count(*) FROM {t} WHERE source IS DISTINCT FROM 'demo'").fetchone()[0] == 0
+            wh.scalar(f"SELECT count(*) FROM {t} WHERE source IS DISTINCT FROM 'demo'") == 0
             for t in tables
         )
-    finally:
-        con.close()
+
+
+BUILD_NAME = re.compile(r"^\.demo-(\d+)-[^.]+\.duckdb(\.wal|\.lock|\.gate)?$")
+
+
+def clean_leftovers(folder: Path) -> list[Path]:
+    """Remove the build files (`.demo-PID-XXXX.duckdb` and its WAL and locks) of demo runs
+    that were killed: only those whose PID no longer runs, so a concurrent build is kept."""
+    removed = []
+    for entry in folder.glob(".demo-*.duckdb*"):
+        m = BUILD_NAME.match(entry.name)
+        if m and not pid_alive(int(m.group(1))):
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
 
 
 def build_demo(path: Path, seed: int | None = None) -> dict:
     """Generate the demo org into a new file and move it over `path` in one step.
 
     Building beside the target and renaming means a killed build leaves the old file intact,
-    and a rebuild never mixes two generations of the demo.
+    and a rebuild never mixes two generations of the demo. The old file's WAL is removed
+    before the rename: DuckDB would otherwise replay it into the new file and refuse to open
+    it ("WAL does not match database file"). The build is finished and checkpointed first, so
+    the new file needs no WAL, and the writer lock of `path` is held across the swap, so no
+    writer is working on the old file meanwhile.
     """
     from collectors.synthetic import DEFAULT_SEED, load_demo
 
     seed = DEFAULT_SEED if seed is None else seed
 
     path = path.resolve()
-    fd, tmp_name = tempfile.mkstemp(prefix=".demo-", suffix=".duckdb", dir=path.parent)
+    clean_leftovers(path.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".demo-{os.getpid()}-", suffix=".duckdb", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     tmp.unlink()
@@ -60,10 +75,16 @@ def build_demo(path: Path, seed: int | None = None) -> dict:
         with Warehouse(tmp) as wh:
             counts = load_demo(wh, seed=seed)
             wh.con.execute("CHECKPOINT")
-        os.replace(tmp, path)
+        swap_lock = WriterLock(path, "dora-impact demo", wait_seconds(), None)
+        try:
+            sidecar(path, "wal").unlink(missing_ok=True)
+            os.replace(tmp, path)
+        finally:
+            swap_lock.release()
     finally:
-        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
-            leftover.unlink(missing_ok=True)
+        for kind in ("wal", "lock", "gate"):
+            sidecar(tmp, kind).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
     return counts
 
 
@@ -73,11 +94,12 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the dashboard after.")] = True,
         seed: Annotated[int, typer.Option(help="Random seed of the generated org.")] = DEMO_SEED,
-        port: Annotated[int, typer.Option(help="Dashboard port.")] = 8501,
+        port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port.")] = 8501,
     ) -> None:
         """Build the synthetic demo org into the database, then serve the dashboard."""
         context: AppContext = ctx.obj
         console = Console(stderr=True)
+        check_path(context.db_path, read_only=False)
         if not holds_only_demo_data(context.db_path):
             raise UserError(
                 f"{context.db_path}: holds data that is not the demo's; pass --db with another path"

@@ -2,7 +2,8 @@
 
 Exit codes: 0 everything synced; 2 bad configuration or a missing/rejected token (one line
 naming the variable and the scope needed); 3 partial failure: some repository or resource
-failed (each is listed), everything else was synced and stored.
+failed (each is listed), everything else was synced and stored; 4 the API host could not be
+reached (one line naming host and cause): try again later.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ class PartialFailure(UserError):
     """Some repositories or resources failed; everything else was synced (exit 3)."""
 
     exit_code = 3
+
+
+class HostUnreachable(UserError):
+    """The API host could not be reached: nothing (more) was synced (exit 4)."""
+
+    exit_code = 4
 
 
 class RichReporter:
@@ -122,6 +129,7 @@ def register(app: typer.Typer) -> None:
 
         Exit 0: done. Exit 2: bad configuration, or the GitHub token is missing or rejected.
         Exit 3: some repositories or resources failed (listed); the rest was synced.
+        Exit 4: the API host could not be reached (name, refused, TLS, timeout).
         """
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         install_log_filter()
@@ -131,12 +139,20 @@ def register(app: typer.Typer) -> None:
         if git is not None:
             _sync_git(app_ctx, git, day, full, console)
             return
+        from collectors.github.client import Unreachable
         from collectors.github.sync import GitHubSync
 
         if app_ctx.config.github is None:
             raise UserError("nothing to sync: add a [github] section to the config, or pass --git PATH")
-        with app_ctx.open() as wh, RichReporter(console) as reporter:
-            result = GitHubSync(wh, app_ctx.config, full=full, since=day, reporter=reporter).run()
+        try:
+            with app_ctx.open() as wh, RichReporter(console) as reporter:
+                sync = GitHubSync(wh, app_ctx.config, full=full, since=day, reporter=reporter)
+                result = sync.run()
+        except Unreachable as exc:
+            stored = any(c.new or c.updated for c in sync.result.counts.values())
+            raise HostUnreachable(
+                f"{exc}; {'what was synced before is stored' if stored else 'nothing was synced'}"
+            ) from None
         console.print(summary_table(result.counts))
         a = result.attribution
         console.print(

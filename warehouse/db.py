@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from warehouse import locking
 from warehouse.schema import ENTITIES, Entity
 
 MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -64,29 +66,95 @@ def duckdb_settings() -> dict[str, str]:
 
 
 class Warehouse:
-    """A DuckDB file holding the canonical tables. Read-only opens never take the write lock."""
+    """A DuckDB file holding the canonical tables, shared with other processes.
 
-    def __init__(self, path: str | Path, read_only: bool = False) -> None:
+    Read-only opens never take the write lock. A writer holds the writer lock (one writer at
+    a time) for its life but the file itself only for short moments: after a commit, once it
+    has held its connection for HOLD_SECONDS, it closes it, and `con` reopens it on the next
+    use (warehouse/locking.py; docs/concurrency.md). So nothing may rely on TEMP objects
+    surviving a commit of a writer.
+
+    `remove_if_failed`: a database that this Warehouse created is deleted again when the
+    `with` block fails, so that a failed command leaves no new file behind.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        read_only: bool = False,
+        *,
+        command: str | None = None,
+        wait: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
+        remove_if_failed: bool = False,
+    ) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        self.wait, self.on_wait = wait, on_wait
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._opened_at = 0.0
+        self._in_transaction = False
+        self._writer: locking.WriterLock | None = None
+        locking.check_path(self.path, read_only)
         if read_only and not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no such database (run `dora-impact demo`, "
                                     "`import` or `sync` first)")
-        self.con = duckdb.connect(str(self.path), read_only=read_only, config=duckdb_settings())
-        self._in_transaction = False
-        # Everything is computed in UTC: offsets are applied on the way in.
-        self.con.execute("SET TimeZone = 'UTC'")
         if not read_only:
-            self.migrate()
+            wait_for = locking.wait_seconds() if wait is None else wait
+            self._writer = locking.WriterLock(self.path, command, wait_for, on_wait)
+        # Decided under the writer lock: a file another writer is creating is not ours.
+        self._created = not read_only and not self.path.exists()
+        self._remove_if_failed = remove_if_failed and self._created
+        try:
+            self._connect()
+            if not read_only:
+                self.migrate()
+        except BaseException:
+            self._discard() if self._created else self.close()
+            raise
+
+    def _connect(self) -> None:
+        self._con = locking.connect(
+            self.path, self.read_only, duckdb_settings(), wait=self.wait, on_wait=self.on_wait
+        )
+        self._opened_at = time.monotonic()
+        # Everything is computed in UTC: offsets are applied on the way in.
+        self._con.execute("SET TimeZone = 'UTC'")
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            self._connect()
+        return self._con
+
+    def release(self) -> None:
+        """Let other processes at the file: close the connection (outside a transaction)."""
+        if self._con is not None and not self._in_transaction:
+            self._con.close()
+            self._con = None
 
     def close(self) -> None:
-        self.con.close()
+        self._in_transaction = False
+        self.release()
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+    def _discard(self) -> None:
+        """Close, and delete the database this Warehouse created (with its WAL and locks)."""
+        self.close()
+        for kind in ("wal", "gate", "lock"):
+            locking.sidecar(self.path, kind).unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)
 
     def __enter__(self) -> Warehouse:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        if exc_type is not None and self._remove_if_failed:
+            self._discard()
+        else:
+            self.close()
 
     # -- schema ---------------------------------------------------------------------------
     def schema_version(self) -> int:
@@ -152,6 +220,8 @@ class Warehouse:
             raise
         finally:
             self._in_transaction = False
+        if not self.read_only and time.monotonic() - self._opened_at >= locking.HOLD_SECONDS:
+            self.release()  # between batches: readers (and the dashboard) get their turn
 
     def _upsert(self, entity: Entity, frame: pl.DataFrame, source: str | None) -> LoadCounts:
         columns = [c for c in entity.names if c in frame.columns]

@@ -46,6 +46,43 @@ class NotFound(GitHubError):
     pass
 
 
+class Unreachable(GitHubError):
+    """The API host cannot be reached at all (name, refused, TLS, timeout): no other request
+    of this sync would fare better, so the sync stops; the message names host and cause."""
+
+
+def connection_cause(exc: BaseException) -> tuple[str, bool, bool]:
+    """(cause in words, worth retrying?, a failure to reach the host at all?) of a requests
+    connection error, read from the exceptions it wraps.
+
+    A name that does not resolve and a TLS failure do not heal in seconds: no retry. A
+    refused or timed-out connection may (a restarting proxy), so it is retried with backoff.
+    """
+    chain, seen = [], set()
+    stack: list[BaseException | None] = [exc]
+    while stack:  # the causes are nested in args (urllib3's MaxRetryError.reason) and __context__
+        e = stack.pop()
+        if e is None or id(e) in seen or not isinstance(e, BaseException):
+            continue
+        seen.add(id(e))
+        chain.append(e)
+        stack.extend([getattr(e, "reason", None), e.__cause__, e.__context__])
+        stack.extend(a for a in e.args if isinstance(a, BaseException))
+    names = {type(e).__name__ for e in chain}
+    if names & {"NameResolutionError", "gaierror"} or "Failed to resolve" in str(exc):
+        return "the name does not resolve", False, True
+    if isinstance(exc, requests.exceptions.SSLError) or "SSLError" in names:
+        reason = next((str(e) for e in reversed(chain) if type(e).__name__ == "SSLError"), "")
+        return f"TLS failed ({reason[:120]})" if reason else "TLS failed", False, True
+    if "ConnectionRefusedError" in names:
+        return "connection refused", True, True
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return "connection timed out", True, True
+    if isinstance(exc, requests.Timeout):
+        return "no answer in time", True, False
+    return "connection dropped", True, False
+
+
 class GraphQLError(GitHubError):
     def __init__(self, message: str, types: set[str] | None = None):
         super().__init__(message, 200)
@@ -204,12 +241,15 @@ class GitHubClient:
                 resp = self._session.request(method, url, json=json, headers=headers, timeout=self.timeout)
             except (requests.ConnectionError, requests.Timeout) as exc:
                 failures += 1
+                cause, retry, unreachable = connection_cause(exc)
+                if unreachable and (not retry or failures > self.max_retries):
+                    host = urlsplit(url).hostname or url
+                    tries = f" ({failures} attempts)" if failures > 1 else ""
+                    raise Unreachable(f"cannot reach {host}: {cause}{tries}") from None
                 if failures > self.max_retries:
-                    raise GitHubError(
-                        f"{label}: connection failed {failures} times: {type(exc).__name__}"
-                    ) from None
+                    raise GitHubError(f"{label}: {cause} {failures} times") from None
                 self.stats.retries += 1
-                self._wait(min(2 ** (failures - 1), 30), f"{label}: connection dropped, retry {failures}")
+                self._wait(min(2 ** (failures - 1), 30), f"{label}: {cause}, retry {failures}")
                 continue
             self._note_rate(resp)
             status = resp.status_code

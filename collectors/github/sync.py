@@ -19,7 +19,7 @@ from pathlib import Path
 from collectors.config import SourcesSettings
 from collectors.git import GitError, auth_env, clone_or_fetch, fetch_commits, tag_deployments
 from collectors.github import repos as repo_discovery
-from collectors.github.client import AuthError, GitHubClient, GitHubError
+from collectors.github.client import AuthError, GitHubClient, GitHubError, Unreachable
 from collectors.github.pulls import PullRequests
 from collectors.github.streams import (
     Batch,
@@ -155,12 +155,18 @@ class GitHubSync:
             self.client.close()
 
     def _run(self) -> SyncResult:
-        if self.full:
-            self.wh.clear_cursors(SOURCE)
         today = datetime.fromtimestamp(self.clock(), UTC).date()
         self.window = window_start(self.wh, self.config, self.since, self.full, today)
-        self.wh.load({}, cursors=[Cursor(SOURCE, "*", "window", self.window.date().isoformat())])
-        repos = self._discover()
+        # Cursors change only once GitHub has answered: a sync that reached nothing (no
+        # network, a wrong host) leaves them, and a new database, as they were.
+        repos, listing = self._discover()
+        with self.wh.transaction():
+            if self.full:
+                self.wh.clear_cursors(SOURCE)
+            self.wh.load({}, cursors=[
+                Cursor(SOURCE, "*", "window", self.window.date().isoformat()),
+                Cursor(SOURCE, "*", "repos", json.dumps(listing, sort_keys=True)),
+            ])
         self.result.repos = [r.full_name for r in repos]
         self.reporter.repos(self.result.repos)
         teams = team_rows(self.config, self.result.repos)
@@ -178,16 +184,16 @@ class GitHubSync:
         self.reporter.step("*", "done")
         return self.result
 
-    def _discover(self) -> list[RepoInfo]:
+    def _discover(self) -> tuple[list[RepoInfo], dict]:
+        """(repositories, the new listing cache to store); --full ignores the stored one."""
         cursor = self.wh.cursor(SOURCE, "*", "repos")
-        cache = json.loads(cursor.cursor) if cursor.cursor else {}
+        cache = json.loads(cursor.cursor) if cursor.cursor and not self.full else {}
         repos, new_cache = repo_discovery.discover(
             self.client, self.config, cache, self._warn, self._fail
         )
-        self.wh.load({}, cursors=[Cursor(SOURCE, "*", "repos", json.dumps(new_cache, sort_keys=True))])
         if not repos and not self.result.warnings and not self.result.failures:
             self._warn("no repositories selected: set [github] repos or orgs")
-        return repos
+        return repos, new_cache
 
     def _warn(self, message: str) -> None:
         self.result.warnings.append(message)
@@ -239,7 +245,7 @@ class GitHubSync:
                 self.reporter.step(name, resource)
                 try:
                     self._sync_stream(ctx, stream_cls(), resource)
-                except AuthError:
+                except (AuthError, Unreachable):
                     raise
                 except (GitHubError, GitError, KeyError, TypeError, ValueError) as exc:
                     if isinstance(exc, (KeyError, TypeError, ValueError)):
