@@ -12,7 +12,7 @@ import fnmatch
 from collections.abc import Callable
 
 from collectors.config import SourcesSettings
-from collectors.github.client import AuthError, GitHubClient, GitHubError, NotFound
+from collectors.github.client import AuthError, GitHubClient, GitHubError, NotFound, Unreachable
 from collectors.github.streams import RepoInfo
 
 KEEP = ("full_name", "default_branch", "archived", "disabled", "size", "clone_url")
@@ -86,7 +86,7 @@ def discover(
 
     A listing that fails (a malformed answer, a 5xx that outlasted the retries) is passed to
     `fail` and skipped for this run, its cached pages kept for the next; the rest goes on.
-    A rejected token (AuthError) still stops everything."""
+    A rejected token (AuthError) or an unreachable host (Unreachable) still stops everything."""
     gh = config.github
     assert gh is not None
     new_cache: dict[str, dict] = {}
@@ -100,7 +100,7 @@ def discover(
         except NotFound:
             warn(f"organisation {org}: not found (404) or not visible to the token; skipped")
             continue
-        except AuthError:
+        except (AuthError, Unreachable):
             raise
         except GitHubError as exc:
             _keep(cache, new_cache, key)
@@ -119,7 +119,7 @@ def discover(
         except NotFound:
             warn(f"{name}: repository not found (404) or not visible to the token; skipped")
             continue
-        except AuthError:
+        except (AuthError, Unreachable):
             raise
         except GitHubError as exc:
             _keep(cache, new_cache, key)
@@ -138,7 +138,7 @@ def discover(
             continue
         try:
             empty = _is_empty(client, meta)
-        except AuthError:
+        except (AuthError, Unreachable):
             raise
         except GitHubError as exc:
             fail(name, "repository", exc)
