@@ -138,8 +138,8 @@ def sync_local(
     window = datetime(day.year, day.month, day.day, tzinfo=UTC)
     rules = gh.deployments if gh else DeploymentRules()
     tag_rules = [r for r in rules.tags if not r.releases] or [TagRule()]
-    deployments, signals = tag_deployments(name, repo, tag_rules, window, SOURCE, rules)
-    attribution.save_signals(wh, signals)
+    deployments, evidence, bounds = tag_deployments(name, repo, tag_rules, window, SOURCE, rules)
+    attribution.save_evidence(wh, [d["deployment_id"] for d in deployments], attribution.TEXT_KINDS, evidence)
     if not deployments:
         result.warnings.append(
             f"{path}: no tag matches {', '.join(r.pattern for r in tag_rules)} "
@@ -149,9 +149,10 @@ def sync_local(
     result.add(
         load_rows(wh, {"deployments": deployments, "pull_requests": prs, "changes": pr_changes}, SOURCE, [])
     )
-    shipped = ship_and_load(wh, SOURCE, name, repo, window, config.metrics.production_environment, rules)
+    shipped = ship_and_load(
+        wh, SOURCE, name, repo, window, config.metrics.production_environment, rules, bounds
+    )
     result.add(shipped.counts)
-    attribution.apply_signals(wh)
     result.add({"teams": apply_config_teams(wh, config, SOURCE)})
     if shipped.missing:
         result.warnings.append(f"{name}: {len(shipped.missing)} tag(s) point at no commit")

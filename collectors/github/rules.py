@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from collectors.config import WorkflowRule
-from collectors.signals import Flags, flags, parse_time, text_signal  # noqa: F401 - re-exported
+from collectors.signals import parse_time, text_evidence  # noqa: F401 - re-exported
 
 # GitHub Actions run conclusion -> deployment status; absent conclusions are not deployments.
 RUN_CONCLUSIONS = {
