@@ -35,7 +35,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -105,6 +105,16 @@ class Git:
         if sha not in self._known:
             self._known[sha] = self._ok("cat-file", "-e", f"{sha}^{{commit}}")
         return self._known[sha]
+
+    def know(self, shas: list[str | None]) -> None:
+        """Learn in one `git cat-file` which of these commits the repository has (has_commit
+        then costs no process per sha)."""
+        todo = [s for s in dict.fromkeys(shas) if s and s not in self._known]
+        if not todo:
+            return
+        out = self.run("cat-file", "--batch-check=%(objectname) %(objecttype)", stdin="\n".join(todo) + "\n")
+        for asked, line in zip(todo, out.splitlines(), strict=False):
+            self._known[asked] = line.endswith(" commit")
 
     def resolve(self, ref: str) -> str | None:
         out = self.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False).strip()
@@ -350,7 +360,10 @@ def commit_evidence(
     rows: set[tuple[str, str]] = set()
     for c in shipped:
         for m in REVERTS_COMMIT.finditer(c.body):
-            rows.add(("revert_of", m.group(1).lower()))
+            reverted = m.group(1).lower()
+            rows.add(("revert_of", reverted))
+            if reverted in prs.by_merge:  # a squash or rebase commit: its pull request stands in
+                rows.add(("revert_of_pr", str(prs.by_merge[reverted])))
         for m in REVERTS_PR.finditer(c.body):
             if m.group(1) is None or m.group(1).lower() == repo_name.lower():
                 rows.add(("revert_of_pr", m.group(2)))
@@ -380,11 +393,11 @@ def ship(
     repo_name: str,
     repo: Git,
     deployments: list[Deployed],
-    prs: PullRequestIndex,
+    prs: PullRequestIndex | Callable[[], PullRequestIndex],
     window_start: datetime,
     deployment_rules: DeploymentRules,
     state: dict,
-    claims: dict[str, tuple[datetime, str]] | None = None,
+    claims: dict[str, tuple[datetime, str]] | Callable[[], dict] | None = None,
     *,
     bounds: list[Deployed] = (),
     source: str = "git",
@@ -400,7 +413,23 @@ def ship(
     belongs to whichever deployment shipped it first, of any sequence (regions); a later
     deployment never takes it over, so an incremental walk gives what a fresh one gives.
     """
-    claims = dict(claims or {})
+    loaded: dict | None = None
+
+    def known() -> dict:  # the stored claims, read only when something is walked
+        nonlocal loaded
+        if loaded is None:
+            loaded = dict((claims() if callable(claims) else claims) or {})
+        return loaded
+
+    index: PullRequestIndex | None = None
+
+    def pulls() -> PullRequestIndex:  # read only when something is walked
+        nonlocal index
+        if index is None:
+            index = prs() if callable(prs) else prs
+        return index
+
+    repo.know([d.sha for d in (*deployments, *bounds)])
     by_seq: dict[str, list[Deployed]] = {}
     for d in sorted(deployments, key=lambda d: d.order):
         by_seq.setdefault(d.sequence, []).append(d)
@@ -421,7 +450,7 @@ def ship(
             # Walked from the start: what this sequence's deployments shipped before is void.
             unshipped = [d.deployment_id for d in ordered]
             mine = set(unshipped)
-            claims = {sha: c for sha, c in claims.items() if c[1] not in mine}
+            loaded = {sha: c for sha, c in known().items() if c[1] not in mine}
         for lo in range(start, len(ordered), CHUNK):
             hi = min(lo + CHUNK, len(ordered))
             changes, evidence, walked, missing = [], [], [], []
@@ -436,13 +465,13 @@ def ship(
                     continue
                 exclude = list(dict.fromkeys(bound + earlier))
                 shipped = repo.log(d.sha, exclude, since=None if exclude else window_start)
-                for row in _changes(repo_name, d, shipped, prs):
-                    claim = claims.get(row["sha"])
+                for row in _changes(repo_name, d, shipped, pulls()):
+                    claim = known().get(row["sha"])
                     if claim and claim[0] <= d.finished_at:
                         continue  # shipped first by another deployment: it keeps it
-                    claims[row["sha"]] = (d.finished_at, d.deployment_id)
+                    known()[row["sha"]] = (d.finished_at, d.deployment_id)
                     changes.append(row)
-                evidence += commit_evidence(repo_name, d, shipped, prs, deployment_rules, source)
+                evidence += commit_evidence(repo_name, d, shipped, pulls(), deployment_rules, source)
                 # Deploying an ancestor of what the sequence deployed just before is a rollback
                 # (it ships nothing new, which makes the ancestry check rare).
                 prev = next((e for e in reversed(ordered[:i]) if e.sha and repo.has_commit(e.sha)), None)

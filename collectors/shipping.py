@@ -60,19 +60,27 @@ def ship_and_load(
     bounds: list[Deployed] = (),
 ) -> ShipResult:
     """`bounds`: deployments older than the window (old tags) that bound what later ones ship."""
-    deployments, prs, pr_changes = attribution.graph_inputs(wh, repo_name, production_regex)
-    index = PullRequestIndex()
-    for row in pr_changes:
-        index.add_commit(row)
-    for pr in prs:
-        index.by_merge[pr["merge_sha"]] = int(pr["number"])
-        if pr["labels"]:
-            index.labels[int(pr["number"])] = pr["labels"]
+    deployments = attribution.graph_deployments(wh, repo_name, production_regex)
+
+    def index() -> PullRequestIndex:  # read only when a deployment is walked
+        prs, pr_changes = attribution.graph_pulls(wh, repo_name)
+        found = PullRequestIndex()
+        for row in pr_changes:
+            found.add_commit(row)
+        for pr in prs:
+            found.by_merge[pr["merge_sha"]] = int(pr["number"])
+            if pr["labels"]:
+                found.labels[int(pr["number"])] = pr["labels"]
+        return found
+
     deployed = [Deployed(**d) for d in deployments]
     cursor = wh.cursor(source, repo_name, RESOURCE)
     state = json.loads(cursor.cursor) if cursor.cursor else {}
     result = ShipResult()
-    claims = attribution.shipped_claims_by_deployment(wh, repo_name)
+
+    def claims() -> dict:
+        return attribution.shipped_claims_by_deployment(wh, repo_name)
+
     batches = ship(
         repo_name,
         repo,

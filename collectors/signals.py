@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from functools import lru_cache
 
 from collectors.config import DeploymentRules
 
@@ -16,6 +17,7 @@ def parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+@lru_cache(maxsize=65536)
 def natural_key(text: str) -> tuple:
     """Numbers compared as numbers: v1.9.0 before v1.10.0 (the SQL natural_key macro's order)."""
     return tuple(

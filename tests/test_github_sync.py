@@ -13,7 +13,7 @@ from dora_impact.config import load_config
 from tests.conftest import run_cli
 from tests.github_fake import TOKEN, FakeClock, FakeGitHub, GitRepo, Scenario, build_scenario
 from warehouse import Warehouse
-from warehouse.metrics import compute_metrics
+from warehouse.metrics import compute_metrics, prepare
 
 NOW = datetime(2026, 1, 21, tzinfo=UTC).timestamp()
 
@@ -37,6 +37,7 @@ def sync(sc: Scenario, config: Path | None = None, db: Path | None = None, **kw)
 
 def q(db: Path, sql: str) -> list[tuple]:
     with Warehouse(db, read_only=True) as wh:
+        prepare(wh)
         return wh.con.execute(sql).fetchall()
 
 
@@ -54,10 +55,12 @@ def test_sync_fills_every_table(sc):
         "acme/ghost: repository not found (404) or not visible to the token; skipped",
         "acme/legacy: archived or disabled; skipped",
     ]
+    # Hotfix and rollback as the failure rule reads the evidence (warehouse/sql/01_prod_deployments.sql).
     deployments = q(
         sc.db,
-        "SELECT deployment_id, environment, status, finished_at, sha, is_hotfix, is_rollback "
-        "FROM deployments ORDER BY finished_at",
+        "SELECT d.deployment_id, d.environment, d.status, d.finished_at, d.sha, "
+        "coalesce(p.is_hotfix, false), coalesce(p.is_rollback, false) "
+        "FROM deployments d LEFT JOIN prod_deployments p USING (deployment_id) ORDER BY d.finished_at",
     )
     assert deployments == [
         (
@@ -579,6 +582,17 @@ def test_ghes_urls():
             ("sha", "0123456789abcdef", "acme/api"),
         ),
         ("Related to #12 and 1a2b3c4d5e6f, cause unknown", None),  # no cause words before them
+        # An explicit cause wins over a link merely mentioned (the rollback run).
+        (
+            "Caused by #41. Mitigation: rolled back with https://github.com/o/r/actions/runs/9",
+            ("pull_request", "41", "o/r"),
+        ),
+        ("Caused by PR #41", ("pull_request", "41", "o/r")),
+        ("Introduced by commit 4a1b2c3", ("sha", "4a1b2c3", "o/r")),
+        ("Caused by ACME/Shop#41", ("pull_request", "41", "acme/shop")),  # GitHub ignores case
+        ("Not caused by #41; see https://github.com/o/r/actions/runs/9", ("run", "9", "o/r")),
+        ("This was not caused by #41.", None),
+        ("Root cause: #7", ("pull_request", "7", "o/r")),
         ("", None),
     ],
 )

@@ -77,6 +77,14 @@ def save_evidence(wh: Warehouse, deployment_ids: list[str], kinds: tuple[str, ..
             )
 
 
+def incident_summary(counts: dict[str, int]) -> str:
+    """The line the sync and import commands print."""
+    return (
+        f"incidents attributed by named cause: {counts['named']}, by time window: "
+        f"{counts['window']}, unattributed: {counts['unattributed']}"
+    )
+
+
 def incident_counts(wh: Warehouse) -> dict[str, int]:
     """How incidents are attributed after the metric rule (needs metrics.prepare on `wh`):
     named (by their source or a named cause), window, unattributed."""
@@ -98,20 +106,21 @@ named AS (
         CASE c.cause_kind
             WHEN 'deployment' THEN (
                 SELECT d.deployment_id FROM deployments d
-                WHERE d.deployment_id = 'github:' || c.cause_repo || ':deployment:' || c.cause_ref)
+                WHERE lower(d.deployment_id)
+                    = lower('github:' || c.cause_repo || ':deployment:' || c.cause_ref))
             WHEN 'run' THEN (
                 SELECT d.deployment_id FROM deployments d
-                WHERE d.deployment_id = 'github:' || c.cause_repo || ':run:' || c.cause_ref)
+                WHERE lower(d.deployment_id) = lower('github:' || c.cause_repo || ':run:' || c.cause_ref))
             WHEN 'pull_request' THEN (
                 SELECT p.deployment_id FROM changes ch JOIN prod p ON p.deployment_id = ch.deployment_id
-                WHERE ch.repo = c.cause_repo AND ch.pr_number = TRY_CAST(c.cause_ref AS BIGINT)
+                WHERE lower(ch.repo) = lower(c.cause_repo) AND ch.pr_number = TRY_CAST(c.cause_ref AS BIGINT)
                 ORDER BY p.finished_at, p.deployment_id LIMIT 1)
             WHEN 'sha' THEN coalesce(
                 (SELECT p.deployment_id FROM changes ch JOIN prod p ON p.deployment_id = ch.deployment_id
-                 WHERE ch.repo = c.cause_repo AND starts_with(ch.sha, c.cause_ref)
+                 WHERE lower(ch.repo) = lower(c.cause_repo) AND starts_with(ch.sha, c.cause_ref)
                  ORDER BY p.finished_at, p.deployment_id LIMIT 1),
                 (SELECT p.deployment_id FROM prod p
-                 WHERE p.repo = c.cause_repo AND starts_with(p.sha, c.cause_ref)
+                 WHERE lower(p.repo) = lower(c.cause_repo) AND starts_with(p.sha, c.cause_ref)
                  ORDER BY p.finished_at, p.deployment_id LIMIT 1))
         END AS by_cause
     FROM github_incident_causes c
@@ -143,18 +152,21 @@ def attribute(wh: Warehouse, production_regex: str) -> int:
     return named
 
 
-def graph_inputs(
-    wh: Warehouse, repo: str, production_regex: str
-) -> tuple[list[dict], list[dict], list[dict]]:
-    """For the commit graph of one repository: its successful production deployments, its
-    merged pull requests (number, merge_sha, labels) and the changes known to belong to a pull
-    request."""
-    deployments = wh.con.execute(
+def graph_deployments(wh: Warehouse, repo: str, production_regex: str) -> list[dict]:
+    """For the commit graph of one repository: its successful production deployments."""
+    rows = wh.con.execute(
         "SELECT deployment_id, environment, service, sha, finished_at FROM deployments d "
         "WHERE repo = ? AND status = 'success' AND is_production(environment, is_production, ?) "
         "ORDER BY finished_at, natural_key(deployment_id)",
         [repo, production_regex],
     ).fetchall()
+    keys = ("deployment_id", "environment", "service", "sha", "finished_at")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def graph_pulls(wh: Warehouse, repo: str) -> tuple[list[dict], list[dict]]:
+    """Its merged pull requests (number, merge_sha, labels) and the changes known to belong to
+    a pull request."""
     prs = wh.con.execute(
         "SELECT number, merge_sha, labels FROM pull_requests WHERE repo = ? AND merge_sha IS NOT NULL", [repo]
     ).fetchall()
@@ -163,9 +175,7 @@ def graph_inputs(
         "WHERE repo = ? AND pr_number IS NOT NULL",
         [repo],
     ).fetchall()
-    keys = ("deployment_id", "environment", "service", "sha", "finished_at")
     return (
-        [dict(zip(keys, r, strict=True)) for r in deployments],
         [{"number": n, "merge_sha": s, "labels": labels} for n, s, labels in prs],
         [
             dict(zip(("repo", "sha", "committed_at", "authored_at", "author", "pr_number"), r, strict=True))

@@ -300,7 +300,7 @@ class GitHubSync:
 
     def _ship(self, repo: RepoInfo, git) -> None:
         # Deployed commits that no branch or tag holds (deleted branches) are fetched by sha.
-        deployments, _, _ = attribution.graph_inputs(
+        deployments = attribution.graph_deployments(
             self.wh, repo.full_name, self.config.metrics.production_environment
         )
         fetch_commits(git, [d["sha"] for d in deployments if d["sha"]])

@@ -17,7 +17,8 @@
 --   * rollback_ref, imported is_rollback: a rollback; blames the deployment before it;
 --   * redeploy: a rollback to an ancestor; blames the deployment it rolled back (points_at);
 --   * revert_of / revert_of_pr: a rollback when it blames someone: the production deployment
---     that first shipped the reverted commit / pull request (one never deployed blames nobody).
+--     that first shipped the reverted commit / pull request, or first deployed it as its sha
+--     (one never deployed blames nobody).
 -- Failed (needed immediate intervention) when any of:
 --   * an incident is attributed to it (incident_deployments below);
 --   * evidence of a later deployment blames it (fixed forward or rolled back);
@@ -94,10 +95,14 @@ blame AS (
                   AND coalesce(b.service, '') = coalesce(f.service, '')
                   AND b.position = f.position - 1)
             WHEN e.kind = 'redeploy' THEN e.points_at
-            WHEN e.kind = 'revert_of' THEN (
+            WHEN e.kind = 'revert_of' THEN coalesce((
                 SELECT b.deployment_id FROM changes c JOIN production b ON b.deployment_id = c.deployment_id
                 WHERE c.repo = f.repo AND starts_with(c.sha, e.points_at) AND b.status = 'success'
-                ORDER BY b.finished_at LIMIT 1)
+                ORDER BY b.finished_at LIMIT 1), (
+                -- not a change itself (a merge, squash or rebased commit): first deployed as a sha
+                SELECT b.deployment_id FROM production b
+                WHERE b.repo = f.repo AND starts_with(b.sha, e.points_at) AND b.status = 'success'
+                ORDER BY b.finished_at LIMIT 1))
             WHEN e.kind = 'revert_of_pr' THEN (
                 SELECT b.deployment_id FROM changes c JOIN production b ON b.deployment_id = c.deployment_id
                 WHERE c.repo = f.repo AND c.pr_number = TRY_CAST(e.points_at AS BIGINT)
