@@ -5,7 +5,7 @@ deployment ships are never read for this: "Add db.rollback()" is not a rollback.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from collectors.config import DeploymentRules
@@ -14,7 +14,15 @@ from collectors.config import DeploymentRules
 def parse_time(value: str | None) -> datetime | None:
     if not value:
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        # Old histories hold impossible offsets (requests has a commit at +518:00); the clock
+        # time is kept and read as UTC rather than failing the whole sync.
+        m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)[+-]\d+:?\d*$", value)
+        if m is None:
+            raise
+        return datetime.fromisoformat(m.group(1)).replace(tzinfo=UTC)
 
 
 @lru_cache(maxsize=65536)

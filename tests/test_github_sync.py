@@ -200,8 +200,11 @@ def test_sync_fills_every_table(sc):
     ]
     incidents = q(
         sc.db,
-        "SELECT i.incident_id, opened_at, resolved_at, severity, deployment_id, attributed_by "
-        "FROM incidents i JOIN github_incident_causes USING (incident_id) ORDER BY opened_at",
+        # The window is the metric rule's, for every source (incident_deployments).
+        "SELECT i.incident_id, i.opened_at, i.resolved_at, severity, a.deployment_id, "
+        "coalesce(c.attributed_by, a.attributed_by) FROM incidents i "
+        "JOIN github_incident_causes c USING (incident_id) "
+        "JOIN incident_deployments a USING (incident_id) ORDER BY i.opened_at",
     )
     assert incidents == [
         # "Caused by #2": the deployment that shipped pull request 2.
