@@ -2,11 +2,11 @@
 
 Deployments are the tags that the tag rules match (default `^v\\d+`, environment
 production), at the tag's date (tagger date, or commit date for a lightweight tag). Changes are
-the commits each tag shipped (the same commit graph as the GitHub sync). Signals come from the
-history itself: "Merge pull request #N from owner/branch" commits give pull requests and the
-pull request of the commits they bring in; "Title (#N)" squash commits give their pull request
-number; `Revert "..."` commits mark the tag that ships them as a rollback, and hotfix commits or
-branches mark it as a hotfix (so the deployment before it counts as failed).
+the commits each tag shipped (the same commit graph as the GitHub sync). "Merge pull request #N
+from owner/branch" commits give pull requests and the pull request of the commits they bring
+in; "Title (#N)" squash commits give their pull request number. Failure evidence comes from the
+commit graph (revert trailers, hotfix branches, a tag on an ancestor) and the tag names; the
+warehouse's failure rule judges it. Imported is_hotfix / is_rollback flags are never touched.
 """
 
 from __future__ import annotations
