@@ -643,3 +643,28 @@ def test_cli_nothing_to_sync_and_bad_rules_are_exit_2(tmp_path):
     done = run_cli("--config", str(bad), "sync", db=tmp_path / "x.duckdb")
     assert done.code == 2
     assert "key github.deployments.workflows.0.name" in done.stderr and "regular expression" in done.stderr
+
+
+def test_a_failed_pull_request_stream_makes_the_next_sync_walk_the_graph_again(sc):
+    sc.fake.fault(r"/graphql|/pulls", "malformed", times=999)
+    first = sync(sc)
+    assert any(f.resource == "pull_requests" for f in first.failures)
+    s = sc.sha
+    # Without its pull request, the squash commit stood for itself.
+    assert q(sc.db, f"SELECT deployment_id FROM changes WHERE sha = '{s['s2']}'") == [
+        ("github:acme/api:deployment:102",)
+    ]
+    sc.fake.faults.clear()
+    second = sync(sc)
+    assert second.failures == []
+    # The graph was walked again: the pull request's own commits, timed from when they were
+    # written, stand in for the squash commit, whose attribution is cleared.
+    assert q(
+        sc.db,
+        "SELECT sha, deployment_id FROM changes WHERE pr_number = 2 OR sha = "
+        f"'{s['s2']}' ORDER BY committed_at",
+    ) == [
+        (s["b1"], "github:acme/api:deployment:102"),
+        (s["b2"], "github:acme/api:deployment:102"),
+        (s["s2"], None),
+    ]
