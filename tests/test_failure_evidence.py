@@ -330,3 +330,6 @@ i4,2026-01-05T11:00:00Z,2026-01-05T12:00:00Z,acme/shop,,d1
         ).fetchall() == [("d1", 2.0), ("d2", 5.0), ("p1", 2.0)]
     # i2 opened 98 h after d2: beyond the 48 h window, unattributed.
     assert rows == [("i1", "d2", "window"), ("i2", None, None), ("i3", "p1", "window"), ("i4", "d1", "named")]
+    from dashboards.data import health
+
+    assert health(str(db), None)[0]["unattributed_incidents"] == 1  # what Data health shows
