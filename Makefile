@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_scale.py
 	$(BIN)/python bench/bench_github_cost.py
 	$(BIN)/python bench/calibration.py
+	$(BIN)/python bench/bench_git_sync.py
 
 clean:
 	rm -rf $(VENV) dora.duckdb

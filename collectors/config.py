@@ -38,8 +38,12 @@ class WorkflowRule(Strict):
 class TagRule(Strict):
     """Tags (or releases) that count as deployments."""
 
+    # The default also matches pre-releases (v2.0.0-rc1); `^v\d+(\.\d+)*$` excludes them.
     pattern: str = r"^v\d+"
     environment: str = "production"
+    # The component the tags deploy; by default a tag's prefix (`api/v1` -> `api`), none
+    # without one. Each service is its own sequence for rollbacks and hotfixes.
+    service: str | None = None
     releases: bool = False  # read GitHub releases instead of tags
     prereleases: bool = False  # with releases: count pre-releases too (drafts never count)
 
@@ -52,8 +56,9 @@ class DeploymentRules(Strict):
     environments: str | None = None
     workflows: list[WorkflowRule] = Field(default_factory=list)
     tags: list[TagRule] = Field(default_factory=list)
-    # A deployment is a hotfix / rollback when its ref, branch, title or description, or a
-    # commit it ships, matches these (case-insensitive).
+    # A deployment is a hotfix / rollback when its own ref, branch, title, description or tag
+    # matches these (case-insensitive); a shipped pull request is a hotfix when a label or its
+    # branch matches hotfix_pattern. The subjects of shipped commits are never read for this.
     hotfix_pattern: str = r"\bhot-?fix"
     rollback_pattern: str = r"\b(rollback|roll back|roll-back)\b|^revert\b"
 

@@ -3,8 +3,20 @@
 Git, not the API, answers "what did this deployment ship": a partial clone per repository
 (`git clone --bare --filter=tree:0`: commits only, no trees or blobs, then `git fetch` on later
 syncs) in the cache directory. A deployment ships the commits reachable from its sha and not
-from the earlier successful deployments of the same environment. The first deployment seen
-ships only commits from the sync window, so it does not absorb years of history.
+from the earlier successful deployments of the same sequence. Sequences: the deployments of
+one environment (case-insensitive, as GitHub compares them) and service, in finish order
+(same-second ties in natural order of their ids). A commit belongs to the first deployment, of
+any sequence, that shipped it; later walks never move it.
+
+The first deployment of a branch does not absorb history: tags older than the sync window are
+not deployments but still bound what later deployments ship, and a deployment with nothing
+before it ships only commits from the window.
+
+Failure evidence (stored as rows, judged by the warehouse's failure rule): a shipped commit
+that git marks as a revert ("This reverts commit <sha>", "Reverts owner/name#N"), a shipped
+pull request marked as a hotfix (a label, or the branch of its merge commit), and a deployment
+of an ancestor of the sha its sequence deployed before (a rollback). Words in commit subjects
+are not evidence.
 
 Squash and rebase merges: the commit on the default branch was made at merge time, so its own
 timestamp would hide the work before it. When a shipped commit is a pull request's merge commit
@@ -23,7 +35,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +49,7 @@ from warehouse.locking import pid_alive
 log = logging.getLogger(__name__)
 
 FIELD, RECORD = "\x1f", "\x1e"
-LOG_FORMAT = FIELD.join(["%H", "%P", "%an", "%aI", "%cI", "%s"]) + RECORD
+LOG_FORMAT = FIELD.join(["%H", "%P", "%an", "%aI", "%cI", "%s", "%b"]) + RECORD
 EXCLUDE_LAST = 50  # a deployment excludes what the last 50 deployments of its environment shipped
 CHUNK = 50  # deployments per warehouse load (and per cursor step)
 
@@ -55,6 +67,7 @@ class Commit:
     authored_at: datetime
     committed_at: datetime
     subject: str
+    body: str = ""
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,16 @@ class Git:
             self._known[sha] = self._ok("cat-file", "-e", f"{sha}^{{commit}}")
         return self._known[sha]
 
+    def know(self, shas: list[str | None]) -> None:
+        """Learn in one `git cat-file` which of these commits the repository has (has_commit
+        then costs no process per sha)."""
+        todo = [s for s in dict.fromkeys(shas) if s and s not in self._known]
+        if not todo:
+            return
+        out = self.run("cat-file", "--batch-check=%(objectname) %(objecttype)", stdin="\n".join(todo) + "\n")
+        for asked, line in zip(todo, out.splitlines(), strict=False):
+            self._known[asked] = line.endswith(" commit")
+
     def resolve(self, ref: str) -> str | None:
         out = self.run("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False).strip()
         return out or None
@@ -120,7 +143,7 @@ class Git:
             record = record.strip("\n")
             if not record:
                 continue
-            sha, parents, author, authored, committed, subject = record.split(FIELD, 5)
+            sha, parents, author, authored, committed, subject, body = record.split(FIELD, 6)
             commits.append(
                 Commit(
                     sha,
@@ -129,6 +152,7 @@ class Git:
                     text_rules.parse_time(authored),
                     text_rules.parse_time(committed),
                     subject,
+                    body,
                 )
             )
         return commits
@@ -227,6 +251,14 @@ def fetch_commits(repo: Git, shas: list[str]) -> list[str]:
 # -- deployments from tags ------------------------------------------------------------------------
 
 
+def tag_service(rule: TagRule, name: str) -> str | None:
+    """The component a tag deploys: the rule's `service`, else the tag's prefix (`api/v1.2`
+    -> `api`), so that a monorepo's components are separate sequences."""
+    if rule.service is not None:
+        return rule.service
+    return name.rsplit("/", 1)[0] if "/" in name else None
+
+
 def tag_deployments(
     repo_name: str,
     repo: Git,
@@ -234,28 +266,46 @@ def tag_deployments(
     since: datetime,
     prefix: str,
     deployment_rules: DeploymentRules,
-) -> tuple[list[dict], list[dict]]:
-    """Tags that a `releases = false` tag rule matches, as successful deployments, and the
-    hotfix/rollback evidence of their names."""
-    rows, signals = [], []
+) -> tuple[list[dict], list[dict], list[Deployed]]:
+    """Tags that a `releases = false` tag rule matches, as successful deployments: one per
+    (commit, environment, service), named after its first tag (`v2`, `v2.0` and `v2.0.0` on
+    one commit are one deployment). Returns the rows, the hotfix/rollback evidence of their tag
+    names, and the tags older than the window, which are not deployments but bound what the
+    later ones ship."""
+    groups: dict[tuple, list[Tag]] = {}
+    rule_of: dict[tuple, TagRule] = {}
     for tag in repo.tags():
         rule = next((r for r in tag_rules if not r.releases and re.search(r.pattern, tag.name)), None)
-        if rule is None or tag.at is None or tag.at < since:
+        if rule is None or tag.at is None:
             continue
-        did = f"{prefix}:{repo_name}:tag:{tag.name}"
+        key = (tag.sha, rule.environment.lower(), tag_service(rule, tag.name))
+        groups.setdefault(key, []).append(tag)
+        rule_of.setdefault(key, rule)
+    rows, evidence, bounds = [], [], []
+    for key, tags in groups.items():
+        tags.sort(key=lambda t: (t.at, text_rules.natural_key(t.name)))
+        first, rule = tags[0], rule_of[key]
+        did = f"{prefix}:{repo_name}:tag:{first.name}"
+        if first.at < since:
+            bounds.append(Deployed(did, rule.environment, first.sha, first.at, key[2]))
+            continue
         rows.append(
             {
                 "deployment_id": did,
                 "repo": repo_name,
                 "environment": rule.environment,
+                "service": key[2],
                 "status": "success",
-                "started_at": tag.at,
-                "finished_at": tag.at,
-                "sha": tag.sha,
+                "started_at": first.at,
+                "finished_at": first.at,
+                "sha": first.sha,
             }
         )
-        signals.append(text_rules.text_signal(did, deployment_rules, tag.name))
-    return rows, signals
+        evidence += text_rules.text_evidence(
+            did, prefix, deployment_rules, *(t.name for t in tags), at=first.at
+        )
+    rows.sort(key=lambda r: (r["finished_at"], text_rules.natural_key(r["deployment_id"])))
+    return rows, evidence, bounds
 
 
 # -- what each deployment shipped -----------------------------------------------------------------
@@ -267,6 +317,16 @@ class Deployed:
     environment: str
     sha: str | None
     finished_at: datetime
+    service: str | None = None
+
+    @property
+    def sequence(self) -> str:
+        """Its sequence: environment (case-insensitive) and service."""
+        return f"{self.environment.lower()}|{self.service or ''}"
+
+    @property
+    def order(self) -> tuple:
+        return (self.finished_at, text_rules.natural_key(self.deployment_id))
 
 
 @dataclass
@@ -276,6 +336,7 @@ class PullRequestIndex:
     by_merge: dict[str, int] = field(default_factory=dict)
     commits: dict[int, list[dict]] = field(default_factory=dict)  # number -> change rows (no deployment)
     by_sha: dict[str, dict] = field(default_factory=dict)  # sha -> change row
+    labels: dict[int, str] = field(default_factory=dict)  # number -> `;`-separated labels
 
     def add_commit(self, row: dict) -> None:
         self.by_sha[row["sha"]] = row
@@ -286,9 +347,16 @@ class PullRequestIndex:
 @dataclass
 class ShipBatch:
     changes: list[dict]
-    signals: list[dict]  # deployment_id, origin "commits", hotfix, rollback
+    evidence: list[dict]  # deployment_evidence rows of the walked deployments
+    walked: list[str]  # deployments walked (their commit-walk evidence is replaced)
+    unshipped: list[str]  # deployments whose earlier attributions are void (walked again)
     state: dict
     missing: list[str]  # deployments whose sha is not in the clone
+
+
+REVERTS_COMMIT = re.compile(r"^This reverts commit ([0-9a-f]{7,40})", re.MULTILINE)
+REVERTS_PR = re.compile(r"^Reverts? (?:([\w.-]+/[\w.-]+))?#(\d+)\s*$", re.MULTILINE | re.IGNORECASE)
+MERGE_PR = re.compile(r"^Merge pull request #(\d+) from (\S+)")
 
 
 def _digest(deployments: list[Deployed]) -> str:
@@ -296,68 +364,153 @@ def _digest(deployments: list[Deployed]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def commit_evidence(
+    repo_name: str,
+    d: Deployed,
+    shipped: list[Commit],
+    prs: PullRequestIndex,
+    rules: DeploymentRules,
+    source: str,
+) -> list[dict]:
+    """The evidence in what a deployment ships: reverts git or GitHub marked, and pull requests
+    marked as hotfixes (a label, the branch their merge commit names)."""
+    rows: set[tuple[str, str]] = set()
+    for c in shipped:
+        for m in REVERTS_COMMIT.finditer(c.body):
+            reverted = m.group(1).lower()
+            rows.add(("revert_of", reverted))
+            if reverted in prs.by_merge:  # a squash or rebase commit: its pull request stands in
+                rows.add(("revert_of_pr", str(prs.by_merge[reverted])))
+        for m in REVERTS_PR.finditer(c.body):
+            if m.group(1) is None or m.group(1).lower() == repo_name.lower():
+                rows.add(("revert_of_pr", m.group(2)))
+        merge = MERGE_PR.match(c.subject)
+        if merge and len(c.parents) > 1:
+            branch = merge.group(2).split("/", 1)[-1]
+            if text_rules.is_hotfix(rules, branch):
+                rows.add(("hotfix_change", merge.group(1)))
+        number = prs.by_merge.get(c.sha)
+        if number is not None and any(
+            text_rules.is_hotfix(rules, label) for label in (prs.labels.get(number) or "").split(";")
+        ):
+            rows.add(("hotfix_change", str(number)))
+    return [
+        {
+            "deployment_id": d.deployment_id,
+            "kind": k,
+            "source": source,
+            "points_at": ref,
+            "observed_at": d.finished_at,
+        }
+        for k, ref in sorted(rows)
+    ]
+
+
 def ship(
     repo_name: str,
     repo: Git,
     deployments: list[Deployed],
-    prs: PullRequestIndex,
+    prs: PullRequestIndex | Callable[[], PullRequestIndex],
     window_start: datetime,
     deployment_rules: DeploymentRules,
     state: dict,
-    claims: dict[str, tuple[datetime, str]] | None = None,
+    claims: dict[str, tuple[datetime, str]] | Callable[[], dict] | None = None,
+    *,
+    bounds: list[Deployed] = (),
+    source: str = "git",
 ) -> Iterator[ShipBatch]:
     """Attribute commits to the successful production deployments of one repository.
 
-    `state` per environment: n (deployments handled, in finish order) and the digest of those
-    n. When a late deployment lands among handled ones the digest differs and the environment
-    is recomputed; otherwise only the new deployments are walked.
+    `state` per sequence: n (deployments handled, in order) and the digest of those n (and of
+    the sequence's bounds). When a late deployment lands among handled ones, or a tag moved,
+    the digest differs and the sequence is walked again from its start, its earlier
+    attributions void; otherwise only the new deployments are walked.
 
-    `claims` (sha -> finish time and environment of the deployment it is attributed to now):
-    with several production environments (regions), a commit belongs to whichever deployment
-    shipped it first; another environment's later deployment does not take it over.
+    `claims` (sha -> finish time and deployment of the attribution stored now): a commit
+    belongs to whichever deployment shipped it first, of any sequence (regions); a later
+    deployment never takes it over, so an incremental walk gives what a fresh one gives.
     """
-    claims = {sha: (at, env, False) for sha, (at, env) in (claims or {}).items()}
-    by_env: dict[str, list[Deployed]] = {}
-    for d in sorted(deployments, key=lambda d: (d.finished_at, d.deployment_id)):
-        by_env.setdefault(d.environment, []).append(d)
-    state = {env: dict(v) for env, v in state.items()}
-    for env, ordered in sorted(by_env.items()):
-        done = state.get(env, {})
+    loaded: dict | None = None
+
+    def known() -> dict:  # the stored claims, read only when something is walked
+        nonlocal loaded
+        if loaded is None:
+            loaded = dict((claims() if callable(claims) else claims) or {})
+        return loaded
+
+    index: PullRequestIndex | None = None
+
+    def pulls() -> PullRequestIndex:  # read only when something is walked
+        nonlocal index
+        if index is None:
+            index = prs() if callable(prs) else prs
+        return index
+
+    repo.know([d.sha for d in (*deployments, *bounds)])
+    by_seq: dict[str, list[Deployed]] = {}
+    for d in sorted(deployments, key=lambda d: d.order):
+        by_seq.setdefault(d.sequence, []).append(d)
+    bounds_of: dict[str, list[str]] = {}
+    for b in sorted(bounds, key=lambda b: b.order):
+        if b.sha and repo.has_commit(b.sha):
+            bounds_of.setdefault(b.sequence, []).append(b.sha)
+    state = {key: dict(v) for key, v in state.items()}
+    for key, ordered in sorted(by_seq.items()):
+        bound = list(dict.fromkeys(bounds_of.get(key, [])))
+        salt = hashlib.sha256("\n".join(bound).encode()).hexdigest()[:8]
+        done = state.get(key, {})
         start = done.get("n", 0)
-        if start > len(ordered) or _digest(ordered[:start]) != done.get("digest"):
+        unshipped: list[str] = []
+        if start > len(ordered) or _digest(ordered[:start]) + salt != done.get("digest"):
             start = 0
+        if start == 0:
+            # Walked from the start: what this sequence's deployments shipped before is void.
+            unshipped = [d.deployment_id for d in ordered]
+            mine = set(unshipped)
+            loaded = {sha: c for sha, c in known().items() if c[1] not in mine}
         for lo in range(start, len(ordered), CHUNK):
             hi = min(lo + CHUNK, len(ordered))
-            changes, flags, missing = [], [], []
+            changes, evidence, walked, missing = [], [], [], []
             for i in range(lo, hi):
                 d = ordered[i]
                 earlier = [
                     e.sha for e in ordered[max(0, i - EXCLUDE_LAST) : i] if e.sha and repo.has_commit(e.sha)
                 ]
+                walked.append(d.deployment_id)
                 if not d.sha or not repo.has_commit(d.sha):
                     missing.append(d.deployment_id)
                     continue
-                shipped = repo.log(d.sha, earlier, since=None if earlier else window_start)
-                for row in _changes(repo_name, d, shipped, prs):
-                    claim = claims.get(row["sha"])
-                    # Shipped first by another environment, or already in this walk: keep that.
-                    if claim and claim[0] <= d.finished_at and (claim[1] != env or claim[2]):
-                        continue
-                    claims[row["sha"]] = (d.finished_at, env, True)
+                exclude = list(dict.fromkeys(bound + earlier))
+                shipped = repo.log(d.sha, exclude, since=None if exclude else window_start)
+                for row in _changes(repo_name, d, shipped, pulls()):
+                    claim = known().get(row["sha"])
+                    if claim and claim[0] <= d.finished_at:
+                        continue  # shipped first by another deployment: it keeps it
+                    known()[row["sha"]] = (d.finished_at, d.deployment_id)
                     changes.append(row)
-                f = text_rules.flags(deployment_rules, *(c.subject for c in shipped))
-                # Deploying a sha that an earlier deployment already contained is a rollback.
-                back = any(e != d.sha and repo.is_ancestor(d.sha, e) for e in earlier[-1:])
-                flags.append(
-                    {
-                        "deployment_id": d.deployment_id,
-                        "origin": "commits",
-                        "hotfix": f.hotfix,
-                        "rollback": f.rollback or back,
-                    }
-                )
-            state[env] = {"n": hi, "digest": _digest(ordered[:hi])}
-            yield ShipBatch(changes, flags, {e: dict(v) for e, v in state.items()}, missing)
+                evidence += commit_evidence(repo_name, d, shipped, pulls(), deployment_rules, source)
+                # Deploying an ancestor of what the sequence deployed just before is a rollback
+                # (it ships nothing new, which makes the ancestry check rare).
+                prev = next((e for e in reversed(ordered[:i]) if e.sha and repo.has_commit(e.sha)), None)
+                if not shipped and prev and prev.sha != d.sha and repo.is_ancestor(d.sha, prev.sha):
+                    evidence.append(
+                        {
+                            "deployment_id": d.deployment_id,
+                            "kind": "redeploy",
+                            "source": source,
+                            "points_at": prev.deployment_id,
+                            "observed_at": d.finished_at,
+                        }
+                    )
+            state[key] = {"n": hi, "digest": _digest(ordered[:hi]) + salt}
+            yield ShipBatch(
+                changes,
+                evidence,
+                walked,
+                unshipped if lo == start else [],
+                {k: dict(v) for k, v in state.items()},
+                missing,
+            )
 
 
 def _changes(repo_name: str, d: Deployed, shipped: list[Commit], prs: PullRequestIndex) -> list[dict]:

@@ -2,15 +2,16 @@
 
 Deployments are the tags that the tag rules match (default `^v\\d+`, environment
 production), at the tag's date (tagger date, or commit date for a lightweight tag). Changes are
-the commits each tag shipped (the same commit graph as the GitHub sync). Signals come from the
-history itself: "Merge pull request #N from owner/branch" commits give pull requests and the
-pull request of the commits they bring in; "Title (#N)" squash commits give their pull request
-number; `Revert "..."` commits mark the tag that ships them as a rollback, and hotfix commits or
-branches mark it as a hotfix (so the deployment before it counts as failed).
+the commits each tag shipped (the same commit graph as the GitHub sync). "Merge pull request #N
+from owner/branch" commits give pull requests and the pull request of the commits they bring
+in; "Title (#N)" squash commits give their pull request number. Failure evidence comes from the
+commit graph (revert trailers, hotfix branches, a tag on an ancestor) and the tag names; the
+warehouse's failure rule judges it. Imported is_hotfix / is_rollback flags are never touched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -21,13 +22,14 @@ from collectors.git import Git, GitError, tag_deployments
 from collectors.shipping import load_rows, ship_and_load
 from collectors.teams import apply_config_teams
 from warehouse import attribution
-from warehouse.db import LoadCounts, Warehouse
+from warehouse.db import Cursor, LoadCounts, Warehouse
 from warehouse.errors import UserError
 
 SOURCE = "git"
 MERGE_PR = re.compile(r"^Merge pull request #(\d+) from (\S+)")
 SQUASH_PR = re.compile(r"\(#(\d+)\)\s*$")
 DEFAULT_DAYS = 90  # commits before the first deployment that it ships
+HISTORY = "history"  # cursor: a digest of the refs, window and rules the last sync read
 
 
 @dataclass
@@ -67,56 +69,72 @@ def open_repo(path: Path) -> Git:
 
 def pull_request_rows(name: str, repo: Git, since: datetime) -> tuple[list[dict], list[dict]]:
     """Pull requests from merge commits, and the PR number of every commit they brought in.
-    created_at is the first commit's time (the history has no opening time)."""
+    created_at is the first commit's time (the history has no opening time).
+
+    One `git log` for the whole history, not one per merge: merges are taken oldest first, and
+    what a merge brought in is what its second parent reaches without crossing the main line
+    (the first-parent chains of the merges) or a commit an earlier merge brought in; for
+    branches merged once into the main line that is exactly `git log p2 ^p1`.
+    """
+    history = repo.log_all()
+    by_sha = {c.sha: c for c in history}
+    merges = [
+        (int(m.group(1)), c)
+        for c in reversed(history)  # oldest first
+        if len(c.parents) > 1 and c.committed_at >= since and (m := MERGE_PR.match(c.subject))
+    ]
+    mainline: set[str] = set()
+    for _, merge in merges:
+        walk = by_sha.get(merge.parents[0])
+        while walk is not None and walk.sha not in mainline:
+            mainline.add(walk.sha)
+            walk = by_sha.get(walk.parents[0]) if walk.parents else None
+    taken: set[str] = set()
     prs, changes = [], []
-    for merge in repo.log_all(since=since):
-        m = MERGE_PR.match(merge.subject)
-        if m and len(merge.parents) > 1:
-            number = int(m.group(1))
-            brought = repo.log(merge.parents[1], [merge.parents[0]])
-            if not brought:
+    for number, merge in merges:
+        brought, stack = [], [merge.parents[1]]
+        while stack:
+            sha = stack.pop()
+            c = by_sha.get(sha)
+            if c is None or sha in mainline or sha in taken:
                 continue
-            first = min(c.authored_at for c in brought)
-            prs.append(
-                {
-                    "repo": name,
-                    "number": number,
-                    "created_at": first,
-                    "merged_at": merge.committed_at,
-                    "first_commit_at": first,
-                    "merge_sha": merge.sha,
-                }
-            )
-            for c in brought:
-                if len(c.parents) == 1:
-                    changes.append(
-                        {
-                            "repo": name,
-                            "sha": c.sha,
-                            "committed_at": c.committed_at,
-                            "authored_at": c.authored_at,
-                            "author": c.author,
-                            "pr_number": number,
-                        }
-                    )
+            taken.add(sha)
+            brought.append(c)
+            stack.extend(c.parents)
+        if not brought:
             continue
-        m = SQUASH_PR.search(merge.subject)
-        if m and len(merge.parents) == 1:
-            changes.append(
-                {
-                    "repo": name,
-                    "sha": merge.sha,
-                    "committed_at": merge.committed_at,
-                    "authored_at": merge.authored_at,
-                    "author": merge.author,
-                    "pr_number": int(m.group(1)),
-                }
-            )
+        first = min(c.authored_at for c in brought)
+        prs.append(
+            {
+                "repo": name,
+                "number": number,
+                "created_at": first,
+                "merged_at": merge.committed_at,
+                "first_commit_at": first,
+                "merge_sha": merge.sha,
+            }
+        )
+        changes += [_change(name, c, number) for c in brought if len(c.parents) == 1]
+    for c in history:
+        m = SQUASH_PR.search(c.subject)
+        if m and len(c.parents) == 1 and c.committed_at >= since and c.sha not in taken:
+            changes.append(_change(name, c, int(m.group(1))))
     return prs, changes
 
 
 def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _change(name: str, c, number: int) -> dict:
+    return {
+        "repo": name,
+        "sha": c.sha,
+        "committed_at": c.committed_at,
+        "authored_at": c.authored_at,
+        "author": c.author,
+        "pr_number": number,
+    }
 
 
 def sync_local(
@@ -141,7 +159,7 @@ def sync_local(
     # backfill days before it, so it does not absorb the repository's whole past.
     chosen = since or (gh.since if gh else None)
     tags_from = _midnight(chosen) if chosen else datetime(1970, 1, 1, tzinfo=UTC)
-    deployments, signals = tag_deployments(name, repo, tag_rules, tags_from, SOURCE, rules)
+    deployments, evidence, bounds = tag_deployments(name, repo, tag_rules, tags_from, SOURCE, rules)
     first = min((d["finished_at"] for d in deployments), default=None)
     backfill = timedelta(days=gh.backfill_days if gh else DEFAULT_DAYS)
     if chosen:
@@ -150,19 +168,36 @@ def sync_local(
         window = first - backfill
     else:
         window = _midnight(today or datetime.now(UTC).date()) - backfill
-    attribution.save_signals(wh, signals)
     if not deployments:
         since_text = f" since {chosen.isoformat()}" if chosen else ""
         result.warnings.append(
             f"{path}: no tag matches {', '.join(r.pattern for r in tag_rules)}{since_text}; no deployments"
         )
-    prs, pr_changes = pull_request_rows(name, repo, window)
-    result.add(
-        load_rows(wh, {"deployments": deployments, "pull_requests": prs, "changes": pr_changes}, SOURCE, [])
+    # The same refs, window and rules as the last sync: the history gives the same rows, so
+    # reading it again (the cost of an unchanged re-sync) is skipped.
+    refs = repo.run("for-each-ref", "--format=%(objectname) %(refname)")
+    seen = hashlib.sha256(
+        "\n".join(
+            [refs, window.isoformat(), rules.model_dump_json(), config.metrics.production_environment]
+        ).encode()
+    ).hexdigest()
+    unchanged = wh.cursor(SOURCE, name, HISTORY).cursor == seen
+    if not unchanged:
+        attribution.save_evidence(
+            wh, [d["deployment_id"] for d in deployments], attribution.TEXT_KINDS, evidence
+        )
+        prs, pr_changes = pull_request_rows(name, repo, window)
+        result.add(
+            load_rows(
+                wh, {"deployments": deployments, "pull_requests": prs, "changes": pr_changes}, SOURCE, []
+            )
+        )
+    shipped = ship_and_load(
+        wh, SOURCE, name, repo, window, config.metrics.production_environment, rules, bounds
     )
-    shipped = ship_and_load(wh, SOURCE, name, repo, window, config.metrics.production_environment, rules)
     result.add(shipped.counts)
-    attribution.apply_signals(wh)
+    if not unchanged:
+        wh.load({}, cursors=[Cursor(SOURCE, name, HISTORY, seen)])
     result.add({"teams": apply_config_teams(wh, config, SOURCE)})
     if shipped.missing:
         result.warnings.append(f"{name}: {len(shipped.missing)} tag(s) point at no commit")

@@ -2,7 +2,8 @@
 
 Reads the repository's successful production deployments and pull-request commits from the
 warehouse, walks the commit graph (collectors/git.py) and loads the changes with their
-deployment, the hotfix/rollback signals, and the graph cursor in one transaction per chunk.
+deployment and the graph cursor in one transaction per chunk, the failure evidence of the
+walked deployments just before.
 """
 
 from __future__ import annotations
@@ -56,27 +57,53 @@ def ship_and_load(
     window_start: datetime,
     production_regex: str,
     deployment_rules: DeploymentRules,
+    bounds: list[Deployed] = (),
 ) -> ShipResult:
-    deployments, prs, pr_changes = attribution.graph_inputs(wh, repo_name, production_regex)
-    index = PullRequestIndex()
-    for row in pr_changes:
-        index.add_commit(row)
-    for pr in prs:
-        index.by_merge[pr["merge_sha"]] = int(pr["number"])
+    """`bounds`: deployments older than the window (old tags) that bound what later ones ship."""
+    deployments = attribution.graph_deployments(wh, repo_name, production_regex)
+
+    def index() -> PullRequestIndex:  # read only when a deployment is walked
+        prs, pr_changes = attribution.graph_pulls(wh, repo_name)
+        found = PullRequestIndex()
+        for row in pr_changes:
+            found.add_commit(row)
+        for pr in prs:
+            found.by_merge[pr["merge_sha"]] = int(pr["number"])
+            if pr["labels"]:
+                found.labels[int(pr["number"])] = pr["labels"]
+        return found
+
     deployed = [Deployed(**d) for d in deployments]
     cursor = wh.cursor(source, repo_name, RESOURCE)
     state = json.loads(cursor.cursor) if cursor.cursor else {}
     result = ShipResult()
-    claims = attribution.shipped_claims(wh, repo_name)
-    for batch in ship(repo_name, repo, deployed, index, window_start, deployment_rules, state, claims):
+
+    def claims() -> dict:
+        return attribution.shipped_claims_by_deployment(wh, repo_name)
+
+    batches = ship(
+        repo_name,
+        repo,
+        deployed,
+        index,
+        window_start,
+        deployment_rules,
+        state,
+        claims,
+        bounds=bounds,
+        source=source,
+    )
+    for batch in batches:
         # Evidence first: a sync killed before the load below walks these deployments again.
-        attribution.save_signals(wh, batch.signals)
-        counts = load_rows(
-            wh,
-            {CHANGES.name: batch.changes},
-            source,
-            [Cursor(source, repo_name, RESOURCE, json.dumps(batch.state, sort_keys=True))],
-        )
+        attribution.save_evidence(wh, batch.walked, attribution.GRAPH_KINDS, batch.evidence)
+        with wh.transaction():
+            attribution.unship(wh, repo_name, batch.unshipped)
+            counts = load_rows(
+                wh,
+                {CHANGES.name: batch.changes},
+                source,
+                [Cursor(source, repo_name, RESOURCE, json.dumps(batch.state, sort_keys=True))],
+            )
         for name, c in counts.items():
             result.counts.setdefault(name, LoadCounts())
             result.counts[name] += c

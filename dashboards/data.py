@@ -151,7 +151,10 @@ def health(db: str, config_path: str | None) -> tuple[dict, datetime, bool]:
                 "(SELECT deployment_id FROM prod_deployments)"
             ),
             "changes_without_deployment": one("SELECT count(*) FROM changes WHERE deployment_id IS NULL"),
-            "unattributed_incidents": one("SELECT count(*) FROM incidents WHERE deployment_id IS NULL"),
+            # After the metric rule's time window, for every source (incident_deployments).
+            "unattributed_incidents": one(
+                "SELECT count(*) FROM incident_deployments WHERE deployment_id IS NULL"
+            ),
             "unresolved_incidents": one("SELECT count(*) FROM incidents WHERE resolved_at IS NULL"),
             "unassigned_deployments": one("SELECT count(*) FROM prod_deployments WHERE team = 'unassigned'"),
             "last_deployment": one("SELECT max(finished_at) FROM prod_deployments"),

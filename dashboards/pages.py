@@ -367,7 +367,9 @@ def health() -> None:
     gaps = {
         "deployments outside production (ignored)": info["non_production_deployments"],
         "changes with no shipping deployment (no lead time)": info["changes_without_deployment"],
-        "incidents attributed to no deployment": info["unattributed_incidents"],
+        "incidents attributed to no deployment (none named, none in the time window)": info[
+            "unattributed_incidents"
+        ],
         "incidents not resolved yet": info["unresolved_incidents"],
         "production deployments of no known team": info["unassigned_deployments"],
     }

@@ -77,8 +77,15 @@ def import_cmd(
     context: AppContext = ctx.obj
     console = Console(stderr=True)
     with context.open() as wh:
-        load_files(wh, files, entity_name, on_file=lambda done: console.print(done.describe()))
+        done = load_files(wh, files, entity_name, on_file=lambda done: console.print(done.describe()))
         owned = apply_config_teams(wh, context.config, source="import")
+        if any(f.entity == "incidents" for f in done):
+            # Incidents without a deployment_id get the same time-window rule as every source.
+            from warehouse.attribution import incident_counts, incident_summary
+            from warehouse.metrics import prepare
+
+            prepare(wh, context.config.metrics)
+            console.print(incident_summary(incident_counts(wh)))
     if owned.new or owned.updated:
         console.print(f"teams from the config: {owned.new} new, {owned.updated} updated")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from collectors.config import RepoConfig
 from collectors.github.config import GitHubConfig
@@ -31,6 +31,19 @@ class Config(Strict):
     initiatives: list[InitiativeConfig] = Field(default_factory=list)
 
     source_path: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _incident_window(self) -> Config:
+        # `[github.incidents] window_hours` predates `[metrics] incident_window_hours` (the one
+        # rule for every source): when only the former is given, it sets the latter.
+        gh = self.github
+        if (
+            gh is not None
+            and "window_hours" in gh.incidents.model_fields_set
+            and "incident_window_hours" not in self.metrics.model_fields_set
+        ):
+            self.metrics.incident_window_hours = gh.incidents.window_hours
+        return self
 
 
 def load_config(path: str | Path | None) -> Config:

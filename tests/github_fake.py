@@ -994,7 +994,10 @@ def build_scenario(tmp: Path, fake: FakeGitHub, extra_config: str = "") -> Scena
         "2026-01-12T11:00:00",
         [("in_progress", "2026-01-12T11:00:00"), ("success", "2026-01-12T12:00:00")],
     )
-    fake.add_run(a, 9001, "Deploy", s["h3"], "2026-01-09T11:00:00", "2026-01-09T12:00:00")
+    # A push-triggered run's title is its head commit's subject (GitHub's display_title).
+    fake.add_run(
+        a, 9001, "Deploy", s["h3"], "2026-01-09T11:00:00", "2026-01-09T12:00:00", title="hotfix: fix search crash"
+    )
     fake.add_run(a, 9002, "CI", s["h3"], "2026-01-09T08:05:00", "2026-01-09T08:20:00")
     fake.add_run(
         a, 9003, "Deploy", s["f4"], "2026-01-10T09:30:00", "2026-01-10T10:00:00", conclusion="failure"

@@ -30,12 +30,15 @@ def shipped(
         "o/r", repo, deployments, prs or PullRequestIndex(), WINDOW, DeploymentRules(), state or {}
     ):
         changes += batch.changes
-        flags += batch.signals
+        flags += batch.evidence
         states.append(batch.state)
         missing += batch.missing
     return (
         {c["sha"]: c["deployment_id"] for c in changes},
-        {f["deployment_id"]: f for f in flags},
+        {
+            d: {(f["kind"], f["points_at"]) for f in flags if f["deployment_id"] == d}
+            for d in {f["deployment_id"] for f in flags}
+        },
         states,
         missing,
     )
@@ -153,12 +156,12 @@ def test_with_two_production_regions_a_commit_belongs_to_the_first_that_shipped_
     assert got == {new: "EU1", newer: "US1"}
 
 
-def test_rollback_ships_nothing_and_is_flagged_and_revert_and_hotfix_are_signals(src):
+def test_rollback_ships_nothing_and_reverts_are_evidence_but_words_are_not(src):
     one = src.commit("one", "2026-01-02T00:00:00")
     two = src.commit("two", "2026-01-03T00:00:00")
     rv = src.revert(two, "2026-01-04T00:00:00")
-    fix = src.commit("Hotfix login", "2026-01-05T00:00:00")
-    got, flags, _, _ = shipped(
+    fix = src.commit("Hotfix login; call db.rollback() on error", "2026-01-05T00:00:00")
+    got, evidence, _, _ = shipped(
         Git(src.path),
         [
             dep("A", two, "2026-01-03T01:00:00"),
@@ -168,10 +171,10 @@ def test_rollback_ships_nothing_and_is_flagged_and_revert_and_hotfix_are_signals
         ],
     )
     assert [sha for sha, d in got.items() if d == "B"] == []
-    assert flags["B"]["rollback"] and not flags["A"]["rollback"]  # B redeployed an older sha
-    assert flags["C"]["rollback"] and not flags["C"]["hotfix"]
-    assert flags["D"]["hotfix"] and not flags["D"]["rollback"]
-    assert {f["origin"] for f in flags.values()} == {"commits"}
+    assert evidence == {
+        "B": {("redeploy", "A")},  # B deployed an ancestor of what A deployed
+        "C": {("revert_of", two)},  # git's trailer names the reverted commit
+    }  # D: words in a commit subject are not evidence
     assert got[rv] == "C" and got[fix] == "D" and got[one] == "A"
 
 
@@ -189,7 +192,7 @@ def test_only_new_deployments_are_walked_and_a_late_one_recomputes(src):
     # A deployment that finished between the two arrives late: the environment is recomputed.
     late, _, states2, _ = shipped(repo, [d1, d3, dep("D2", c2, "2026-01-03T01:00:00")], state=states[-1])
     assert late == {c1: "D1", c2: "D2", c3: "D3"}
-    assert states2[-1]["production"]["n"] == 3
+    assert states2[-1]["production|"]["n"] == 3
 
 
 def test_deployment_of_an_unknown_commit_is_reported(src):

@@ -13,7 +13,7 @@ from dora_impact.config import load_config
 from tests.conftest import run_cli
 from tests.github_fake import TOKEN, FakeClock, FakeGitHub, GitRepo, Scenario, build_scenario
 from warehouse import Warehouse
-from warehouse.metrics import compute_metrics
+from warehouse.metrics import compute_metrics, prepare
 
 NOW = datetime(2026, 1, 21, tzinfo=UTC).timestamp()
 
@@ -37,6 +37,7 @@ def sync(sc: Scenario, config: Path | None = None, db: Path | None = None, **kw)
 
 def q(db: Path, sql: str) -> list[tuple]:
     with Warehouse(db, read_only=True) as wh:
+        prepare(wh)
         return wh.con.execute(sql).fetchall()
 
 
@@ -54,10 +55,12 @@ def test_sync_fills_every_table(sc):
         "acme/ghost: repository not found (404) or not visible to the token; skipped",
         "acme/legacy: archived or disabled; skipped",
     ]
+    # Hotfix and rollback as the failure rule reads the evidence (warehouse/sql/01_prod_deployments.sql).
     deployments = q(
         sc.db,
-        "SELECT deployment_id, environment, status, finished_at, sha, is_hotfix, is_rollback "
-        "FROM deployments ORDER BY finished_at",
+        "SELECT d.deployment_id, d.environment, d.status, d.finished_at, d.sha, "
+        "coalesce(p.is_hotfix, false), coalesce(p.is_rollback, false) "
+        "FROM deployments d LEFT JOIN prod_deployments p USING (deployment_id) ORDER BY d.finished_at",
     )
     assert deployments == [
         (
@@ -197,8 +200,11 @@ def test_sync_fills_every_table(sc):
     ]
     incidents = q(
         sc.db,
-        "SELECT i.incident_id, opened_at, resolved_at, severity, deployment_id, attributed_by "
-        "FROM incidents i JOIN github_incident_causes USING (incident_id) ORDER BY opened_at",
+        # The window is the metric rule's, for every source (incident_deployments).
+        "SELECT i.incident_id, i.opened_at, i.resolved_at, severity, a.deployment_id, "
+        "coalesce(c.attributed_by, a.attributed_by) FROM incidents i "
+        "JOIN github_incident_causes c USING (incident_id) "
+        "JOIN incident_deployments a USING (incident_id) ORDER BY i.opened_at",
     )
     assert incidents == [
         # "Caused by #2": the deployment that shipped pull request 2.
@@ -615,6 +621,17 @@ def test_ghes_urls():
             ("sha", "0123456789abcdef", "acme/api"),
         ),
         ("Related to #12 and 1a2b3c4d5e6f, cause unknown", None),  # no cause words before them
+        # An explicit cause wins over a link merely mentioned (the rollback run).
+        (
+            "Caused by #41. Mitigation: rolled back with https://github.com/o/r/actions/runs/9",
+            ("pull_request", "41", "o/r"),
+        ),
+        ("Caused by PR #41", ("pull_request", "41", "o/r")),
+        ("Introduced by commit 4a1b2c3", ("sha", "4a1b2c3", "o/r")),
+        ("Caused by ACME/Shop#41", ("pull_request", "41", "acme/shop")),  # GitHub ignores case
+        ("Not caused by #41; see https://github.com/o/r/actions/runs/9", ("run", "9", "o/r")),
+        ("This was not caused by #41.", None),
+        ("Root cause: #7", ("pull_request", "7", "o/r")),
         ("", None),
     ],
 )
@@ -662,3 +679,28 @@ def test_cli_nothing_to_sync_and_bad_rules_are_exit_2(tmp_path):
     done = run_cli("--config", str(bad), "sync", db=tmp_path / "x.duckdb")
     assert done.code == 2
     assert "key github.deployments.workflows.0.name" in done.stderr and "regular expression" in done.stderr
+
+
+def test_a_failed_pull_request_stream_makes_the_next_sync_walk_the_graph_again(sc):
+    sc.fake.fault(r"/graphql|/pulls", "malformed", times=999)
+    first = sync(sc)
+    assert any(f.resource == "pull_requests" for f in first.failures)
+    s = sc.sha
+    # Without its pull request, the squash commit stood for itself.
+    assert q(sc.db, f"SELECT deployment_id FROM changes WHERE sha = '{s['s2']}'") == [
+        ("github:acme/api:deployment:102",)
+    ]
+    sc.fake.faults.clear()
+    second = sync(sc)
+    assert second.failures == []
+    # The graph was walked again: the pull request's own commits, timed from when they were
+    # written, stand in for the squash commit, whose attribution is cleared.
+    assert q(
+        sc.db,
+        "SELECT sha, deployment_id FROM changes WHERE pr_number = 2 OR sha = "
+        f"'{s['s2']}' ORDER BY committed_at",
+    ) == [
+        (s["b1"], "github:acme/api:deployment:102"),
+        (s["b2"], "github:acme/api:deployment:102"),
+        (s["s2"], None),
+    ]

@@ -12,6 +12,7 @@ from dora_impact.config import Config
 from tests.conftest import run_cli
 from tests.github_fake import GitRepo
 from warehouse import Warehouse
+from warehouse.metrics import prepare
 
 
 def ts(text: str) -> datetime:
@@ -45,9 +46,10 @@ def test_tags_are_deployments_and_history_gives_the_signals(repo, tmp_path):
     g, s = repo
     with Warehouse(tmp_path / "db.duckdb") as wh:
         result = sync_local(wh, Config(), g.path, since=date(2026, 1, 1))
+        prepare(wh)
         deployments = wh.con.execute(
             "SELECT deployment_id, environment, status, finished_at, sha, is_hotfix, "
-            "is_rollback FROM deployments ORDER BY finished_at"
+            "is_rollback, failed FROM prod_deployments ORDER BY finished_at"
         ).fetchall()
         changes = wh.con.execute(
             "SELECT sha, pr_number, deployment_id FROM changes ORDER BY committed_at"
@@ -60,18 +62,13 @@ def test_tags_are_deployments_and_history_gives_the_signals(repo, tmp_path):
     assert result.repo == "local/shop"
     tag = "git:local/shop:tag:"
     assert deployments == [
-        (tag + "v1.0.0", "production", "success", ts("2026-01-01T09:00"), s["r0"], False, False),
-        (tag + "v1.1.0", "production", "success", ts("2026-01-04T10:00"), s["sq"], False, False),
-        (
-            tag + "v1.1.1",
-            "production",
-            "success",
-            ts("2026-01-04T14:00"),
-            s["m9"],
-            True,
-            False,
-        ),  # hotfix branch
-        (tag + "v1.1.2", "production", "success", ts("2026-01-05T10:00"), s["rv"], False, True),  # a revert
+        (tag + "v1.0.0", "production", "success", ts("2026-01-01T09:00"), s["r0"], False, False, False),
+        # blamed by the hotfix after it, and by the revert of the commit it shipped
+        (tag + "v1.1.0", "production", "success", ts("2026-01-04T10:00"), s["sq"], False, False, True),
+        # the merged branch is hotfix/crash
+        (tag + "v1.1.1", "production", "success", ts("2026-01-04T14:00"), s["m9"], True, False, False),
+        # "This reverts commit <sq>"
+        (tag + "v1.1.2", "production", "success", ts("2026-01-05T10:00"), s["rv"], False, True, False),
     ]  # `nightly` does not match ^v\d+
     assert changes == [
         (s["r0"], None, tag + "v1.0.0"),

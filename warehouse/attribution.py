@@ -1,17 +1,19 @@
-"""Incident-to-deployment attribution, and the reads the commit graph needs, as SQL.
+"""Incident causes, failure evidence, and the reads the commit graph needs, as SQL.
 
-Which deployment caused an incident, in order of evidence:
+Which deployment caused a GitHub incident, in order of evidence:
   1. the deployment or Actions run the issue body links to;
   2. the pull request it names ("caused by #123"): the first production deployment that
      shipped any of that pull request's commits;
   3. the commit it names (a full or short sha): the deployment that first shipped it, else
      the first successful production deployment of exactly that sha;
-  4. nothing named: the last successful production deployment of the same repository that
-     finished within `window_hours` before the incident opened;
-  5. otherwise unattributed (deployment_id stays NULL; counted on the data-health view).
+  4. nothing named: the time window, which is not applied here but by the metric rule for
+     incidents of every source (`incident_deployments` in warehouse/sql/01_prod_deployments.sql);
+  5. otherwise unattributed (counted in the sync and import output and on Data health).
 
-Redone on every sync for GitHub incidents, because evidence arrives in any order: an incident
-can name a pull request that no deployment has shipped yet.
+Named causes are resolved again on every sync, because evidence arrives in any order: an
+incident can name a pull request that no deployment has shipped yet.
+
+Failure evidence (`deployment_evidence`) is stored as observed; the rule that reads it is SQL.
 """
 
 from __future__ import annotations
@@ -49,27 +51,49 @@ def save_causes(wh: Warehouse, rows: list[dict]) -> None:
     )
 
 
-def save_signals(wh: Warehouse, rows: list[dict]) -> None:
-    """Hotfix/rollback evidence (key: deployment_id, origin); see `apply_signals`."""
-    _replace(
-        wh,
-        "deployment_signals",
-        ("deployment_id", "origin"),
-        ("deployment_id", "origin", "hotfix", "rollback"),
-        rows,
+# Evidence kinds by who observes them: a deployment's own texts (read with the deployment) and
+# the commit walk (collectors/git.py). Re-reading one kind replaces only that kind.
+TEXT_KINDS = ("hotfix_ref", "rollback_ref")
+GRAPH_KINDS = ("hotfix_change", "revert_of", "revert_of_pr", "redeploy")
+
+
+def save_evidence(wh: Warehouse, deployment_ids: list[str], kinds: tuple[str, ...], rows: list[dict]) -> None:
+    """Replace the evidence of these kinds observed on these deployments by `rows` (each with
+    deployment_id, kind, source, points_at, observed_at), in one transaction: a deployment
+    walked again gets exactly its new evidence, stale evidence included nothing."""
+    if not deployment_ids:
+        return
+    columns = ("deployment_id", "kind", "source", "points_at", "observed_at")
+    with wh.transaction():
+        wh.con.execute(
+            "DELETE FROM deployment_evidence "
+            "WHERE list_contains(?, deployment_id) AND list_contains(?, kind)",
+            [list(dict.fromkeys(deployment_ids)), list(kinds)],
+        )
+        if rows:
+            wh.con.executemany(
+                f"INSERT INTO deployment_evidence ({', '.join(columns)}) VALUES (?, ?, ?, ?, ?)",
+                [[r.get(c) for c in columns] for r in rows],
+            )
+
+
+def incident_summary(counts: dict[str, int]) -> str:
+    """The line the sync and import commands print."""
+    return (
+        f"incidents attributed by named cause: {counts['named']}, by time window: "
+        f"{counts['window']}, unattributed: {counts['unattributed']}"
     )
 
 
-def apply_signals(wh: Warehouse) -> int:
-    """deployments.is_hotfix / is_rollback = OR of their evidence. Returns rows changed."""
-    sql = """
-        UPDATE deployments d SET is_hotfix = s.hotfix, is_rollback = s.rollback
-        FROM (SELECT deployment_id, bool_or(hotfix) AS hotfix, bool_or(rollback) AS rollback
-              FROM deployment_signals GROUP BY deployment_id) s
-        WHERE d.deployment_id = s.deployment_id
-          AND (d.is_hotfix IS DISTINCT FROM s.hotfix OR d.is_rollback IS DISTINCT FROM s.rollback)
-    """
-    return wh.con.execute(sql).fetchone()[0]
+def incident_counts(wh: Warehouse) -> dict[str, int]:
+    """How incidents are attributed after the metric rule (needs metrics.prepare on `wh`):
+    named (by their source or a named cause), window, unattributed."""
+    counts = {"named": 0, "window": 0, "unattributed": 0}
+    for how, n in wh.con.execute(
+        "SELECT coalesce(attributed_by, 'unattributed'), count(*) FROM incident_deployments GROUP BY 1"
+    ).fetchall():
+        counts[how] = n
+    return counts
 
 
 ATTRIBUTE_SQL = """
@@ -82,88 +106,77 @@ named AS (
         CASE c.cause_kind
             WHEN 'deployment' THEN (
                 SELECT d.deployment_id FROM deployments d
-                WHERE d.deployment_id = 'github:' || c.cause_repo || ':deployment:' || c.cause_ref)
+                WHERE lower(d.deployment_id)
+                    = lower('github:' || c.cause_repo || ':deployment:' || c.cause_ref))
             WHEN 'run' THEN (
                 SELECT d.deployment_id FROM deployments d
-                WHERE d.deployment_id = 'github:' || c.cause_repo || ':run:' || c.cause_ref)
+                WHERE lower(d.deployment_id) = lower('github:' || c.cause_repo || ':run:' || c.cause_ref))
             WHEN 'pull_request' THEN (
                 SELECT p.deployment_id FROM changes ch JOIN prod p ON p.deployment_id = ch.deployment_id
-                WHERE ch.repo = c.cause_repo AND ch.pr_number = TRY_CAST(c.cause_ref AS BIGINT)
+                WHERE lower(ch.repo) = lower(c.cause_repo) AND ch.pr_number = TRY_CAST(c.cause_ref AS BIGINT)
                 ORDER BY p.finished_at, p.deployment_id LIMIT 1)
             WHEN 'sha' THEN coalesce(
                 (SELECT p.deployment_id FROM changes ch JOIN prod p ON p.deployment_id = ch.deployment_id
-                 WHERE ch.repo = c.cause_repo AND starts_with(ch.sha, c.cause_ref)
+                 WHERE lower(ch.repo) = lower(c.cause_repo) AND starts_with(ch.sha, c.cause_ref)
                  ORDER BY p.finished_at, p.deployment_id LIMIT 1),
                 (SELECT p.deployment_id FROM prod p
-                 WHERE p.repo = c.cause_repo AND starts_with(p.sha, c.cause_ref)
+                 WHERE lower(p.repo) = lower(c.cause_repo) AND starts_with(p.sha, c.cause_ref)
                  ORDER BY p.finished_at, p.deployment_id LIMIT 1))
         END AS by_cause
     FROM github_incident_causes c
-),
-windowed AS (
-    SELECT i.incident_id, (
-        SELECT p.deployment_id FROM prod p
-        WHERE p.repo = i.repo AND p.finished_at <= i.opened_at
-          AND p.finished_at >= i.opened_at - to_microseconds(CAST($window * 3600000000 AS BIGINT))
-        ORDER BY p.finished_at DESC, p.deployment_id DESC LIMIT 1
-    ) AS by_window
-    FROM incidents i
 )
-SELECT i.incident_id, n.by_cause, w.by_window
+SELECT i.incident_id, n.by_cause
 FROM incidents i
 JOIN github_incident_causes c USING (incident_id)
 LEFT JOIN named n USING (incident_id)
-LEFT JOIN windowed w USING (incident_id)
 WHERE i.source = 'github'
 """
 
 
-def attribute(wh: Warehouse, production_regex: str, window_hours: float) -> dict[str, int]:
-    """Recompute incidents.deployment_id for GitHub incidents. Returns counts per method."""
-    rows = wh.con.execute(
-        ATTRIBUTE_SQL.replace("$prod", "$1").replace("$window", "$2"),
-        [production_regex, window_hours],
-    ).fetchall()
-    counts = {"cause": 0, "window": 0, "unattributed": 0}
+def attribute(wh: Warehouse, production_regex: str) -> int:
+    """Write the named cause of every GitHub incident into incidents.deployment_id (NULL when
+    it names none, or none resolves yet; the metric rule then applies the time window).
+    Returns how many incidents a named cause attributes."""
+    rows = wh.con.execute(ATTRIBUTE_SQL.replace("$prod", "$1"), [production_regex]).fetchall()
+    named = 0
     with wh.transaction():
-        for incident_id, by_cause, by_window in rows:
-            chosen, how = (
-                (by_cause, "cause") if by_cause else (by_window, "window") if by_window else (None, None)
-            )
-            counts[how or "unattributed"] += 1
+        for incident_id, by_cause in rows:
+            named += by_cause is not None
             wh.con.execute(
-                "UPDATE incidents SET deployment_id = ? WHERE incident_id = ?", [chosen, incident_id]
+                "UPDATE incidents SET deployment_id = ? WHERE incident_id = ?", [by_cause, incident_id]
             )
             wh.con.execute(
                 "UPDATE github_incident_causes SET attributed_by = ? WHERE incident_id = ?",
-                [how, incident_id],
+                ["cause" if by_cause else None, incident_id],
             )
-    return counts
+    return named
 
 
-def graph_inputs(
-    wh: Warehouse, repo: str, production_regex: str
-) -> tuple[list[dict], list[dict], list[dict]]:
-    """For the commit graph of one repository: its successful production deployments, its
-    merged pull requests (number, merge_sha) and the changes known to belong to a pull request."""
-    deployments = wh.con.execute(
-        "SELECT deployment_id, environment, sha, finished_at FROM deployments d "
+def graph_deployments(wh: Warehouse, repo: str, production_regex: str) -> list[dict]:
+    """For the commit graph of one repository: its successful production deployments."""
+    rows = wh.con.execute(
+        "SELECT deployment_id, environment, service, sha, finished_at FROM deployments d "
         "WHERE repo = ? AND status = 'success' AND is_production(environment, is_production, ?) "
-        "ORDER BY finished_at, deployment_id",
+        "ORDER BY finished_at, natural_key(deployment_id)",
         [repo, production_regex],
     ).fetchall()
+    keys = ("deployment_id", "environment", "service", "sha", "finished_at")
+    return [dict(zip(keys, r, strict=True)) for r in rows]
+
+
+def graph_pulls(wh: Warehouse, repo: str) -> tuple[list[dict], list[dict]]:
+    """Its merged pull requests (number, merge_sha, labels) and the changes known to belong to
+    a pull request."""
     prs = wh.con.execute(
-        "SELECT number, merge_sha FROM pull_requests WHERE repo = ? AND merge_sha IS NOT NULL", [repo]
+        "SELECT number, merge_sha, labels FROM pull_requests WHERE repo = ? AND merge_sha IS NOT NULL", [repo]
     ).fetchall()
     changes = wh.con.execute(
         "SELECT repo, sha, committed_at, authored_at, author, pr_number FROM changes "
         "WHERE repo = ? AND pr_number IS NOT NULL",
         [repo],
     ).fetchall()
-    keys = ("deployment_id", "environment", "sha", "finished_at")
     return (
-        [dict(zip(keys, r, strict=True)) for r in deployments],
-        [{"number": n, "merge_sha": s} for n, s in prs],
+        [{"number": n, "merge_sha": s, "labels": labels} for n, s, labels in prs],
         [
             dict(zip(("repo", "sha", "committed_at", "authored_at", "author", "pr_number"), r, strict=True))
             for r in changes
@@ -171,11 +184,21 @@ def graph_inputs(
     )
 
 
-def shipped_claims(wh: Warehouse, repo: str) -> dict[str, tuple]:
-    """sha -> (finish time, environment) of the deployment each change is attributed to."""
+def shipped_claims_by_deployment(wh: Warehouse, repo: str) -> dict[str, tuple]:
+    """sha -> (finish time, deployment id) of the deployment each change is attributed to now."""
     rows = wh.con.execute(
-        "SELECT c.sha, d.finished_at, d.environment FROM changes c "
+        "SELECT c.sha, d.finished_at, d.deployment_id FROM changes c "
         "JOIN deployments d ON d.deployment_id = c.deployment_id WHERE c.repo = ?",
         [repo],
     ).fetchall()
-    return {sha: (finished, env) for sha, finished, env in rows}
+    return {sha: (finished, did) for sha, finished, did in rows}
+
+
+def unship(wh: Warehouse, repo: str, deployment_ids: list[str]) -> None:
+    """Forget what these deployments shipped (their sequence is walked again from its start,
+    e.g. after a moved tag), so that no commit stays with a deployment that lost it."""
+    if deployment_ids:
+        wh.con.execute(
+            "UPDATE changes SET deployment_id = NULL WHERE repo = ? AND list_contains(?, deployment_id)",
+            [repo, deployment_ids],
+        )

@@ -48,6 +48,8 @@ def prepare(wh: Warehouse, cfg: MetricsConfig | None = None) -> None:
     cfg = cfg or MetricsConfig()
     _set(wh, "production_environment", cfg.production_environment, "VARCHAR")
     _set(wh, "failed_runs_count", cfg.failed_runs_count, "BOOLEAN")
+    _set(wh, "failure_window_hours", cfg.failure_window_hours, "DOUBLE")
+    _set(wh, "incident_window_hours", cfg.incident_window_hours, "DOUBLE")
     # Defaults so that the views are valid before compute_metrics narrows them.
     _set(wh, "scope", "org", "VARCHAR")
     _set(wh, "period", "week", "VARCHAR")

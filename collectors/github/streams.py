@@ -58,20 +58,29 @@ class Batch:
     state: dict
     etag: str | None = None
     causes: list[dict] = field(default_factory=list)  # incident causes, saved before the rows
-    signals: list[dict] = field(default_factory=list)  # hotfix/rollback evidence, saved before the rows
+    evidence: list[dict] = field(default_factory=list)  # hotfix/rollback evidence, saved before the rows
+    evidenced: list[str] = field(default_factory=list)  # deployments whose text evidence it replaces
     resource: str | None = None  # cursor resource when a stream keeps several (labels)
 
 
-def signals_of(rows: list[dict], ctx: Context) -> list[dict]:
+def evidence_of(rows: list[dict], ctx: Context) -> list[dict]:
     """The text evidence of each deployment row (its `_texts`, removed from the row)."""
     out = []
     for row in rows:
-        out.append(rules.text_signal(row["deployment_id"], ctx.config.deployments, *row.pop("_texts")))
+        out += rules.text_evidence(
+            row["deployment_id"], "github", ctx.config.deployments, *row.pop("_texts"), at=row["finished_at"]
+        )
     return out
 
 
 def deployments_batch(rows: list[dict], ctx: Context, state: dict, etag: str | None) -> Batch:
-    return Batch({"deployments": rows}, state, etag, signals=signals_of(rows, ctx))
+    return Batch(
+        {"deployments": rows},
+        state,
+        etag,
+        evidence=evidence_of(rows, ctx),
+        evidenced=[r["deployment_id"] for r in rows],
+    )
 
 
 class Stream:
@@ -108,7 +117,10 @@ class Stream:
         walk began in this sync, else the stored one. Stops at a 304 (nothing new).
         """
         pages = ctx.client.pages(
-            cls.endpoint(ctx), params, etag=None if walk else etag, items_key=cls.items_key,
+            cls.endpoint(ctx),
+            params,
+            etag=None if walk else etag,
+            items_key=cls.items_key,
             start_url=walk.get("next") if walk else None,
         )
         first_etag = etag

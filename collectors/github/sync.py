@@ -36,6 +36,7 @@ from collectors.teams import team_rows
 from warehouse import attribution
 from warehouse.db import Cursor, LoadCounts, Warehouse
 from warehouse.errors import UserError
+from warehouse.metrics import prepare
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class GitHubSync:
             Path(self.gh.cache_dir) if Path(self.gh.cache_dir).is_absolute() else base / self.gh.cache_dir
         )
         self.result = SyncResult()
+        self.bounds: dict[str, list] = {}  # repo -> tags older than the window (they bound the graph)
 
     # -- entry -------------------------------------------------------------------------------------
     def run(self) -> SyncResult:
@@ -177,10 +179,14 @@ class GitHubSync:
             self._sync_repo(repo)
             self.reporter.repo_done(repo.full_name)
         self.reporter.step("*", "attributing incidents")
-        attribution.apply_signals(self.wh)
-        self.result.attribution = attribution.attribute(
-            self.wh, self.config.metrics.production_environment, self.gh.incidents.window_hours
-        )
+        attribution.attribute(self.wh, self.config.metrics.production_environment)
+        prepare(self.wh, self.config.metrics)
+        counts = attribution.incident_counts(self.wh)
+        self.result.attribution = {
+            "cause": counts["named"],
+            "window": counts["window"],
+            "unattributed": counts["unattributed"],
+        }
         self.reporter.step("*", "done")
         return self.result
 
@@ -231,10 +237,12 @@ class GitHubSync:
         )
         if git is not None and any(not r.releases for r in self.gh.deployments.tags):
             self.reporter.step(name, "tags")
-            rows, signals = tag_deployments(
+            rows, evidence, self.bounds[name] = tag_deployments(
                 name, git, self.gh.deployments.tags, self.window, SOURCE, self.gh.deployments
             )
-            attribution.save_signals(self.wh, signals)
+            attribution.save_evidence(
+                self.wh, [r["deployment_id"] for r in rows], attribution.TEXT_KINDS, evidence
+            )
             counts = load_rows(self.wh, {"deployments": rows}, SOURCE, [])
             self.result.add(counts)
             self.reporter.rows(name, "tags", counts)
@@ -257,6 +265,10 @@ class GitHubSync:
                 self._ship(repo, git)
             except GitError as exc:
                 self._fail(name, "changes", exc)
+            if any(f.repo == name and f.resource == PullRequests.name for f in self.result.failures):
+                # Squash and rebase merges were walked without their pull requests: the next
+                # sync walks the graph again from the start, as docs/github.md promises.
+                self.wh.load({}, cursors=[Cursor(SOURCE, name, "changes", None)])
 
     def _clone(self, repo: RepoInfo):
         if not repo.clone_url:
@@ -273,7 +285,7 @@ class GitHubSync:
         for batch in stream.sync(ctx, resource, state, stored.etag):
             # Side evidence first, then the rows with their cursor (one transaction).
             attribution.save_causes(self.wh, batch.causes)
-            attribution.save_signals(self.wh, batch.signals)
+            attribution.save_evidence(self.wh, batch.evidenced, attribution.TEXT_KINDS, batch.evidence)
             counts = load_rows(
                 self.wh,
                 batch.rows,
@@ -296,7 +308,7 @@ class GitHubSync:
 
     def _ship(self, repo: RepoInfo, git) -> None:
         # Deployed commits that no branch or tag holds (deleted branches) are fetched by sha.
-        deployments, _, _ = attribution.graph_inputs(
+        deployments = attribution.graph_deployments(
             self.wh, repo.full_name, self.config.metrics.production_environment
         )
         fetch_commits(git, [d["sha"] for d in deployments if d["sha"]])
@@ -308,6 +320,7 @@ class GitHubSync:
             self.window,
             self.config.metrics.production_environment,
             self.gh.deployments,
+            self.bounds.get(repo.full_name, []),
         )
         self.result.add(shipped.counts)
         self.reporter.rows(repo.full_name, "changes", shipped.counts)

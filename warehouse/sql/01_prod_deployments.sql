@@ -1,26 +1,142 @@
--- Production deployments, one row each, with whether each failed and when it recovered.
+-- Production deployments, one row each, with whether each failed and when it recovered: the
+-- failure rule, in one place, over the evidence of every source (docs/metrics.md).
 --
 -- Production: the source flags it (is_production), or the environment matches the configured
 -- pattern, case-insensitively (the is_production macro, migrations/003).
 -- A run that itself ended in failure is a production deployment only when the config switch
 -- failed_runs_count is on (the default); it never counts in `deployments` (successes).
+--
+-- Sequence: the deployments of one repository, environment (case-insensitive, as GitHub) and
+-- service (when the source gives one), in finish order; same-second ties in natural order of
+-- their ids (v1.9.0 before v1.10.0, the natural_key macro of migrations/011).
+--
+-- Evidence (deployment_evidence, written by the collectors, plus imported flags) and whom it
+-- blames, only when the blamed deployment finished within failure_window_hours before:
+--   * hotfix_ref, hotfix_change, imported is_hotfix: a hotfix; blames the deployment before it
+--     in its sequence;
+--   * rollback_ref, imported is_rollback: a rollback; blames the deployment before it;
+--   * redeploy: a rollback to an ancestor; blames the deployment it rolled back (points_at);
+--   * revert_of / revert_of_pr: a rollback when it blames someone: the production deployment
+--     that first shipped the reverted commit / pull request, or first deployed it as its sha
+--     (one never deployed blames nobody).
 -- Failed (needed immediate intervention) when any of:
---   * an incident names it as its cause (incidents.deployment_id);
---   * the next production deployment (or failed run) of the same repo and environment is a
---     hotfix or a rollback (it was fixed forward or rolled back);
+--   * an incident is attributed to it (incident_deployments below);
+--   * evidence of a later deployment blames it (fixed forward or rolled back);
 --   * its own run ended in failure.
--- Recovered: the latest resolution of the incidents it caused; with no incident, the next
--- successful deployment of the same repo and environment. NULL while unrecovered.
+-- Recovered: the latest resolution of the incidents it caused; else the first successful
+-- deployment that fixed it; else the next successful deployment of its sequence. NULL while
+-- unrecovered.
+
+-- Which deployment each incident is attributed to: the one its source names
+-- (incidents.deployment_id: imported, or a named cause on GitHub), else the last successful
+-- production deployment of the same repository (and service, when both give one; or of the
+-- service, when the incident names no repository) that finished within incident_window_hours
+-- before it opened. attributed_by: named | window | NULL (unattributed).
+CREATE OR REPLACE TEMP VIEW incident_deployments AS
+WITH successes AS (
+    SELECT deployment_id, repo, service, finished_at FROM deployments
+    WHERE status = 'success'
+      AND is_production(environment, is_production, getvariable('production_environment'))
+),
+windowed AS (
+    SELECT i.incident_id, (
+        SELECT s.deployment_id FROM successes s
+        WHERE (i.repo IS NOT NULL OR i.service IS NOT NULL)
+          AND (i.repo IS NULL OR s.repo = i.repo)
+          AND (i.service IS NULL OR s.service IS NULL OR s.service = i.service)
+          AND (i.repo IS NOT NULL OR s.service = i.service)
+          AND s.finished_at <= i.opened_at
+          AND s.finished_at >= i.opened_at
+              - to_microseconds(CAST(getvariable('incident_window_hours') * 3600e6 AS BIGINT))
+        ORDER BY s.finished_at DESC, natural_key(s.deployment_id) DESC LIMIT 1
+    ) AS deployment_id
+    FROM incidents i
+    WHERE i.deployment_id IS NULL
+)
+SELECT
+    i.incident_id, i.opened_at, i.resolved_at,
+    coalesce(i.deployment_id, w.deployment_id) AS deployment_id,
+    CASE WHEN i.deployment_id IS NOT NULL THEN 'named'
+         WHEN w.deployment_id IS NOT NULL THEN 'window' END AS attributed_by
+FROM incidents i
+LEFT JOIN windowed w USING (incident_id);
+
 CREATE OR REPLACE TEMP TABLE prod_deployments AS
 WITH production AS (
     SELECT
-        d.deployment_id, d.repo, d.environment, d.status, d.finished_at, d.sha,
+        d.deployment_id, d.repo, d.environment, d.service, d.status, d.finished_at, d.sha,
         coalesce(d.team, t.team, 'unassigned') AS team,
-        coalesce(d.is_hotfix, false) AS is_hotfix,
-        coalesce(d.is_rollback, false) AS is_rollback
+        d.is_hotfix AS imported_hotfix,
+        d.is_rollback AS imported_rollback,
+        row_number() OVER (
+            PARTITION BY d.repo, lower(d.environment), coalesce(d.service, '')
+            ORDER BY d.finished_at, natural_key(d.deployment_id)
+        ) AS position
     FROM deployments d
     LEFT JOIN teams t ON t.repo = d.repo
     WHERE is_production(d.environment, d.is_production, getvariable('production_environment'))
+),
+-- Every piece of evidence, from the table and from imported flags.
+evidence AS (
+    SELECT deployment_id, kind, points_at FROM deployment_evidence
+    UNION ALL
+    SELECT deployment_id, 'imported_hotfix', NULL FROM production WHERE imported_hotfix
+    UNION ALL
+    SELECT deployment_id, 'imported_rollback', NULL FROM production WHERE imported_rollback
+),
+-- The deployment each piece of evidence blames, before the window is applied.
+blame AS (
+    SELECT e.kind, f.deployment_id AS fixer, f.finished_at AS fixed_at, f.status AS fixer_status,
+        CASE
+            WHEN e.kind IN ('hotfix_ref', 'hotfix_change', 'imported_hotfix',
+                            'rollback_ref', 'imported_rollback') THEN (
+                SELECT b.deployment_id FROM production b
+                WHERE b.repo = f.repo AND lower(b.environment) = lower(f.environment)
+                  AND coalesce(b.service, '') = coalesce(f.service, '')
+                  AND b.position = f.position - 1)
+            WHEN e.kind = 'redeploy' THEN e.points_at
+            WHEN e.kind = 'revert_of' THEN coalesce((
+                SELECT b.deployment_id FROM changes c JOIN production b ON b.deployment_id = c.deployment_id
+                WHERE c.repo = f.repo AND starts_with(c.sha, e.points_at) AND b.status = 'success'
+                ORDER BY b.finished_at LIMIT 1), (
+                -- not a change itself (a merge, squash or rebased commit): first deployed as a sha
+                SELECT b.deployment_id FROM production b
+                WHERE b.repo = f.repo AND starts_with(b.sha, e.points_at) AND b.status = 'success'
+                ORDER BY b.finished_at LIMIT 1))
+            WHEN e.kind = 'revert_of_pr' THEN (
+                SELECT b.deployment_id FROM changes c JOIN production b ON b.deployment_id = c.deployment_id
+                WHERE c.repo = f.repo AND c.pr_number = TRY_CAST(e.points_at AS BIGINT)
+                  AND b.status = 'success'
+                ORDER BY b.finished_at LIMIT 1)
+        END AS blamed
+    FROM evidence e
+    JOIN production f USING (deployment_id)
+),
+-- Only "immediate" intervention counts: the blamed deployment finished before the fix, and
+-- within the window.
+blames AS (
+    SELECT l.*, b.finished_at AS blamed_at
+    FROM blame l JOIN production b ON b.deployment_id = l.blamed
+    WHERE l.blamed <> l.fixer
+      AND b.finished_at <= l.fixed_at
+      AND b.finished_at >= l.fixed_at
+          - to_microseconds(CAST(getvariable('failure_window_hours') * 3600e6 AS BIGINT))
+),
+marks AS (
+    SELECT f.deployment_id,
+        bool_or(e.kind IN ('hotfix_ref', 'hotfix_change', 'imported_hotfix')) AS is_hotfix,
+        bool_or(e.kind IN ('rollback_ref', 'imported_rollback')) AS declared_rollback
+    FROM evidence e JOIN production f USING (deployment_id)
+    GROUP BY f.deployment_id
+),
+reverted AS (  -- reverts and redeploys are rollbacks when they blame someone in the window
+    SELECT DISTINCT fixer AS deployment_id FROM blames
+    WHERE kind IN ('revert_of', 'revert_of_pr', 'redeploy')
+),
+fixed AS (
+    SELECT blamed AS deployment_id,
+        min(fixed_at) FILTER (WHERE fixer_status = 'success') AS fixed_at
+    FROM blames GROUP BY blamed
 ),
 caused AS (
     SELECT
@@ -28,47 +144,49 @@ caused AS (
         count(*) AS incidents,
         -- One unresolved incident keeps the deployment unrecovered.
         CASE WHEN count(resolved_at) = count(*) THEN max(resolved_at) END AS resolved_at
-    FROM incidents
+    FROM incident_deployments
     WHERE deployment_id IS NOT NULL
     GROUP BY deployment_id
 ),
 sequenced AS (
     SELECT
         p.*,
-        lead(p.is_hotfix OR p.is_rollback) OVER same_target AS fixed_by_next,
         min(CASE WHEN p.status = 'success' THEN p.finished_at END) OVER (
-            same_target ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
+            PARTITION BY p.repo, lower(p.environment), coalesce(p.service, '') ORDER BY p.position
+            ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING
         ) AS next_success_at
     FROM production p
-    -- Environment names are compared case-insensitively, as the production rule is.
-    WINDOW same_target AS (PARTITION BY p.repo, lower(p.environment) ORDER BY p.finished_at, p.deployment_id)
 ),
--- The order above includes failed runs whatever the switch says, so that a hotfix after a
+-- The sequence above includes failed runs whatever the switch says, so that a hotfix after a
 -- failed run is read as fixing that run, never the success before it; the switch only decides
 -- whether failed runs are counted.
-counted AS (
-    SELECT * FROM sequenced WHERE status = 'success' OR getvariable('failed_runs_count')
-),
 judged AS (
     SELECT
         s.*,
+        coalesce(m.is_hotfix, false) AS is_hotfix,
+        coalesce(m.declared_rollback, false) OR r.deployment_id IS NOT NULL AS is_rollback,
         coalesce(c.incidents, 0) AS incidents,
         c.deployment_id IS NOT NULL AS caused_incident,
         c.resolved_at AS incidents_resolved_at,
-        coalesce(s.fixed_by_next, false) AS fixed_forward_or_rolled_back,
+        x.deployment_id IS NOT NULL AS fixed_forward_or_rolled_back,
+        x.fixed_at,
         s.status = 'failure' AS run_failed
-    FROM counted s
+    FROM sequenced s
+    LEFT JOIN marks m ON m.deployment_id = s.deployment_id
+    LEFT JOIN reverted r ON r.deployment_id = s.deployment_id
     LEFT JOIN caused c ON c.deployment_id = s.deployment_id
+    LEFT JOIN fixed x ON x.deployment_id = s.deployment_id
+    WHERE s.status = 'success' OR getvariable('failed_runs_count')
 )
 SELECT
-    deployment_id, repo, environment, team, status, finished_at, sha,
+    deployment_id, repo, environment, service, team, status, finished_at, sha,
     is_hotfix, is_rollback,
     is_hotfix OR is_rollback AS is_rework,
     incidents, caused_incident, fixed_forward_or_rolled_back, run_failed,
     caused_incident OR fixed_forward_or_rolled_back OR run_failed AS failed,
     CASE
         WHEN caused_incident THEN incidents_resolved_at
-        WHEN fixed_forward_or_rolled_back OR run_failed THEN next_success_at
+        WHEN fixed_forward_or_rolled_back OR run_failed THEN coalesce(fixed_at, next_success_at)
     END AS recovered_at,
     -- greatest() skips NULLs, so guard the unrecovered case explicitly.
     CASE WHEN recovered_at IS NOT NULL

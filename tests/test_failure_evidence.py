@@ -1,0 +1,335 @@
+"""The failure rule and the commit graph on the shapes real repositories have: real git
+repositories built here, `sync --git` / `import`, and numbers computed by hand.
+
+The rule is warehouse/sql/01_prod_deployments.sql over deployment_evidence (docs/metrics.md):
+specific evidence only, a window, per (repo, environment, service) sequence.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from collectors.config import DeploymentRules
+from collectors.git import Deployed, Git, PullRequestIndex, ship
+from collectors.localgit import sync_local
+from dora_impact.config import Config
+from tests.conftest import run_cli, write
+from tests.github_fake import GitRepo
+from warehouse import Warehouse
+from warehouse.config import MetricsConfig
+from warehouse.metrics import prepare
+
+TAG = "git:local/shop:tag:"
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@pytest.fixture
+def g(tmp_path) -> GitRepo:
+    return GitRepo(tmp_path / "shop")
+
+
+def sync(db: Path, g: GitRepo, since: str = "2026-01-01", config: Config | None = None) -> None:
+    with Warehouse(db) as wh:
+        sync_local(wh, config or Config(), g.path, since=date.fromisoformat(since))
+
+
+def judged(db: Path, metrics: MetricsConfig | None = None) -> dict[str, tuple]:
+    """tag -> (failed, is_hotfix, is_rollback, recovery_hours) as the rule judges it."""
+    with Warehouse(db, read_only=True) as wh:
+        prepare(wh, metrics)
+        rows = wh.con.execute(
+            "SELECT deployment_id, failed, is_hotfix, is_rollback, recovery_hours FROM prod_deployments"
+        ).fetchall()
+    return {d.split(":tag:")[-1]: (f, h, r, rec) for d, f, h, r, rec in rows}
+
+
+def failed(db: Path, metrics: MetricsConfig | None = None) -> dict[str, float | None]:
+    return {tag: row[3] for tag, row in judged(db, metrics).items() if row[0]}
+
+
+def shipped(db: Path) -> dict[str, str | None]:
+    """sha -> tag that shipped it (None: no deployment)."""
+    with Warehouse(db, read_only=True) as wh:
+        rows = wh.con.execute("SELECT sha, deployment_id FROM changes").fetchall()
+    return {sha: d.split(":tag:")[-1] if d else None for sha, d in rows}
+
+
+# -- 1. a word is not a failed deployment --------------------------------------------------------
+
+
+def test_rollback_and_hotfix_words_in_shipped_subjects_are_not_evidence(g, tmp_path):
+    a = g.commit("Initial", "2026-01-01T08:00:00")
+    g.tag("v3.9.0", a, at="2026-01-01T09:00:00", annotated=True)
+    g.commit("Add db.begin(), db.commit() and db.rollback() methods", "2026-01-10T08:00:00")
+    g.commit("hotfix typo in the docs", "2026-01-11T08:00:00")
+    b = g.commit('Revert "experimental" wording in README', "2026-01-12T08:00:00")  # no trailer
+    g.tag("v4.0.0", b, at="2026-01-12T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    assert judged(db) == {
+        "v3.9.0": (False, False, False, None),
+        "v4.0.0": (False, False, False, None),
+    }
+
+
+def test_a_revert_blames_the_deployment_that_shipped_the_reverted_commit(g, tmp_path):
+    x = g.commit("Cache a default SSLContext", "2026-01-01T08:00:00")
+    g.tag("v1.0.0", x, at="2026-01-01T10:00:00", annotated=True)
+    y = g.commit("Docs", "2026-01-02T08:00:00")
+    g.tag("v1.1.0", y, at="2026-01-02T10:00:00", annotated=True)
+    rv = g.revert(x, "2026-01-03T08:00:00")
+    g.tag("v1.2.0", rv, at="2026-01-03T10:00:00", annotated=True)
+    # A commit reverted before any deployment shipped it blames nobody.
+    z = g.commit("Try a faster parser", "2026-01-04T08:00:00")
+    rz = g.revert(z, "2026-01-04T09:00:00")
+    g.tag("v1.3.0", rz, at="2026-01-04T10:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    got = judged(db)
+    # v1.0.0, not v1.1.0 (the one just before the revert), failed; recovered by v1.2.0, 48 h.
+    assert got["v1.0.0"] == (True, False, False, 48.0)
+    assert got["v1.1.0"] == (False, False, False, None)
+    assert got["v1.2.0"] == (False, False, True, None)
+    assert got["v1.3.0"] == (False, False, False, None)
+
+
+def test_a_fix_blames_only_within_the_window(g, tmp_path):
+    x = g.commit("Feature", "2026-01-01T08:00:00")
+    g.tag("v1.0.0", x, at="2026-01-01T10:00:00", annotated=True)
+    rv = g.revert(x, "2027-01-02T08:00:00")  # a year later: a change of mind, not an intervention
+    g.tag("v2.0.0", rv, at="2027-01-02T10:00:00", annotated=True)
+    f = g.commit("Fix", "2027-01-17T08:00:00")
+    g.tag("v2.0.1-hotfix", f, at="2027-01-17T10:00:00", annotated=True)  # 15 days after v2.0.0
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    got = judged(db)
+    assert failed(db) == {}  # default window: 336 h (14 days)
+    assert got["v2.0.0"] == (False, False, False, None)  # the revert blames nobody in the window
+    assert got["v2.0.1-hotfix"] == (False, True, False, None)  # still a hotfix (rework)
+    assert failed(db, MetricsConfig(failure_window_hours=400)) == {"v2.0.0": 360.0}
+
+
+def test_monorepo_components_and_backports_are_not_rollbacks(g, tmp_path):
+    a = g.commit("web: page", "2026-01-02T08:00:00")
+    b = g.commit("api: endpoint", "2026-01-02T09:00:00")
+    g.tag("api/v1.0.0", b, at="2026-01-02T10:00:00", annotated=True)
+    g.tag("web/v1.0.0", a, at="2026-01-02T11:00:00", annotated=True)  # an older commit, after
+    m = g.commit("Release 2", "2026-01-05T08:00:00")
+    g.tag("v2.0.0", m, at="2026-01-05T10:00:00", annotated=True)
+    n = g.commit("Fix in 2", "2026-01-06T08:00:00")
+    g.tag("v2.0.1", n, at="2026-01-06T10:00:00", annotated=True)
+    g.checkout("1.x", new=True, start=a)
+    bp = g.commit("Backport the fix", "2026-01-07T08:00:00")
+    g.tag("v1.1.1", bp, at="2026-01-07T10:00:00", annotated=True)
+    rules = {"deployments": {"tags": [{"pattern": "^(api/|web/)?v\\d+"}]}, "repos": []}
+    db = tmp_path / "db.duckdb"
+    sync(db, g, config=Config.model_validate({"github": rules}))
+    assert failed(db) == {}
+    assert all(not r[2] for r in judged(db).values())  # no rollback anywhere
+    assert shipped(db)[bp] == "v1.1.1"
+
+
+def test_releases_in_the_same_second_are_ordered_as_versions(g, tmp_path):
+    a = g.commit("A", "2026-01-02T08:00:00")
+    b = g.commit("B", "2026-01-02T09:00:00")
+    g.tag("v1.9.0", a, at="2026-01-03T10:00:00", annotated=True)
+    g.tag("v1.10.0", b, at="2026-01-03T10:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    assert failed(db) == {} and all(not r[2] for r in judged(db).values())
+    assert shipped(db) == {a: "v1.9.0", b: "v1.10.0"}
+
+
+def test_deploying_an_ancestor_rolls_back_within_the_sequence(g, tmp_path):
+    a = g.commit("A", "2026-01-02T08:00:00")
+    g.tag("v1.0.0", a, at="2026-01-02T10:00:00", annotated=True)
+    a2 = g.commit("A2", "2026-01-02T12:00:00")
+    b = g.commit("B", "2026-01-03T08:00:00")
+    g.tag("v1.1.0", b, at="2026-01-03T10:00:00", annotated=True)
+    g.tag("v1.1.1", a2, at="2026-01-03T13:00:00", annotated=True)  # back to before B
+    g.tag("v1.0.0-again", a, at="2026-01-03T14:00:00", annotated=True)  # a's one deployment already
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    assert failed(db) == {"v1.1.0": 3.0}
+    assert judged(db)["v1.1.1"] == (False, False, True, None)
+    assert "v1.0.0-again" not in judged(db)  # one commit, one deployment per environment
+
+
+# -- 2. the commit graph --------------------------------------------------------------------------
+
+
+def test_tags_older_than_the_window_still_bound_what_later_tags_ship(g, tmp_path):
+    base = g.commit("Initial", "2025-01-01T08:00:00")
+    g.tag("v1.0.0", base, at="2025-01-01T09:00:00", annotated=True)
+    for i in range(1, 5):
+        c = g.commit(f"Fix {i}", f"2025-0{i + 1}-01T08:00:00")
+        g.tag(f"v1.0.{i}", c, at=f"2025-0{i + 1}-01T09:00:00", annotated=True)
+    repair = g.commit("Repair", "2026-01-05T08:00:00")
+    g.tag("v1.1.0", repair, at="2026-01-05T10:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    assert {sha: t for sha, t in shipped(db).items() if t} == {repair: "v1.1.0"}
+    with Warehouse(db, read_only=True) as wh:
+        prepare(wh)
+        assert wh.con.execute("SELECT lead_time_hours FROM change_lead_times").fetchall() == [(2.0,)]
+
+
+def test_incremental_and_fresh_syncs_attribute_the_same(g, tmp_path):
+    root = g.commit("Initial", "2026-01-01T08:00:00")
+    g.tag("v1.0.0", root, at="2026-01-01T09:00:00", annotated=True)
+    g.checkout("1.0.x", new=True)
+    m1 = g.commit("Maintenance fix", "2026-01-01T10:00:00")
+    g.tag("v1.0.1", m1, at="2026-01-01T11:00:00", annotated=True)
+    g.checkout("main")
+    for i in range(55):  # more tags on main than the walk's exclusion list holds
+        c = g.commit(f"Change {i}", f"2026-01-02T{i // 4:02d}:{(i % 4) * 15:02d}:00")
+        g.tag(f"v1.{i + 1}.0", c, at=f"2026-01-02T{i // 4:02d}:{(i % 4) * 15 + 5:02d}:00", annotated=True)
+    inc = tmp_path / "incremental.duckdb"
+    sync(inc, g)
+    g.checkout("1.0.x")
+    m2 = g.commit("Second maintenance fix", "2026-01-03T08:00:00")
+    g.tag("v1.0.2", m2, at="2026-01-03T10:00:00", annotated=True)
+    sync(inc, g)
+    fresh = tmp_path / "fresh.duckdb"
+    sync(fresh, g)
+    assert shipped(inc) == shipped(fresh)
+    assert shipped(inc)[m1] == "v1.0.1" and shipped(inc)[m2] == "v1.0.2"
+    assert judged(inc) == judged(fresh)
+
+
+def test_a_moved_tag_clears_what_the_deployment_no_longer_ships(g, tmp_path):
+    a = g.commit("A", "2026-01-02T08:00:00")
+    g.tag("v1.0.0", a, at="2026-01-02T10:00:00", annotated=True)
+    b = g.commit("B", "2026-01-03T08:00:00")
+    c = g.commit("C", "2026-01-03T09:00:00")
+    g.tag("v1.1.0", c, at="2026-01-03T10:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    assert shipped(db) == {a: "v1.0.0", b: "v1.1.0", c: "v1.1.0"}
+    g.git("tag", "-f", "-a", "v1.1.0", b, "-m", "v1.1.0", at="2026-01-03T10:00:00")
+    sync(db, g)
+    fresh = tmp_path / "fresh.duckdb"
+    sync(fresh, g)
+    assert shipped(db) == {a: "v1.0.0", b: "v1.1.0", c: None}
+    assert {s: t for s, t in shipped(fresh).items() if t} == {a: "v1.0.0", b: "v1.1.0"}
+
+
+def test_several_tags_on_one_commit_are_one_deployment(g, tmp_path):
+    a = g.commit("A", "2026-01-02T08:00:00")
+    for name in ("v2", "v2.0", "v2.0.0"):
+        g.tag(name, a, at="2026-01-02T10:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    assert list(judged(db)) == ["v2"]
+
+
+def test_environments_that_differ_in_case_are_one_sequence(g):
+    c1 = g.commit("c1", "2026-01-02T00:00:00")
+    c2 = g.commit("c2", "2026-01-03T00:00:00")
+    deployments = [
+        Deployed("A", "Production", c1, at("2026-01-02T01:00:00")),
+        Deployed("B", "production", c2, at("2026-01-03T01:00:00")),
+    ]
+    batches = list(
+        ship("o/r", Git(g.path), deployments, PullRequestIndex(), at("2026-01-01"), DeploymentRules(), {})
+    )
+    got = {row["sha"]: row["deployment_id"] for b in batches for row in b.changes}
+    assert got == {c1: "A", c2: "B"}
+    assert list(batches[-1].state) == ["production|"]
+
+
+def test_lead_time_starts_at_the_author_date(g, tmp_path):
+    base = g.commit("Initial", "2026-01-01T00:00:00")
+    g.tag("v1.0.0", base, at="2026-01-01T01:00:00", annotated=True)
+    # Written on the 2nd, rebased (new committer date) on the 4th, released on the 4th at 12:00.
+    c = g.commit("Feature", "2026-01-04T00:00:00", authored="2026-01-02T00:00:00")
+    g.tag("v1.1.0", c, at="2026-01-04T12:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    with Warehouse(db, read_only=True) as wh:
+        prepare(wh)
+        assert wh.con.execute(
+            "SELECT sha, lead_time_hours FROM change_lead_times ORDER BY sha = ?", [c]
+        ).fetchall() == [(base, 1.0), (c, 60.0)]
+
+
+# -- 3. sources that meet ----------------------------------------------------------------------------
+
+
+def test_sync_git_keeps_imported_flags_and_services_sequence_imports(g, tmp_path):
+    a = g.commit("A", "2026-01-02T08:00:00")
+    g.tag("v1.0.0", a, at="2026-01-02T10:00:00", annotated=True)
+    folder = tmp_path / "export"
+    write(
+        folder / "deployments.csv",
+        """
+deployment_id,repo,environment,status,finished_at,service,is_hotfix,is_rollback
+api-1,acme/mono,production,success,2026-01-05T10:00:00Z,api,false,false
+web-1,acme/mono,production,success,2026-01-05T11:00:00Z,web,false,false
+web-2,acme/mono,production,success,2026-01-05T12:30:00Z,web,true,false
+shop-hf,local/shop,production,success,2026-01-02T12:00:00Z,,true,false
+""",
+    )
+    db = tmp_path / "db.duckdb"
+    done = run_cli("import", str(folder), db=db)
+    assert done.code == 0, done.stderr
+    done = run_cli("sync", "--git", str(g.path), "--since", "2026-01-01", db=db)
+    assert done.code == 0, done.stderr
+    with Warehouse(db, read_only=True) as wh:
+        prepare(wh)
+        rows = wh.con.execute(
+            "SELECT deployment_id, failed, is_hotfix, recovery_hours FROM prod_deployments ORDER BY 1"
+        ).fetchall()
+    assert rows == [
+        ("api-1", False, False, None),  # web's hotfix does not blame api
+        ("git:local/shop:tag:v1.0.0", True, False, 2.0),  # the imported hotfix after it
+        ("shop-hf", False, True, None),  # its flag survived `sync --git`
+        ("web-1", True, False, 1.5),
+        ("web-2", False, True, None),
+    ]
+
+
+def test_imported_incidents_without_a_deployment_are_attributed_by_the_window(tmp_path):
+    folder = tmp_path / "export"
+    write(
+        folder / "deployments.csv",
+        """
+deployment_id,repo,environment,status,finished_at,service
+d1,acme/shop,production,success,2026-01-05T10:00:00Z,
+d2,acme/shop,production,success,2026-01-06T10:00:00Z,
+p1,acme/pay,production,success,2026-01-06T09:00:00Z,payments
+""",
+    )
+    write(
+        folder / "incidents.csv",
+        """
+incident_id,opened_at,resolved_at,repo,service,deployment_id
+i1,2026-01-06T12:00:00Z,2026-01-06T15:00:00Z,acme/shop,,
+i2,2026-01-10T12:00:00Z,2026-01-10T13:00:00Z,acme/shop,,
+i3,2026-01-06T10:00:00Z,2026-01-06T11:00:00Z,,payments,
+i4,2026-01-05T11:00:00Z,2026-01-05T12:00:00Z,acme/shop,,d1
+""",
+    )
+    db = tmp_path / "db.duckdb"
+    done = run_cli("import", str(folder), db=db)
+    assert done.code == 0, done.stderr
+    assert "incidents attributed by named cause: 1, by time window: 2, unattributed: 1" in done.stderr
+    with Warehouse(db, read_only=True) as wh:
+        prepare(wh)
+        rows = wh.con.execute(
+            "SELECT incident_id, deployment_id, attributed_by FROM incident_deployments ORDER BY 1"
+        ).fetchall()
+        assert wh.con.execute(
+            "SELECT deployment_id, recovery_hours FROM prod_deployments WHERE failed ORDER BY 1"
+        ).fetchall() == [("d1", 2.0), ("d2", 5.0), ("p1", 2.0)]
+    # i2 opened 98 h after d2: beyond the 48 h window, unattributed.
+    assert rows == [("i1", "d2", "window"), ("i2", None, None), ("i3", "p1", "window"), ("i4", "d1", "named")]
+    from dashboards.data import health
+
+    assert health(str(db), None)[0]["unattributed_incidents"] == 1  # what Data health shows
