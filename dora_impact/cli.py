@@ -14,7 +14,14 @@ import typer
 from rich.console import Console
 
 from collectors.secrets import REDACT
-from dora_impact import dashboard_command, demo_command, impact_command, metrics_command, sync_command
+from dora_impact import (
+    compare_command,
+    dashboard_command,
+    demo_command,
+    impact_command,
+    metrics_command,
+    sync_command,
+)
 from dora_impact.context import AppContext
 from dora_impact.errors import UserError
 
@@ -70,6 +77,7 @@ metrics_command.register(app)
 demo_command.register(app)
 sync_command.register(app)
 impact_command.register(app)
+compare_command.register(app)
 dashboard_command.register(app)
 
 
