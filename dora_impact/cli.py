@@ -15,6 +15,7 @@ from rich.console import Console
 
 from collectors.secrets import REDACT
 from dora_impact import (
+    alert_command,
     compare_command,
     dashboard_command,
     demo_command,
@@ -78,6 +79,7 @@ demo_command.register(app)
 sync_command.register(app)
 impact_command.register(app)
 compare_command.register(app)
+alert_command.register(app)
 dashboard_command.register(app)
 
 
