@@ -99,8 +99,11 @@ def judge(
     noise_floor: float = 0.0,
     frozen: tuple[float, float] | None = None,
     is_open: bool = False,
+    seasonal: float | None = None,
 ) -> Judgement:
-    """x: the detection series (NaN = skipped week), baseline then recent weeks, oldest first."""
+    """x: the detection series (NaN = skipped week), baseline then recent weeks, oldest first.
+    seasonal: last year's shift from the same baseline weeks to the same recent weeks, expected
+    again this year (the org's summer lull); its own noise doubles the variance."""
     base, recent = x[:-recent_weeks], x[-recent_weeks:]
     base, recent = base[np.isfinite(base)], recent[np.isfinite(recent)]
     need_recent = math.ceil(recent_weeks / 2)
@@ -114,11 +117,15 @@ def judge(
         if len(base) < need_base:
             return Judgement("skipped", f"{len(base)} baseline weeks have enough data (needs {need_base})")
         center = float(np.median(base))
-        scale = max(1.4826 * float(np.median(np.abs(base - center))), noise_floor, 1e-3)
+        # The robust scale alone, from 12 weeks, is too often too small (false alarms); the
+        # plain SD is as large whenever a week is unusual. Both are floored at the counting noise.
+        mad = 1.4826 * float(np.median(np.abs(base - center)))
+        scale = max(mad, float(np.std(base, ddof=1)), noise_floor, 1e-3)
         n_base = len(base)
-    r = float(np.mean(recent))
+    r = float(np.mean(recent)) - (seasonal or 0.0)
     change = math.expm1(r - center)
-    z = (r - center) / (scale * math.sqrt(1 / len(recent) + MEDIAN_EFFICIENCY / n_base))
+    inflate = 2.0 if seasonal is not None else 1.0
+    z = (r - center) / (scale * math.sqrt(inflate * (1 / len(recent) + MEDIAN_EFFICIENCY / n_base)))
     sign = -1 if direction == "fall" else 1
     bad_change, bad_z = sign * change, sign * z
     if is_open:
@@ -202,9 +209,14 @@ def evaluate(
         weeks = rule.baseline_weeks + rule.recent_weeks
         mondays = [last_monday - timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
         last_sunday = last_monday + timedelta(days=6)
-        org = _weekly(wh, cfg, "org", mondays[0], last_sunday, mondays).get("org")
-        if org is None:
+        # The org over a year more: the same weeks a year ago give its seasonal shift.
+        extended = [mondays[0] - timedelta(weeks=52 - i) for i in range(52)] + mondays
+        org_all = _weekly(wh, cfg, "org", extended[0], last_sunday, extended).get("org")
+        if org_all is None:
             continue
+        org = {name: values[52:] for name, values in org_all.items()}
+        year_ago = {name: values[:weeks] for name, values in org_all.items()}
+        has_year = bool(year_ago["deployments"][: rule.baseline_weeks].min() > 0)
         keyed = (
             {"org": org} if rule.scope == "org"
             else _weekly(wh, cfg, rule.scope, mondays[0], last_sunday, mondays)
@@ -214,35 +226,75 @@ def evaluate(
         baseline_label = f"{week_label(mondays[0])}..{week_label(mondays[-rule.recent_weeks - 1])}"
         for key, series in sorted(keyed.items()):
             findings.append(_finding(rule, key, series, org, quiet, since, baseline_label,
-                                     frozen.get((rule.name, key))))
+                                     frozen.get((rule.name, key)), year_ago if has_year else None))
     return findings
 
 
-def _finding(rule: AlertRule, key, series, org, quiet, since, baseline_label, frozen) -> Finding:
+def judge_series(
+    metric: str,
+    values: np.ndarray,
+    org_values: np.ndarray,
+    quiet: np.ndarray,
+    recent_weeks: int,
+    min_change: float,
+    direction: str,
+    is_org: bool,
+    counts: np.ndarray | None = None,
+    org_counts: np.ndarray | None = None,
+    frozen: tuple[float, float] | None = None,
+    last_year: tuple | None = None,
+) -> Judgement:
+    """One key's weekly series (deployments, or median lead hours with their change counts)
+    judged against its baseline, read against the rest of the org unless it is the org.
+    last_year (the org only): (values, counts, org deployments) of the same weeks a year before,
+    whose shift from baseline to recent weeks is expected again (seasonality)."""
+    base = slice(None, -recent_weeks)
+    seasonal = None
+    if is_org and last_year is not None:
+        ly_values, ly_counts, ly_org = last_year
+        ly = log_values(metric, ly_values, ly_counts if metric == "lead_time" else None)
+        ly = np.where(quiet_weeks(ly_org, recent_weeks), np.nan, ly)
+        ly_base, ly_recent = ly[base], ly[-recent_weeks:]
+        enough = np.isfinite(ly_base).sum() >= len(ly_base) / 2
+        if enough and np.isfinite(ly_recent).sum() >= recent_weeks / 2:
+            seasonal = float(np.nanmean(ly_recent) - np.nanmedian(ly_base))
+    if metric == "deployment_frequency":
+        values = np.asarray(values, dtype=float)
+        reference = None if is_org else np.asarray(org_values, dtype=float) - values
+        x = log_values(metric, values)
+        if reference is not None:
+            x = x - log_values(metric, reference)
+        usable = ~quiet[base]
+        floor = frequency_floor(values[base][usable], None if reference is None else reference[base][usable])
+        if float(np.mean(values[base])) < MIN_WEEKLY_DEPLOYMENTS:
+            return Judgement("skipped", "fewer than one deployment a week in the baseline")
+    else:
+        x = log_values(metric, values, counts)
+        if not is_org:
+            x = x - log_values(metric, org_values, org_counts)
+        floor = 0.0
+    x = np.where(quiet, np.nan, x)
+    return judge(x, recent_weeks, min_change, direction, floor, frozen, is_open=frozen is not None,
+                 seasonal=seasonal)
+
+
+def _finding(rule: AlertRule, key, series, org, quiet, since, baseline_label, frozen, year_ago) -> Finding:
     recent = slice(-rule.recent_weeks, None)
     base = slice(None, -rule.recent_weeks)
-    if rule.metric == "deployment_frequency":
-        values = series["deployments"]
-        reference = None if rule.scope == "org" else org["deployments"] - values
-        x = log_values(rule.metric, values)
-        if reference is not None:
-            x = x - log_values(rule.metric, reference)
-        x = np.where(quiet, np.nan, x)
-        floor = frequency_floor(values[base][~quiet[base]], None if reference is None else reference[base])
-        thin = float(np.mean(values[base])) < MIN_WEEKLY_DEPLOYMENTS
-        shown = values.astype(float)
+    frequency = rule.metric == "deployment_frequency"
+    judgement = judge_series(
+        rule.metric, series["deployments"] if frequency else series["lead"],
+        org["deployments"] if frequency else org["lead"], quiet, rule.recent_weeks, rule.min_change,
+        rule.direction, rule.scope == "org", series["changes"], org["changes"], frozen,
+        None if year_ago is None else (
+            year_ago["deployments"] if frequency else year_ago["lead"], year_ago["changes"],
+            year_ago["deployments"],
+        ),
+    )
+    if frequency:
+        shown = series["deployments"].astype(float)
     else:
-        x = log_values(rule.metric, series["lead"], series["changes"])
-        if rule.scope != "org":
-            x = x - log_values(rule.metric, org["lead"], org["changes"])
-        x = np.where(quiet, np.nan, x)
-        floor, thin = 0.0, False
         shown = np.where(series["changes"] >= MIN_CHANGES, series["lead"], np.nan)
-    if thin:
-        judgement = Judgement("skipped", "fewer than one deployment a week in the baseline")
-    else:
-        judgement = judge(x, rule.recent_weeks, rule.min_change, rule.direction, floor, frozen,
-                          is_open=frozen is not None)
     usable = ~quiet
     recent_value = _summary(shown[recent][usable[recent]], rule.metric)
     baseline_value = _summary(shown[base][usable[base]], rule.metric)
