@@ -21,6 +21,7 @@ from dora_impact import (
     demo_command,
     impact_command,
     metrics_command,
+    report_command,
     sync_command,
 )
 from dora_impact.context import AppContext
@@ -80,6 +81,7 @@ sync_command.register(app)
 impact_command.register(app)
 compare_command.register(app)
 alert_command.register(app)
+report_command.register(app)
 dashboard_command.register(app)
 
 

@@ -323,3 +323,58 @@ def _row(common, metric, value_a, value_b, change, log_draws, n_a, n_b, level_a,
 def ordered(row: dict) -> dict:
     """The row with COMPARE_KEYS first, in order."""
     return {**{k: row.get(k) for k in COMPARE_KEYS}, **row}
+
+
+# -- what a report puts beside the numbers ---------------------------------------------------------
+
+
+def org_size(wh: Warehouse, period: Period, now: datetime | None = None) -> dict:
+    """Active authors (committed a change) and reviewers (reviewed a pull request) in the period,
+    and the number of teams owning repositories: whether a platform pays off depends on size."""
+    start = datetime.combine(period.start, datetime.min.time(), tzinfo=UTC)
+    end = min(datetime.combine(period.end, datetime.min.time(), tzinfo=UTC), now or datetime.now(UTC))
+    authors = wh.scalar(
+        "SELECT count(DISTINCT author) FROM changes WHERE committed_at >= ? AND committed_at < ?",
+        [start, end])
+    reviewers = 0
+    if wh.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'reviews'"):
+        reviewers = wh.scalar(
+            "SELECT count(DISTINCT reviewer) FROM reviews WHERE submitted_at >= ? AND submitted_at < ?",
+            [start, end])
+    people = wh.scalar(
+        "SELECT count(DISTINCT who) FROM ("
+        " SELECT author AS who FROM changes"
+        " WHERE committed_at >= ? AND committed_at < ? AND author IS NOT NULL"
+        " UNION SELECT reviewer FROM reviews WHERE submitted_at >= ? AND submitted_at < ?)",
+        [start, end, start, end]) if reviewers else authors
+    teams = wh.scalar("SELECT count(DISTINCT team) FROM teams")
+    return {"authors": authors or 0, "reviewers": reviewers or 0, "people": people or 0, "teams": teams or 0}
+
+
+def caveats(wh: Warehouse, period: Period, now: datetime | None = None) -> list[str]:
+    """Data-health notes that qualify the period's numbers, in plain sentences."""
+    start = datetime.combine(period.start, datetime.min.time(), tzinfo=UTC)
+    end = min(datetime.combine(period.end, datetime.min.time(), tzinfo=UTC), now or datetime.now(UTC))
+    notes = []
+    unattributed, total = wh.con.execute(
+        "SELECT count(*) FILTER (WHERE deployment_id IS NULL), count(*) FROM incidents "
+        "WHERE opened_at >= ? AND opened_at < ?", [start, end]).fetchone()
+    if unattributed:
+        notes.append(f"{unattributed} of {total} incidents opened in {period.label} are attributed to no "
+                     "deployment: they count in no change fail rate.")
+    silent = wh.con.execute(
+        "SELECT list(DISTINCT repo ORDER BY repo) FROM changes c "
+        "WHERE committed_at >= ? AND committed_at < ? "
+        "AND NOT EXISTS (SELECT 1 FROM deployments d WHERE d.repo = c.repo AND d.finished_at >= ? "
+        "AND d.finished_at < ?)", [start, end, start, end]).fetchone()[0] or []
+    if silent:
+        shown = ", ".join(silent[:5]) + (f" and {len(silent) - 5} more" if len(silent) > 5 else "")
+        notes.append(f"{len(silent)} repositories have commits in {period.label} but no deployment "
+                     f"(not synced, or deployed outside what counts): {shown}.")
+    unassigned = wh.scalar(
+        "SELECT count(*) FROM deployments d LEFT JOIN teams t USING (repo) WHERE d.team IS NULL "
+        "AND t.team IS NULL AND d.finished_at >= ? AND d.finished_at < ?", [start, end])
+    if unassigned:
+        notes.append(f"{unassigned} deployments in {period.label} belong to no known team (they count for "
+                     "the org only).")
+    return notes
