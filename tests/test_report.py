@@ -85,3 +85,38 @@ def test_the_html_opens_offline_in_chromium(org_db, tmp_path):
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
     assert errors == []
     assert requests == [path.as_uri()]  # the file itself, nothing else
+
+
+def test_surveys_are_shown_beside_measured_throughput(org_db, tmp_path):
+    from collectors.files import read_import
+    from tests.conftest import write
+
+    path = write(tmp_path / "surveys.csv", """
+team,period,date,question,score,respondents
+pay,2026-Q2,,I ship without waiting,3.0,10
+pay,,2026-08-20,I ship without waiting,2.7,10
+web,2026-09,,I ship without waiting,4.0,5
+""")
+    with Warehouse(org_db) as wh:
+        wh.load(read_import([path]))
+        assert wh.scalar("SELECT period FROM surveys WHERE team = 'pay' AND date IS NOT NULL") == "2026-08-20"
+    surveys = {s["key"]: s for s in report_of(org_db).surveys}
+    pay = surveys["pay"]
+    assert (pay["score_b"], pay["score_a"]) == (3.0, 2.7)
+    assert pay["perceived_change"] == pytest.approx(-0.1)
+    assert pay["throughput_change"] == pytest.approx((2 * 91 / 92 * 2 * 2) ** (1 / 3) - 1)
+    assert pay["verdict"] == "felt worse, measured better"
+    # The org pools by respondents: Q3 (2.7 x 10 + 4.0 x 5) / 15; Q2 3.0.
+    assert surveys["org"]["score_a"] == pytest.approx((27 + 20) / 15)
+    assert surveys["web"]["score_b"] is None and surveys["web"]["verdict"] == "–"
+    assert "Perceived against measured" in render_md(report_of(org_db))
+
+
+def test_a_survey_row_without_date_or_period_is_refused(tmp_path, db):
+    from tests.conftest import run_cli, write
+
+    path = write(tmp_path / "surveys.csv", "team,question,score\npay,q,3\n")
+    result = run_cli("import", str(path), db=db)
+    assert result.code == 2
+    assert result.stderr.strip() == (f"dora-impact: {path}, row 1, column 'period': neither a date nor a "
+                                     "period (2026-Q3, 2026-09) is given")

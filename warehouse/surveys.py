@@ -27,14 +27,18 @@ def perceived_against_measured(wh: Warehouse, rows: list[dict]) -> list[dict]:
     scored = wh.frame(
         """
         WITH answers AS (
-            SELECT team, question, score, coalesce(respondents, 1) AS w,
-                   coalesce(date, CAST(NULL AS DATE)) AS day, period
+            -- The first day of the answer's period: a quarter, a month, or the day itself.
+            SELECT team, question, score, coalesce(respondents, 1) AS w, CASE
+                WHEN period LIKE '%-Q%' THEN make_date(CAST(left(period, 4) AS INTEGER),
+                                                     3 * CAST(right(period, 1) AS INTEGER) - 2, 1)
+                WHEN length(period) = 7 THEN CAST(period || '-01' AS DATE)
+                ELSE CAST(period AS DATE) END AS day
             FROM surveys
         ),
         placed AS (
             SELECT *, CASE
-                WHEN period = ? OR (day >= ? AND day < ?) THEN 'a'
-                WHEN period = ? OR (day >= ? AND day < ?) THEN 'b' END AS side
+                WHEN day >= ? AND day < ? THEN 'a'
+                WHEN day >= ? AND day < ? THEN 'b' END AS side
             FROM answers
         ),
         by_team AS (
@@ -47,7 +51,7 @@ def perceived_against_measured(wh: Warehouse, rows: list[dict]) -> list[dict]:
         )
         SELECT * FROM by_team UNION ALL SELECT * FROM org
         """,
-        [a.label, a.start, a.end, b.label, b.start, b.end],
+        [a.start, a.end, b.start, b.end],
     )
     out = []
     grouped: dict[tuple[str, str], dict] = {}
