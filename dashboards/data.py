@@ -176,3 +176,38 @@ def impact(db: str, config_path: str | None) -> tuple[list, datetime, bool]:
         return run(wh, cfg)
 
     return read(("impact", db, config_path), db, compute)
+
+
+def quarters(db: str) -> tuple[list[str], datetime, bool]:
+    """The quarters the data touches, newest first (the choices of the Quarters page)."""
+
+    def compute(wh: Warehouse) -> list[str]:
+        from warehouse.compare import data_span
+
+        first, last = data_span(wh)
+        if first is None:
+            return []
+        out, year, q = [], last.year, (last.month - 1) // 3 + 1
+        while (year, q) >= (first.year, (first.month - 1) // 3 + 1):
+            out.append(f"{year}-Q{q}")
+            year, q = (year, q - 1) if q > 1 else (year - 1, 4)
+        return out
+
+    return read(("quarters", db), db, compute)
+
+
+def compare(db: str, config_path: str | None, a: str, b: str) -> tuple[list[dict], datetime, bool]:
+    """The rows of `compare A B --by team`: the same function, so the same numbers."""
+    from warehouse.compare import compare as compare_periods
+
+    cfg = config(config_path).metrics
+    return read(("compare", db, config_path, a, b), db, lambda wh: compare_periods(wh, cfg, a, b, by="team"))
+
+
+def report_html(db: str, config_path: str | None, a: str, b: str) -> str:
+    """The HTML report of `report --quarter A --compare B`."""
+    from dora_impact.report import build, render_html
+
+    cfg = config(config_path)
+    value, _, _ = read(("report", db, config_path, a, b), db, lambda wh: render_html(build(wh, cfg, a, b)))
+    return value
