@@ -205,9 +205,19 @@ def compare(db: str, config_path: str | None, a: str, b: str) -> tuple[list[dict
 
 
 def report_html(db: str, config_path: str | None, a: str, b: str) -> str:
-    """The HTML report of `report --quarter A --compare B`."""
-    from dora_impact.report import build, render_html
+    """The HTML of `dora-impact report --quarter A --compare B`, made by that command (the
+    dashboard and the shell are separate rooms: the dashboard runs it rather than import it)."""
+    import subprocess
+    import sys
+    import tempfile
 
-    cfg = config(config_path)
-    value, _, _ = read(("report", db, config_path, a, b), db, lambda wh: render_html(build(wh, cfg, a, b)))
-    return value
+    command = [sys.executable, "-m", "dora_impact", "--db", db]
+    if config_path:
+        command += ["--config", config_path]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "report.html"
+        done = subprocess.run(command + ["report", "--quarter", a, "--compare", b, "--out", str(out)],
+                              capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip() or f"report exited {done.returncode}")
+        return out.read_text(encoding="utf-8")

@@ -76,14 +76,17 @@ def register(app: typer.Typer) -> None:
         fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
     ) -> None:
         """Quarter against quarter (or month against month): change, 95% interval, levels."""
-        from warehouse.compare import COMPARE_KEYS
+        from warehouse.compare import COMPARE_KEYS, rows_csv
 
         if fmt not in FORMATS:
             raise UserError(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
         context: AppContext = ctx.obj
         rows = load_rows(context, a, b, by)
-        if fmt != "table":
+        if fmt == "json":
             emit(rows, fmt, COMPARE_KEYS)
+            return
+        if fmt == "csv":
+            typer.echo(rows_csv(rows), nl=False)
             return
         console = stdout_console()
         if not rows:

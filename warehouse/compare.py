@@ -27,6 +27,8 @@ and says so: `complete_a` / `complete_b` are false and `covered_days_*` count th
 from __future__ import annotations
 
 import calendar
+import csv
+import io
 import math
 import re
 import zlib
@@ -318,6 +320,19 @@ def _row(common, metric, value_a, value_b, change, log_draws, n_a, n_b, level_a,
         "n_a": n_a, "n_b": n_b, "level_a": level_a, "level_b": level_b,
         "level_move": _move(level_a, level_b), "test": TESTS[metric], "unit": UNITS[metric],
     }
+
+
+def rows_csv(rows: list[dict]) -> str:
+    """`compare --format csv`: COMPARE_KEYS as the header, empty cells for missing values."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COMPARE_KEYS)
+    for row in rows:
+        writer.writerow([
+            "" if row.get(k) is None else row[k].isoformat() if isinstance(row[k], date) else row[k]
+            for k in COMPARE_KEYS
+        ])
+    return out.getvalue()
 
 
 def ordered(row: dict) -> dict:
