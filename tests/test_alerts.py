@@ -208,3 +208,20 @@ def test_bad_alert_config_is_exit_2(tmp_path, org):
     assert result.code == 2
     assert result.stderr.startswith("dora-impact: ") and "alerts.rules.0.metric" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_org_expects_last_years_seasonal_lull():
+    """300 deployments a week, 216 (x0.72) in the 4 recent weeks, as in the same weeks a year
+    ago: with last year's weeks the org is not alarmed; without them it is (-28%)."""
+    import numpy as np
+
+    from warehouse.alerts import judge_series
+
+    this_year = np.array([300.0] * 12 + [216.0] * 4)
+    quiet = np.zeros(16, dtype=bool)
+    args = ("deployment_frequency", this_year, this_year, quiet, 4, 0.2, "fall", True)
+    alone = judge_series(*args)
+    assert alone.status == "regressed" and alone.change == pytest.approx(216.5 / 300.5 - 1)
+    seasonal = judge_series(*args, last_year=(this_year * 0.95, this_year * 0.95, this_year * 0.95))
+    assert seasonal.status == "ok"
+    assert seasonal.change == pytest.approx((216.5 / 300.5) / ((216 * 0.95 + 0.5) / (300 * 0.95 + 0.5)) - 1)
