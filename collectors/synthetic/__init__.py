@@ -17,8 +17,8 @@ The two initiatives and what they do are in INJECTED_EFFECTS (docs/demo-org.md).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
 from collections.abc import Callable
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING
 
 import polars as pl
