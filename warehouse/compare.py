@@ -274,6 +274,17 @@ def compare(
     return out
 
 
+def _complete(side: _Side, row: dict) -> bool:
+    """The metrics row's own `complete` (coverage per key) when it has one, else this module's
+    (the period over, and the org's data spanning it)."""
+    return bool(row["complete"]) if row.get("complete") is not None else side.complete
+
+
+def _covered(side: _Side, row: dict) -> float:
+    days = row.get("period_days") if row.get("complete") is not None else None
+    return round(float(days if days is not None else side.covered_days), 3)
+
+
 def _key_rows(scope: str, key: str, side_a: _Side, side_b: _Side) -> list[dict]:
     row_a, row_b = side_a.rows.get(key, {}), side_b.rows.get(key, {})
     level_a, level_b = row_a.get("dora_level"), row_b.get("dora_level")
@@ -281,8 +292,8 @@ def _key_rows(scope: str, key: str, side_a: _Side, side_b: _Side) -> list[dict]:
     rng = np.random.default_rng([SEED, zlib.crc32(key.encode())])
     common = {
         "scope": scope, "key": key, "a": side_a.period.label, "b": side_b.period.label,
-        "complete_a": side_a.complete, "complete_b": side_b.complete,
-        "covered_days_a": round(side_a.covered_days, 3), "covered_days_b": round(side_b.covered_days, 3),
+        "complete_a": _complete(side_a, row_a), "complete_b": _complete(side_b, row_b),
+        "covered_days_a": _covered(side_a, row_a), "covered_days_b": _covered(side_b, row_b),
         "weeks_a": len(side_a.blocks), "weeks_b": len(side_b.blocks),
     }
     rows, log_draws = [], {}
