@@ -245,7 +245,26 @@ def canonical(raw: pl.DataFrame, entity: Entity, path: str) -> pl.DataFrame:
         frame = frame.with_columns(status)
     if entity.name == "initiatives":
         _check_initiatives(frame, rows, path)
+    if entity.name == "surveys":
+        frame = _surveys(frame, rows, path)
     return frame
+
+
+SURVEY_PERIOD = r"^\d{4}-(Q[1-4]|\d{2}|\d{2}-\d{2})$"
+
+
+def _surveys(frame: pl.DataFrame, rows: pl.Series, path: str) -> pl.DataFrame:
+    """Each answer has a date or a period (2026-Q3, 2026-09); a date alone becomes its period."""
+    for column in ("date", "period"):
+        if column not in frame.columns:
+            kind = pl.Date if column == "date" else pl.String
+            frame = frame.with_columns(pl.lit(None, dtype=kind).alias(column))
+    _fail_on_first(frame["date"].is_null() & frame["period"].is_null(), frame["team"], rows, path, "period",
+                   "neither a date nor a period (2026-Q3, 2026-09) is given")
+    period = frame["period"].fill_null(frame["date"].cast(pl.String))
+    _fail_on_first(~period.str.contains(SURVEY_PERIOD), period, rows, path, "period",
+                   "{value!r} is not a period (2026-Q3, 2026-09) or a date")
+    return frame.with_columns(period.alias("period"))
 
 
 def _check_initiatives(frame: pl.DataFrame, rows: pl.Series, path: str) -> None:
@@ -314,6 +333,10 @@ def _typed(values: pl.Series, kind: Kind, rows: pl.Series, path: str) -> pl.Seri
             "{value} is not true or false",
         )
         return lowered.is_in(TRUE_WORDS).set(~given, None).alias(name)
+    if kind is Kind.FLOAT:
+        parsed = text.cast(pl.Float64, strict=False)
+        _fail_on_first(given & parsed.is_null(), text, rows, path, name, "{value!r} is not a number")
+        return parsed
     if kind is Kind.INT:
         parsed = text.cast(pl.Int64, strict=False)
         _fail_on_first(given & parsed.is_null(), text, rows, path, name, "{value} is not a whole number")

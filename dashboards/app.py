@@ -45,6 +45,7 @@ def main() -> None:
                 default=True,
             ),
             st.Page(pages.teams, title="Teams", icon=":material/groups:", url_path="teams"),
+            st.Page(pages.quarters, title="Quarters", icon=":material/calendar_month:", url_path="quarters"),
             st.Page(
                 pages.initiatives, title="Initiatives", icon=":material/science:", url_path="initiatives"
             ),

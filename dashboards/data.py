@@ -175,3 +175,48 @@ def impact(db: str, config_path: str | None) -> tuple[list, datetime, bool]:
         return run(wh, cfg)
 
     return read(("impact", db, config_path), db, compute)
+
+
+def quarters(db: str) -> tuple[list[str], datetime, bool]:
+    """The quarters the data touches, newest first (the choices of the Quarters page)."""
+
+    def compute(wh: Warehouse) -> list[str]:
+        from warehouse.compare import data_span
+
+        first, last = data_span(wh)
+        if first is None:
+            return []
+        out, year, q = [], last.year, (last.month - 1) // 3 + 1
+        while (year, q) >= (first.year, (first.month - 1) // 3 + 1):
+            out.append(f"{year}-Q{q}")
+            year, q = (year, q - 1) if q > 1 else (year - 1, 4)
+        return out
+
+    return read(("quarters", db), db, compute)
+
+
+def compare(db: str, config_path: str | None, a: str, b: str) -> tuple[list[dict], datetime, bool]:
+    """The rows of `compare A B --by team`: the same function, so the same numbers."""
+    from warehouse.compare import compare as compare_periods
+
+    cfg = config(config_path).metrics
+    return read(("compare", db, config_path, a, b), db, lambda wh: compare_periods(wh, cfg, a, b, by="team"))
+
+
+def report_html(db: str, config_path: str | None, a: str, b: str) -> str:
+    """The HTML of `dora-impact report --quarter A --compare B`, made by that command (the
+    dashboard and the shell are separate rooms: the dashboard runs it rather than import it)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    command = [sys.executable, "-m", "dora_impact", "--db", db]
+    if config_path:
+        command += ["--config", config_path]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "report.html"
+        done = subprocess.run(command + ["report", "--quarter", a, "--compare", b, "--out", str(out)],
+                              capture_output=True, text=True, timeout=600)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip() or f"report exited {done.returncode}")
+        return out.read_text(encoding="utf-8")

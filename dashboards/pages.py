@@ -378,3 +378,75 @@ def health() -> None:
     if info["sync_state"].height:
         st.subheader("Sync cursors")
         st.dataframe(info["sync_state"], hide_index=True, width="stretch")
+
+
+LEVEL_RANK = {"low": 0, "medium": 1, "high": 2, "elite": 3}
+
+
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value * 100:+.0f}%"
+
+
+def quarters() -> None:
+    st.title("Quarters")
+    st.caption("Quarter against quarter for the org and every team: the numbers of `dora-impact compare`.")
+    db, config = _db()
+    choices, _, _ = data.quarters(db)
+    if len(choices) < 2:
+        st.warning("The data covers less than two quarters.")
+        return
+    # ?a=2026-Q3&b=2026-Q2 picks the pair (a link can say which quarters it means).
+    wanted_a = st.query_params.get("a", choices[1] if len(choices) > 2 else choices[0])
+    wanted_b = st.query_params.get("b", choices[choices.index(wanted_a) + 1]
+                                   if wanted_a in choices[:-1] else choices[-1])
+    left, right = st.columns(2)
+    a = left.selectbox("Quarter", choices, index=choices.index(wanted_a) if wanted_a in choices else 0)
+    b = right.selectbox("Compared with", choices, index=choices.index(wanted_b) if wanted_b in choices else 1)
+    rows, read_at, stale = data.compare(db, config, a, b)
+    _stale_note(read_at, stale)
+    if not rows:
+        st.warning(f"No production deployments in {a} or {b}.")
+        return
+    first = rows[0]
+    for side in ("a", "b"):
+        if not first[f"complete_{side}"]:
+            st.info(f"{first[side]} is partial: measured over {first[f'covered_days_{side}']:.0f} days "
+                    "(still running, or the data covers only part of it); rates are per covered day.")
+    table = pl.DataFrame([
+        {
+            "key": r["key"], "metric": r["metric"], b: r["value_b"], a: r["value_a"],
+            "change": _signed(r["change"]),
+            "95% CI": "–" if r["ci_low"] is None else f"{_signed(r['ci_low'])} to {_signed(r['ci_high'])}",
+            "beyond noise": r["beyond_noise"], "n": f"{r['n_b']}/{r['n_a']}",
+            "level": (r["level_b"] or "–")
+            + ("" if r["level_a"] == r["level_b"] else f" → {r['level_a'] or '–'}"),
+        }
+        for r in rows
+    ], infer_schema_length=None)
+    # A plain table (not a canvas grid): every cell is text a reader can select and copy.
+    st.table(table.with_columns(pl.col(a, b).round(3)))
+
+    st.subheader("DORA levels")
+    keys = list(dict.fromkeys(r["key"] for r in rows))
+    levels = {r["key"]: (r["level_b"], r["level_a"]) for r in rows}
+    z = [[LEVEL_RANK.get(levels[k][0], None), LEVEL_RANK.get(levels[k][1], None)] for k in keys]
+    text = [[levels[k][0] or "–", levels[k][1] or "–"] for k in keys]
+    heat = go.Figure(go.Heatmap(
+        z=z, x=[b, a], y=keys, text=text, texttemplate="%{text}", zmin=0, zmax=3, showscale=False,
+        colorscale=[[0, LEVEL_COLOURS["low"]], [1 / 3, LEVEL_COLOURS["medium"]],
+                    [2 / 3, LEVEL_COLOURS["high"]], [1, LEVEL_COLOURS["elite"]]],
+    ))
+    heat.update_layout(height=60 + 28 * len(keys), margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                       yaxis={"autorange": "reversed"})
+    st.plotly_chart(heat, width="stretch")
+
+    from warehouse.compare import rows_csv
+
+    csv = rows_csv(rows)  # the function behind `compare A B --format csv`: the same bytes
+    left, right = st.columns(2)
+    left.download_button("Download CSV", csv, file_name=f"compare-{a}-{b}.csv", mime="text/csv")
+    if right.button("Prepare the HTML report"):
+        with st.spinner("Rendering the report…"):
+            html = data.report_html(db, config, a, b)
+        right.download_button("Download the HTML report", html, file_name=f"report-{a}.html",
+                              mime="text/html")

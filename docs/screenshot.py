@@ -1,4 +1,4 @@
-"""Regenerate the dashboard screenshots in docs/ from the demo org.
+"""Regenerate the dashboard and report screenshots in docs/ from the demo org.
 
 .venv/bin/python -m dora_impact --db /tmp/demo.duckdb demo --no-serve
 .venv/bin/python docs/screenshot.py /tmp/demo.duckdb
@@ -34,5 +34,24 @@ def main(db: str) -> None:
             print(out)
 
 
+def report(db: str, quarter: str = "2026-Q3") -> None:
+    """The `report` HTML for a past quarter, opened from a file as a reader would."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        html = Path(tmp) / "report.html"
+        subprocess.run([sys.executable, "-m", "dora_impact", "--db", db, "report", "--quarter", quarter,
+                        "--out", str(html)], check=True)
+        with browser_page(width=1200, height=1000) as page:
+            page.goto(html.as_uri())
+            page.locator(".js-plotly-plot").nth(2).wait_for()
+            page.wait_for_timeout(1500)
+            out = ROOT / "docs" / "report.png"
+            page.screenshot(path=str(out), full_page=True)
+            print(out)
+
+
 if __name__ == "__main__":
     main(sys.argv[1])
+    report(sys.argv[1])

@@ -16,7 +16,16 @@ import typer
 from rich.console import Console
 
 from collectors.secrets import REDACT
-from dora_impact import dashboard_command, demo_command, impact_command, metrics_command, sync_command
+from dora_impact import (
+    alert_command,
+    compare_command,
+    dashboard_command,
+    demo_command,
+    impact_command,
+    metrics_command,
+    report_command,
+    sync_command,
+)
 from dora_impact.context import AppContext
 from dora_impact.errors import UserError
 
@@ -94,6 +103,9 @@ metrics_command.register(app)
 demo_command.register(app)
 sync_command.register(app)
 impact_command.register(app)
+compare_command.register(app)
+alert_command.register(app)
+report_command.register(app)
 dashboard_command.register(app)
 
 

@@ -3,7 +3,8 @@
 `[metrics]` belongs to the warehouse (warehouse/config.py), `[[initiatives]]` to the impact
 analysis (warehouse/impact/config.py), `[github]` to the GitHub collector
 (collectors/github/config.py), `[repos]` and the deployment rules to the collectors
-(collectors/config.py). This module only composes them and reports a bad key with its full path.
+(collectors/config.py), `[alerts]` to the alerts (warehouse/alert_rules.py). This module only
+composes them and reports a bad key with its full path.
 Nothing secret lives in the file: tokens come from environment variables.
 """
 
@@ -15,6 +16,7 @@ from pydantic import Field, model_validator
 
 from collectors.config import RepoConfig
 from collectors.github.config import GitHubConfig
+from warehouse.alert_rules import AlertsConfig
 from warehouse.config import MetricsConfig
 from warehouse.impact.config import InitiativeConfig
 from warehouse.validation import Strict, read_toml_config
@@ -29,6 +31,7 @@ class Config(Strict):
     repos: dict[str, RepoConfig] = Field(default_factory=dict)
     teams: dict[str, list[str]] = Field(default_factory=dict)  # team -> repo globs
     initiatives: list[InitiativeConfig] = Field(default_factory=list)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     source_path: Path | None = Field(default=None, exclude=True)
 

@@ -51,7 +51,27 @@ def clean_leftovers(folder: Path) -> list[Path]:
     return removed
 
 
-def build_demo(path: Path, seed: int | None = None) -> dict:
+ALERT_TABLES = ("alert_state", "alert_outbox")
+
+
+def carry_alert_state(wh: Warehouse, old: Path) -> None:
+    """Rebuilding the demo keeps what `alert` recorded, so that a scheduled alert sees an
+    injected regression come and go across rebuilds (nothing else is carried over)."""
+    if not old.exists():
+        return
+    wh.con.execute(f"ATTACH '{old}' AS previous (READ_ONLY)")
+    try:
+        for table in ALERT_TABLES:
+            found = wh.scalar(
+                "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'previous' "
+                "AND table_name = ?", [table])
+            if found:
+                wh.con.execute(f"INSERT INTO {table} SELECT * FROM previous.{table}")
+    finally:
+        wh.con.execute("DETACH previous")
+
+
+def build_demo(path: Path, seed: int | None = None, regression: str | None = None) -> dict:
     """Generate the demo org into a new file and move it over `path` in one step.
 
     Building beside the target and renaming means a killed build leaves the old file intact,
@@ -60,10 +80,20 @@ def build_demo(path: Path, seed: int | None = None) -> dict:
     it ("WAL does not match database file"). The build is finished and checkpointed first, so
     the new file needs no WAL, and the writer lock of `path` is held across the swap, so no
     writer is working on the old file meanwhile.
+    `regression`: a team whose deployments halve in the last 4 weeks
+    (collectors/demo_regression.py).
     """
+    from collectors.demo_regression import inject_regression
     from collectors.synthetic import DEFAULT_SEED, load_demo
 
     seed = DEFAULT_SEED if seed is None else seed
+    transform = None
+    if regression:
+        def transform(frames: dict) -> dict:
+            try:
+                return inject_regression(frames, regression)
+            except ValueError as exc:
+                raise UserError(f"--regression: {exc}") from None
 
     path = path.resolve()
     clean_leftovers(path.parent)
@@ -73,7 +103,8 @@ def build_demo(path: Path, seed: int | None = None) -> dict:
     tmp.unlink()
     try:
         with Warehouse(tmp) as wh:
-            counts = load_demo(wh, seed=seed)
+            counts = load_demo(wh, seed=seed, transform=transform)
+            carry_alert_state(wh, path)
             wh.con.execute("CHECKPOINT")
         swap_lock = WriterLock(path, "dora-impact demo", wait_seconds(), None)
         try:
@@ -95,6 +126,10 @@ def register(app: typer.Typer) -> None:
         serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve the dashboard after.")] = True,
         seed: Annotated[int, typer.Option(help="Random seed of the generated org.")] = DEMO_SEED,
         port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port.")] = 8501,
+        regression: Annotated[
+            str | None,
+            typer.Option(help="Inject a regression: this team deploys half as often in the last 4 weeks."),
+        ] = None,
     ) -> None:
         """Build the synthetic demo org into the database, then serve the dashboard."""
         context: AppContext = ctx.obj
@@ -105,7 +140,7 @@ def register(app: typer.Typer) -> None:
                 f"{context.db_path}: holds data that is not the demo's; pass --db with another path"
             )
         with console.status("Generating the demo org…"):
-            counts = build_demo(context.db_path, seed)
+            counts = build_demo(context.db_path, seed, regression)
         # The teams table has one row per repository (its owner).
         label = {"teams": "repositories with an owning team"}
         summary = ", ".join(

@@ -22,6 +22,7 @@ class Kind(StrEnum):
     DATE = "date"
     BOOL = "bool"
     INT = "int"
+    FLOAT = "float"
 
 
 POLARS_TYPES: dict[Kind, pl.DataType] = {
@@ -30,6 +31,7 @@ POLARS_TYPES: dict[Kind, pl.DataType] = {
     Kind.DATE: pl.Date(),
     Kind.BOOL: pl.Boolean(),
     Kind.INT: pl.Int64(),
+    Kind.FLOAT: pl.Float64(),
 }
 
 
@@ -176,9 +178,26 @@ TEAMS = Entity(
     columns=(_c("team", required=True), _c("repo", required=True)),
 )
 
+# Developer-experience survey results, for "perceived against measured" (warehouse/surveys.py).
+# A row is a team's mean score on one question for a date or a period (2026-Q3, 2026-09); a
+# row with only a date gets that date as its period, so the key is always whole.
+SURVEYS = Entity(
+    "surveys",
+    key=("team", "question", "period"),
+    columns=(
+        _c("team", required=True),
+        _c("date", D),
+        _c("period"),
+        _c("question", required=True),
+        _c("score", Kind.FLOAT, required=True),
+        _c("respondents", I),
+        _c("scale"),
+    ),
+)
+
 ENTITIES: dict[str, Entity] = {
     e.name: e
-    for e in (DEPLOYMENTS, CHANGES, PULL_REQUESTS, REVIEWS, INCIDENTS, INITIATIVES, TEAMS)
+    for e in (DEPLOYMENTS, CHANGES, PULL_REQUESTS, REVIEWS, INCIDENTS, INITIATIVES, TEAMS, SURVEYS)
 }
 
 DEPLOYMENT_STATUSES = ("success", "failure")

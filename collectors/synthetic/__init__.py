@@ -17,6 +17,7 @@ The two initiatives and what they do are in INJECTED_EFFECTS (docs/demo-org.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING
 
@@ -39,12 +40,14 @@ __all__ = [
 
 
 def load_demo(
-    wh: Warehouse, seed: int = DEFAULT_SEED, end: date | None = None, weeks: int = 104
+    wh: Warehouse, seed: int = DEFAULT_SEED, end: date | None = None, weeks: int = 104,
+    transform: Callable[[dict[str, pl.DataFrame]], dict[str, pl.DataFrame]] | None = None,
 ) -> dict[str, LoadCounts]:
     """Generate the demo org and upsert it in one transaction, as any import would; then
     record that the data is complete up to the end of the history (a quiet last Sunday is no
-    gap in the data)."""
-    counts = wh.load(generate_org(seed, end, weeks), source="demo")
+    gap in the data). `transform` may change the frames first (`demo --regression`)."""
+    frames = generate_org(seed, end, weeks)
+    counts = wh.load(transform(frames) if transform else frames, source="demo")
     _, stop = window(end, weeks)
     wh.mark_covered("demo", datetime.combine(stop, time(0), tzinfo=UTC))
     return counts

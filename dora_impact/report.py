@@ -1,0 +1,214 @@
+"""The leader's report: one self-contained HTML file (or Markdown) for a quarter.
+
+Every number about the two periods comes from warehouse.compare.compare, the function behind
+`compare --format json`; the rows themselves are embedded in the HTML (a JSON script element),
+so what the page says can be checked against them. The page needs no network: plotly's
+JavaScript is inlined once and every figure is drawn from inline data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from dora_impact.config import Config
+from dora_impact.output import to_json
+from warehouse.compare import Period, caveats, compare, org_size, parse_period
+from warehouse.db import Warehouse
+
+LABELS = {
+    "deployment_frequency": "Deployment frequency", "lead_time": "Lead time",
+    "recovery_time": "Recovery time", "change_fail_rate": "Change fail rate",
+    "rework_rate": "Rework rate", "throughput": "Throughput", "instability": "Instability",
+}
+# The platform-engineering write-ups' rule of thumb for when a platform team pays off.
+PLATFORM_THRESHOLD_PEOPLE = 150
+
+
+def pct(value: float | None) -> str:
+    """+12% / −18% with a true minus sign, as a person writes it."""
+    if value is None:
+        return "–"
+    return f"{value * 100:+.0f}%".replace("-", "−")
+
+
+def value_text(metric: str, value: float | None) -> str:
+    if value is None:
+        return "–"
+    if metric in ("change_fail_rate", "rework_rate"):
+        return f"{value:.1%}"
+    if metric == "deployment_frequency":
+        return f"{value:.1f}/week"
+    return f"{value:.1f} h"
+
+
+def headline(row: dict) -> str:
+    """"Lead time fell 18% (95% CI −25% to −10%)", and whether that is beyond the noise."""
+    label = LABELS[row["metric"]]
+    change = row["change"]
+    if change is None:
+        return f"{label}: no comparison (no data in one of the periods)."
+    if abs(change) < 0.005:
+        text = f"{label} was unchanged"
+    else:
+        text = f"{label} {'rose' if change > 0 else 'fell'} {abs(change) * 100:.0f}%"
+    if row["ci_low"] is not None:
+        text += f" (95% CI {pct(row['ci_low'])} to {pct(row['ci_high'])})"
+    else:
+        text += " (too little data for an interval)"
+    if not row["beyond_noise"]:
+        text += ", within week-to-week noise"
+    return text + "."
+
+
+@dataclass
+class Report:
+    a: Period
+    b: Period
+    rows: list[dict]
+    size: dict
+    caveats: list[str]
+    initiatives: list[dict] = field(default_factory=list)
+    trend: list[dict] = field(default_factory=list)
+    initiative_starts: list[dict] = field(default_factory=list)
+    surveys: list[dict] = field(default_factory=list)
+    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def org_rows(self) -> list[dict]:
+        return [r for r in self.rows if r["scope"] == "org"]
+
+    @property
+    def headlines(self) -> list[str]:
+        return [headline(r) for r in self.org_rows]
+
+    def team_table(self) -> list[dict]:
+        """One row per team: its level in each period and each metric's change."""
+        out: dict[str, dict] = {}
+        for r in self.rows:
+            if r["scope"] == "org":
+                continue
+            team = out.setdefault(r["key"], {
+                "key": r["key"], "level_a": r["level_a"], "level_b": r["level_b"],
+                "move": r["level_move"], "metrics": {},
+            })
+            team["metrics"][r["metric"]] = r
+        return list(out.values())
+
+
+def active_initiatives(wh: Warehouse, config: Config, period: Period) -> tuple[list[dict], list[dict]]:
+    """(verdicts of the initiatives active in the period, every initiative's start for charts)."""
+    from warehouse.impact import run, stage_breakdown
+    from warehouse.impact.initiatives import resolve
+
+    starts = [{"name": i.name, "started_on": i.started_on.isoformat()} for i in resolve(wh, config)]
+    active = []
+    for result in run(wh, config):
+        ini = result.initiative
+        if ini.started_on >= period.end or (ini.ended_on is not None and ini.ended_on < period.start):
+            continue
+        group = "org" if ini.org_wide else "treated teams"
+        estimates = [
+            r for r in result.rows()
+            if r["primary"] and r["group"] == group and r["metric"] in LABELS
+        ]
+        stages = [s for s in stage_breakdown(result.impact, group) if s.get("added_hours") is not None]
+        active.append({"name": ini.name, "started_on": ini.started_on.isoformat(), "group": group,
+                       "summary": result.summary, "estimates": estimates, "stages": stages})
+    return active, starts
+
+
+def build(
+    wh: Warehouse, config: Config, quarter: str, compare_to: str | None, by: str = "team",
+    now: datetime | None = None, with_initiatives: bool = True,
+) -> Report:
+    from warehouse.metrics import compute_metrics
+    from warehouse.surveys import perceived_against_measured
+
+    now = now or datetime.now(UTC)
+    a = parse_period(quarter)
+    b = parse_period(compare_to) if compare_to else previous(a)
+    rows = compare(wh, config.metrics, a, b, by=by, now=now)
+    report = Report(a, b, rows, org_size(wh, a, now), caveats(wh, a, now), generated_at=now)
+    for side in (a, b):
+        first = next((r for r in rows if r["scope"] == "org"), None)
+        if first and not first["complete_a" if side is a else "complete_b"]:
+            days = first["covered_days_a" if side is a else "covered_days_b"]
+            report.caveats.append(
+                f"{side.label} is a partial period: measured over {days:.0f} days (still running, "
+                "or the data covers only part of it); rates are per covered day."
+            )
+    first_day, last_day = min(a.start, b.start), max(a.last_day, b.last_day)
+    report.trend = compute_metrics(wh, config.metrics, "org", "week", first_day, last_day)
+    if with_initiatives:
+        report.initiatives, report.initiative_starts = active_initiatives(wh, config, a)
+    report.surveys = perceived_against_measured(wh, rows)
+    return report
+
+
+def previous(period: Period) -> Period:
+    """The period just before (the previous quarter or month)."""
+    day = period.start - timedelta(days=1)
+    if period.kind == "quarter":
+        return parse_period(f"{day.year}-Q{(day.month - 1) // 3 + 1}")
+    return parse_period(f"{day.year}-{day.month:02d}")
+
+
+def _figures(report: Report) -> list[str]:
+    """The trend charts as HTML fragments (no script of their own: plotly is inlined once)."""
+    import plotly.graph_objects as go
+
+    weeks = [r["period_start"] for r in report.trend]
+    charts = [
+        ("deployments_per_week", "Deployments per week (org)"),
+        ("lead_time_median_hours", "Median lead time, hours (org)"),
+        ("change_fail_rate", "Change fail rate (org)"),
+    ]
+    out = []
+    for column, title in charts:
+        fig = go.Figure(go.Scatter(x=weeks, y=[r[column] for r in report.trend], mode="lines+markers",
+                                   name=title, line={"color": "#2563eb"}))
+        for side, color in ((report.b, "rgba(148,163,184,0.15)"), (report.a, "rgba(37,99,235,0.10)")):
+            fig.add_vrect(x0=side.start, x1=side.last_day, fillcolor=color, line_width=0,
+                          annotation_text=side.label, annotation_position="top left")
+        first, last = min(report.a.start, report.b.start), max(report.a.last_day, report.b.last_day)
+        for ini in report.initiative_starts:
+            if not first.isoformat() <= ini["started_on"] <= last.isoformat():
+                continue  # started before the charted weeks: its verdict is below
+            fig.add_vline(x=ini["started_on"], line_dash="dash", line_color="#dc2626")
+            fig.add_annotation(x=ini["started_on"], y=1, yref="paper", text=ini["name"], showarrow=False,
+                               xanchor="left", font={"color": "#dc2626", "size": 11})
+        fig.update_layout(title=title, height=300, margin={"l": 50, "r": 20, "t": 40, "b": 30},
+                          template="plotly_white", showlegend=False)
+        out.append(fig.to_html(full_html=False, include_plotlyjs=False, config={"displayModeBar": False}))
+    return out
+
+
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("dora_impact", "templates"),
+                      autoescape=select_autoescape(["html", "j2.html"]), trim_blocks=True, lstrip_blocks=True)
+    env.filters["pct"] = pct
+    env.globals.update(LABELS=LABELS, value_text=value_text, threshold=PLATFORM_THRESHOLD_PEOPLE)
+    return env
+
+
+def render_html(report: Report) -> str:
+    from plotly.offline import get_plotlyjs
+
+    template = _environment().get_template("report.html.j2")
+    return template.render(r=report, figures=_figures(report), plotly_js=get_plotlyjs(),
+                           rows_json=to_json(report.rows).replace("</", "<\\/"))
+
+
+def render_md(report: Report) -> str:
+    return _environment().get_template("report.md.j2").render(r=report)
+
+
+def rows_from_html(html: str) -> list[dict]:
+    """The compare rows embedded in a rendered report (for checking it against `compare`)."""
+    start = html.index('<script type="application/json" id="compare-rows">') + len(
+        '<script type="application/json" id="compare-rows">')
+    return json.loads(html[start: html.index("</script>", start)].replace("<\\/", "</"))

@@ -1,0 +1,406 @@
+"""Period against period (`compare 2026-Q3 2026-Q2`): every DORA metric and the two factors, for
+the org and every team or repository, with a 95% interval for the change.
+
+The values are the metrics' own: `compute_metrics` runs once per period over exactly that
+period, so `value_a` of deployment_frequency *is* `metrics`' deployments_per_week, and the
+levels are its dora_level. The intervals resample the rows those same SQL views hold
+(`scoped_deployments`, `scoped_changes`), so the bootstrap sees what the metric counted:
+
+* deployment frequency and the two rates (change fail rate, rework rate): a bootstrap over
+  weeks. Each period is cut into 7-day blocks from its first day; a draw resamples blocks and
+  recomputes the rate from the summed counts (deployments per covered day, failed / production
+  deployments), never an average of weekly percentages. Week-to-week noise is what it measures.
+* lead time and recovery time (medians): a bootstrap over changes (over failed deployments
+  with a recovery, for recovery time), recomputing the median.
+
+The change is relative, B to A (value_a / value_b - 1); its interval is the percentile interval
+of the draws' ratio, the two periods resampled independently. `beyond_noise` is true when that
+interval excludes zero. A factor (throughput, instability) is the geometric mean of its metrics'
+ratios with signs aligned (throughput: frequency up, lead and recovery time down; instability:
+fail and rework rate up), so its change reads like a metric's; its draws combine the metrics'
+draws one by one.
+
+A period still running (or that the data covers only in part) is compared on its covered days
+and says so: `complete_a` / `complete_b` are false and `covered_days_*` count the days used.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import math
+import re
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from warehouse.db import Warehouse
+from warehouse.metrics import compute_metrics
+
+if TYPE_CHECKING:
+    from warehouse.config import MetricsConfig
+
+# The JSON keys of `compare --format json` (DESIGN.md's contract first, then extras).
+COMPARE_KEYS = (
+    "scope", "key", "metric", "a", "b", "value_a", "value_b", "change", "ci_low", "ci_high",
+    "beyond_noise", "n_a", "n_b", "level_a", "level_b", "complete_a", "complete_b",
+    "level_move", "test", "unit", "covered_days_a", "covered_days_b", "weeks_a", "weeks_b",
+)
+METRICS = ("deployment_frequency", "lead_time", "recovery_time", "change_fail_rate", "rework_rate")
+FACTORS = {
+    "throughput": {"deployment_frequency": +1, "lead_time": -1, "recovery_time": -1},
+    "instability": {"change_fail_rate": +1, "rework_rate": +1},
+}
+UNITS = {
+    "deployment_frequency": "deployments per week", "lead_time": "hours (median)",
+    "recovery_time": "hours (median)", "change_fail_rate": "share of production deployments",
+    "rework_rate": "share of production deployments", "throughput": "factor", "instability": "factor",
+}
+# Which column of the metrics row holds the value and which its sample size.
+VALUE_COLUMN = {
+    "deployment_frequency": ("deployments_per_week", "deployments"),
+    "lead_time": ("lead_time_median_hours", "changes"),
+    "recovery_time": ("recovery_time_median_hours", None),  # n: recovered failures, counted below
+    "change_fail_rate": ("change_fail_rate", "production_deployments"),
+    "rework_rate": ("rework_rate", "production_deployments"),
+}
+TESTS = {
+    "deployment_frequency": "bootstrap over weeks",
+    "change_fail_rate": "bootstrap over weeks (counts)",
+    "rework_rate": "bootstrap over weeks (counts)",
+    "lead_time": "bootstrap over changes",
+    "recovery_time": "bootstrap over failed deployments",
+    "throughput": "bootstrap (its metrics' draws)",
+    "instability": "bootstrap (its metrics' draws)",
+}
+LEVEL_RANK = {"low": 0, "medium": 1, "high": 2, "elite": 3}
+DRAWS = 2000
+MIN_WEEKS = 3  # fewer 7-day blocks than this: no interval (a bootstrap over 1-2 weeks is noise)
+MIN_EVENTS = 5  # fewer changes / recovered failures than this: no interval for a median
+MIN_VALID = 0.95  # share of draws with a finite ratio needed for an interval (rates at 0)
+SEED = 20240  # the intervals are a pure function of the data
+
+
+class PeriodError(ValueError):
+    """A period that is neither YYYY-Qn nor YYYY-MM."""
+
+
+@dataclass(frozen=True)
+class Period:
+    label: str
+    kind: str  # "quarter" or "month": the metrics period it is
+    start: date
+    end: date  # the day after the last
+
+    @property
+    def last_day(self) -> date:
+        return self.end - timedelta(days=1)
+
+
+def parse_period(text: str) -> Period:
+    """`2026-Q3` (a quarter) or `2026-09` (a month)."""
+    quarter = re.fullmatch(r"(\d{4})-Q([1-4])", text.strip(), flags=re.I)
+    if quarter:
+        year, q = int(quarter.group(1)), int(quarter.group(2))
+        start = date(year, 3 * q - 2, 1)
+        end = date(year + 1, 1, 1) if q == 4 else date(year, 3 * q + 1, 1)
+        return Period(f"{year}-Q{q}", "quarter", start, end)
+    month = re.fullmatch(r"(\d{4})-(\d{2})", text.strip())
+    if month and 1 <= int(month.group(2)) <= 12:
+        year, m = int(month.group(1)), int(month.group(2))
+        days = calendar.monthrange(year, m)[1]
+        return Period(f"{year}-{m:02d}", "month", date(year, m, 1), date(year, m, days) + timedelta(days=1))
+    raise PeriodError(f"{text!r}: expected a quarter (2026-Q3) or a month (2026-09)")
+
+
+def data_span(wh: Warehouse) -> tuple[date | None, date | None]:
+    """First and last day with any recorded event (deployment finish, commit, incident)."""
+    row = wh.con.execute(
+        "SELECT min(first)::DATE, max(last)::DATE FROM ("
+        " SELECT min(finished_at) AS first, max(finished_at) AS last FROM deployments"
+        " UNION ALL SELECT min(committed_at), max(committed_at) FROM changes"
+        " UNION ALL SELECT min(opened_at), max(opened_at) FROM incidents)"
+    ).fetchone()
+    return row[0], row[1]
+
+
+def coverage(period: Period, span: tuple[date | None, date | None], now: datetime) -> tuple[bool, float]:
+    """(complete, covered days): complete when the period is over and the data runs from its
+    first day to its last; covered days are the days of the period up to now."""
+    first, last = span
+    until = min(datetime.combine(period.end, datetime.min.time(), tzinfo=UTC), now)
+    start = datetime.combine(period.start, datetime.min.time(), tzinfo=UTC)
+    covered = max((until - start).total_seconds() / 86400.0, 0.0)
+    over = period.end <= now.date()
+    spans = first is not None and last is not None and first <= period.start and last >= period.last_day
+    return over and spans, covered
+
+
+@dataclass
+class _Side:
+    """One period's metrics rows and the event rows behind them, per key."""
+
+    period: Period
+    rows: dict[str, dict]
+    deployments: pl.DataFrame  # key, block, success, failed, rework, recovery_hours
+    changes: pl.DataFrame  # key, lead_time_hours
+    blocks: np.ndarray  # days covered by each 7-day block
+    complete: bool
+    covered_days: float
+
+
+def _side(wh: Warehouse, cfg: MetricsConfig | None, by: str, period: Period, span, now) -> _Side:
+    rows = compute_metrics(wh, cfg, by, period.kind, period.start, period.last_day)  # type: ignore[arg-type]
+    # The views now hold exactly this period's rows (compute_metrics narrowed them).
+    deployments = wh.frame(
+        "SELECT key, floor(epoch(finished_at - getvariable('since_ts')) / 604800)::INTEGER AS block,"
+        " status = 'success' AS success, failed, is_rework AS rework, recovery_hours"
+        " FROM scoped_deployments"
+    )
+    changes = wh.frame("SELECT key, lead_time_hours FROM scoped_changes")
+    if not rows:  # a period not begun: the views were left unnarrowed, their rows are not its own
+        deployments, changes = deployments.clear(), changes.clear()
+    complete, covered = coverage(period, span, now)
+    full, rest = divmod(covered, 7.0)
+    blocks = np.array([7.0] * int(full) + ([rest] if rest > 1e-9 else []))
+    return _Side(period, {r["key"]: r for r in rows}, deployments, changes, blocks, complete, covered)
+
+
+def _block_counts(side: _Side, key: str) -> dict[str, np.ndarray]:
+    """Per 7-day block of the period: deployments, production deployments, failed, rework."""
+    n = len(side.blocks)
+    out = {name: np.zeros(n) for name in ("success", "production", "failed", "rework")}
+    d = side.deployments.filter(pl.col("key") == key)
+    for block, success, failed, rework in d.select("block", "success", "failed", "rework").iter_rows():
+        if 0 <= block < n:
+            out["success"][block] += success
+            out["production"][block] += 1
+            out["failed"][block] += failed
+            out["rework"][block] += rework
+    return out
+
+
+def _draws(metric: str, side: _Side, key: str, rng: np.random.Generator) -> np.ndarray | None:
+    """Bootstrap draws of the metric's value in one period, or None when data is too thin."""
+    if metric in ("lead_time", "recovery_time"):
+        if metric == "lead_time":
+            values = side.changes.filter(pl.col("key") == key)["lead_time_hours"].to_numpy()
+        else:
+            values = side.deployments.filter(pl.col("key") == key)["recovery_hours"].drop_nulls().to_numpy()
+        if len(values) < MIN_EVENTS:
+            return None
+        picks = rng.integers(0, len(values), size=(DRAWS, len(values)))
+        return np.median(values[picks], axis=1)
+    n = len(side.blocks)
+    if n < MIN_WEEKS:
+        return None
+    counts = _block_counts(side, key)
+    picks = rng.integers(0, n, size=(DRAWS, n))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "deployment_frequency":
+            return counts["success"][picks].sum(axis=1) / (side.blocks[picks].sum(axis=1) / 7.0)
+        numerator = counts["failed" if metric == "change_fail_rate" else "rework"]
+        return numerator[picks].sum(axis=1) / counts["production"][picks].sum(axis=1)
+
+
+def _log_ratio(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    """Draws of log(A / B); None when too few draws have a finite, positive ratio."""
+    if a is None or b is None:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.log(a) - np.log(b)
+    if np.isfinite(ratio).mean() < MIN_VALID:
+        return None
+    return ratio
+
+
+def _interval(log_draws: np.ndarray | None) -> tuple[float | None, float | None]:
+    if log_draws is None:
+        return None, None
+    finite = log_draws[np.isfinite(log_draws)]
+    low, high = np.percentile(finite, [2.5, 97.5])
+    return float(math.expm1(low)), float(math.expm1(high))
+
+
+def _n(metric: str, side: _Side, key: str) -> int:
+    row = side.rows.get(key)
+    if row is None:
+        return 0
+    column = VALUE_COLUMN[metric][1]
+    if column is None:  # recovered failures: the medians' sample
+        return int(side.deployments.filter(pl.col("key") == key)["recovery_hours"].drop_nulls().len())
+    return int(row[column] or 0)
+
+
+def _move(level_a: str | None, level_b: str | None) -> str | None:
+    if level_a is None or level_b is None:
+        return None
+    diff = LEVEL_RANK[level_a] - LEVEL_RANK[level_b]
+    return "up" if diff > 0 else "down" if diff < 0 else "same"
+
+
+def _change(value_a: float | None, value_b: float | None) -> float | None:
+    if value_a is None or value_b is None or value_b == 0:
+        return None
+    return value_a / value_b - 1
+
+
+def compare(
+    wh: Warehouse,
+    cfg: MetricsConfig | None,
+    a: str | Period,
+    b: str | Period,
+    by: str = "team",
+    now: datetime | None = None,
+) -> list[dict]:
+    """One dict per (scope, key, metric) with COMPARE_KEYS; the org rows come first, then one
+    block per team (by="team") or repository (by="repo")."""
+    pa = a if isinstance(a, Period) else parse_period(a)
+    pb = b if isinstance(b, Period) else parse_period(b)
+    now = now or datetime.now(UTC)
+    span = data_span(wh)
+    scopes = ["org"] if by == "org" else ["org", by]
+    out: list[dict] = []
+    for scope in scopes:
+        side_a = _side(wh, cfg, scope, pa, span, now)
+        side_b = _side(wh, cfg, scope, pb, span, now)
+        for key in sorted(side_a.rows.keys() | side_b.rows.keys()):
+            out.extend(_key_rows(scope, key, side_a, side_b))
+    return out
+
+
+def _complete(side: _Side, row: dict) -> bool:
+    """The metrics row's own `complete` (coverage per key) when it has one, else this module's
+    (the period over, and the org's data spanning it)."""
+    return bool(row["complete"]) if row.get("complete") is not None else side.complete
+
+
+def _covered(side: _Side, row: dict) -> float:
+    days = row.get("period_days") if row.get("complete") is not None else None
+    return round(float(days if days is not None else side.covered_days), 3)
+
+
+def _key_rows(scope: str, key: str, side_a: _Side, side_b: _Side) -> list[dict]:
+    row_a, row_b = side_a.rows.get(key, {}), side_b.rows.get(key, {})
+    level_a, level_b = row_a.get("dora_level"), row_b.get("dora_level")
+    # One generator per key and period pair: the same data gives the same interval.
+    rng = np.random.default_rng([SEED, zlib.crc32(key.encode())])
+    common = {
+        "scope": scope, "key": key, "a": side_a.period.label, "b": side_b.period.label,
+        "complete_a": _complete(side_a, row_a), "complete_b": _complete(side_b, row_b),
+        "covered_days_a": _covered(side_a, row_a), "covered_days_b": _covered(side_b, row_b),
+        "weeks_a": len(side_a.blocks), "weeks_b": len(side_b.blocks),
+    }
+    rows, log_draws = [], {}
+    for metric in METRICS:
+        column = VALUE_COLUMN[metric][0]
+        value_a, value_b = row_a.get(column), row_b.get(column)
+        ratio = _log_ratio(_draws(metric, side_a, key, rng), _draws(metric, side_b, key, rng))
+        change = _change(value_a, value_b)
+        if change is None:
+            ratio = None
+        log_draws[metric] = ratio
+        rows.append(_row(common, metric, value_a, value_b, change, ratio,
+                         _n(metric, side_a, key), _n(metric, side_b, key), level_a, level_b))
+    by_metric = {r["metric"]: r for r in rows}
+    for factor, signs in FACTORS.items():
+        parts = [m for m in signs if by_metric[m]["change"] is not None]
+        change, ratio = None, None
+        if parts:
+            logs = [signs[m] * math.log1p(by_metric[m]["change"]) for m in parts]
+            change = math.expm1(sum(logs) / len(parts))
+            if all(log_draws[m] is not None for m in parts):
+                ratio = sum(signs[m] * log_draws[m] for m in parts) / len(parts)
+        n_a = min((by_metric[m]["n_a"] for m in signs), default=0)
+        n_b = min((by_metric[m]["n_b"] for m in signs), default=0)
+        rows.append(_row(common, factor, None, None, change, ratio, n_a, n_b, level_a, level_b))
+    return rows
+
+
+def _row(common, metric, value_a, value_b, change, log_draws, n_a, n_b, level_a, level_b) -> dict:
+    low, high = _interval(log_draws)
+    return {
+        **common, "metric": metric, "value_a": value_a, "value_b": value_b, "change": change,
+        "ci_low": low, "ci_high": high,
+        "beyond_noise": bool(low is not None and (low > 0 or high < 0)),
+        "n_a": n_a, "n_b": n_b, "level_a": level_a, "level_b": level_b,
+        "level_move": _move(level_a, level_b), "test": TESTS[metric], "unit": UNITS[metric],
+    }
+
+
+def rows_csv(rows: list[dict]) -> str:
+    """`compare --format csv`: COMPARE_KEYS as the header, empty cells for missing values."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COMPARE_KEYS)
+    for row in rows:
+        writer.writerow([
+            "" if row.get(k) is None else row[k].isoformat() if isinstance(row[k], date) else row[k]
+            for k in COMPARE_KEYS
+        ])
+    return out.getvalue()
+
+
+def ordered(row: dict) -> dict:
+    """The row with COMPARE_KEYS first, in order."""
+    return {**{k: row.get(k) for k in COMPARE_KEYS}, **row}
+
+
+# -- what a report puts beside the numbers ---------------------------------------------------------
+
+
+def org_size(wh: Warehouse, period: Period, now: datetime | None = None) -> dict:
+    """Active authors (committed a change) and reviewers (reviewed a pull request) in the period,
+    and the number of teams owning repositories: whether a platform pays off depends on size."""
+    start = datetime.combine(period.start, datetime.min.time(), tzinfo=UTC)
+    end = min(datetime.combine(period.end, datetime.min.time(), tzinfo=UTC), now or datetime.now(UTC))
+    authors = wh.scalar(
+        "SELECT count(DISTINCT author) FROM changes WHERE committed_at >= ? AND committed_at < ?",
+        [start, end])
+    reviewers = 0
+    if wh.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'reviews'"):
+        reviewers = wh.scalar(
+            "SELECT count(DISTINCT reviewer) FROM reviews WHERE submitted_at >= ? AND submitted_at < ?",
+            [start, end])
+    people = wh.scalar(
+        "SELECT count(DISTINCT who) FROM ("
+        " SELECT author AS who FROM changes"
+        " WHERE committed_at >= ? AND committed_at < ? AND author IS NOT NULL"
+        " UNION SELECT reviewer FROM reviews WHERE submitted_at >= ? AND submitted_at < ?)",
+        [start, end, start, end]) if reviewers else authors
+    teams = wh.scalar("SELECT count(DISTINCT team) FROM teams")
+    return {"authors": authors or 0, "reviewers": reviewers or 0, "people": people or 0, "teams": teams or 0}
+
+
+def caveats(wh: Warehouse, period: Period, now: datetime | None = None) -> list[str]:
+    """Data-health notes that qualify the period's numbers, in plain sentences."""
+    start = datetime.combine(period.start, datetime.min.time(), tzinfo=UTC)
+    end = min(datetime.combine(period.end, datetime.min.time(), tzinfo=UTC), now or datetime.now(UTC))
+    notes = []
+    unattributed, total = wh.con.execute(
+        "SELECT count(*) FILTER (WHERE deployment_id IS NULL), count(*) FROM incidents "
+        "WHERE opened_at >= ? AND opened_at < ?", [start, end]).fetchone()
+    if unattributed:
+        notes.append(f"{unattributed} of {total} incidents opened in {period.label} are attributed to no "
+                     "deployment: they count in no change fail rate.")
+    silent = wh.con.execute(
+        "SELECT list(DISTINCT repo ORDER BY repo) FROM changes c "
+        "WHERE committed_at >= ? AND committed_at < ? "
+        "AND NOT EXISTS (SELECT 1 FROM deployments d WHERE d.repo = c.repo AND d.finished_at >= ? "
+        "AND d.finished_at < ?)", [start, end, start, end]).fetchone()[0] or []
+    if silent:
+        shown = ", ".join(silent[:5]) + (f" and {len(silent) - 5} more" if len(silent) > 5 else "")
+        notes.append(f"{len(silent)} repositories have commits in {period.label} but no deployment "
+                     f"(not synced, or deployed outside what counts): {shown}.")
+    unassigned = wh.scalar(
+        "SELECT count(*) FROM deployments d LEFT JOIN teams t USING (repo) WHERE d.team IS NULL "
+        "AND t.team IS NULL AND d.finished_at >= ? AND d.finished_at < ?", [start, end])
+    if unassigned:
+        notes.append(f"{unassigned} deployments in {period.label} belong to no known team (they count for "
+                     "the org only).")
+    return notes
