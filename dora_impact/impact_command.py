@@ -58,6 +58,12 @@ def _pre_trend(row: dict) -> str:
     return f"{'ok' if row['pre_trend_ok'] else 'failed'} (p {row['pre_trend_p']:.2g})"
 
 
+def _adjusted(row: dict) -> str:
+    if row.get("p_adjusted") is None:
+        return "–"
+    return f"{row['p_adjusted']:.3g} ({row.get('adjustment') or 'none'})"
+
+
 def _estimates_table(result: ImpactResult, group: str) -> Table | None:
     rows = [r for r in result.rows() if r["group"] == group]
     primary = [r for r in rows if r["primary"] and r["family"] in ("throughput", "instability", "factor")]
@@ -74,6 +80,7 @@ def _estimates_table(result: ImpactResult, group: str) -> Table | None:
         "change",
         "95% CI",
         "p",
+        "p adjusted",
         "n before/after",
         "verdict",
         "pre-trend",
@@ -91,6 +98,8 @@ def _estimates_table(result: ImpactResult, group: str) -> Table | None:
             _pct(r["relative_change"]),
             f"{_pct(r['ci_low'])} to {_pct(r['ci_high'])}",
             "–" if r["p_value"] is None else f"{r['p_value']:.3g}",
+            # The verdict follows the adjusted value (Holm or BH within its family).
+            _adjusted(r),
             f"{r['n_before']}/{r['n_after']}",
             _verdict(r),
             _pre_trend(r),
