@@ -448,7 +448,7 @@ def test_cli_token_with_a_stray_carriage_return_is_refused_without_showing_it(sc
 
 
 def test_cli_token_missing_a_permission_is_exit_2_naming_it(sc):
-    sc.fake.fault(r"/repos/acme/api/actions/runs", "forbidden", times=99)
+    sc.fake.fault(r"/repos/acme/api/actions/workflows/\d+/runs", "forbidden", times=99)
     done = run_cli("--config", str(sc.config_path), "sync", env={"GITHUB_TOKEN": TOKEN})
     assert done.code == 2, done.stderr
     lines = done.stderr.strip().splitlines()
@@ -457,7 +457,7 @@ def test_cli_token_missing_a_permission_is_exit_2_naming_it(sc):
 
 
 def test_cli_partial_failure_exit_3_and_the_rest_is_synced(sc):
-    sc.fake.fault(r"/repos/acme/api/actions/runs", "malformed", times=99)
+    sc.fake.fault(r"/repos/acme/api/actions/workflows/\d+/runs", "malformed", times=99)
     done = run_cli("--config", str(sc.config_path), "sync", env={"GITHUB_TOKEN": TOKEN})
     assert done.code == 3, done.stderr
     assert "acme/api workflow_runs" in done.stderr and "unexpected payload" in done.stderr
@@ -523,8 +523,8 @@ def test_faults_on_the_way_change_nothing_in_the_result(sc, tmp_path):
     sync(sc, db=clean_db)
     fake = sc.fake
     fake.fault(r"/deployments/102/statuses", "502", times=2)
-    fake.fault(r"/actions/runs", "drop")
-    fake.fault(r"/actions/runs", "secondary", retry_after=30)
+    fake.fault(r"/actions/workflows/\d+/runs", "drop")
+    fake.fault(r"/actions/workflows/\d+/runs", "secondary", retry_after=30)
     fake.fault(r"POST /graphql", "exhaust", reset_in=120)
     fake.fault(r"/issues\?labels=incident", "secondary-no-retry-after")
     fake.fault(r"/repos/acme/web/deployments", "502")

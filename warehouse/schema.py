@@ -88,6 +88,9 @@ DEPLOYMENTS = Entity(
         _c("is_rollback", B),
         _c("is_hotfix", B),
         _c("is_production", B),
+        _c("workflow"),
+        _c("workflow_path"),
+        _c("url"),
     ),
 )
 
@@ -102,6 +105,7 @@ CHANGES = Entity(
         _c("author"),
         _c("pr_number", I),
         _c("deployment_id"),
+        _c("url"),
     ),
 )
 
@@ -120,6 +124,7 @@ PULL_REQUESTS = Entity(
         _c("merge_sha"),
         _c("reviewers"),
         _c("labels"),
+        _c("url"),
     ),
 )
 
@@ -148,6 +153,7 @@ INCIDENTS = Entity(
         _c("team"),
         _c("severity"),
         _c("deployment_id"),
+        _c("url"),
     ),
 )
 
