@@ -14,7 +14,14 @@ import typer
 from rich.console import Console
 
 from collectors.secrets import REDACT
-from dora_impact import dashboard_command, demo_command, impact_command, metrics_command, sync_command
+from dora_impact import (
+    dashboard_command,
+    demo_command,
+    impact_command,
+    metrics_command,
+    sync_command,
+    webhooks_command,
+)
 from dora_impact.context import AppContext
 from dora_impact.errors import UserError
 
@@ -71,6 +78,7 @@ demo_command.register(app)
 sync_command.register(app)
 impact_command.register(app)
 dashboard_command.register(app)
+webhooks_command.register(app)
 
 
 def run() -> None:
