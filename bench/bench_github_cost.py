@@ -183,6 +183,7 @@ def measure_actions(fake: FakeGitHub, config: Path, db: Path) -> int:
 
 
 def actions_case(server: HTTPServer, tmp: Path) -> dict[str, int]:
+    server.clear()  # a fresh fake on the same server (the first handler attached would answer)
     fake = FakeGitHub().attach(server)
     config = build_actions(fake, tmp)
     db = tmp / "actions.duckdb"
@@ -191,6 +192,7 @@ def actions_case(server: HTTPServer, tmp: Path) -> dict[str, int]:
     out["day"] = measure_actions(fake, config, db)
     with Warehouse(db, read_only=True) as wh:
         out["deployments"] = wh.scalar("SELECT count(*) FROM deployments")
+    assert out["deployments"] == DEPLOY_RUNS + DAY_DEPLOY, out
     return out
 
 
