@@ -1,4 +1,5 @@
-"""The `sync` command: pull from GitHub (config [github]) or a local repository (--git PATH).
+"""The `sync` command: pull from every configured source ([github], [pagerduty]) or a local
+repository (--git PATH).
 
 Exit codes: 0 everything synced; 2 bad configuration or a missing/rejected token (one line
 naming the variable and the scope needed); 3 partial failure: some repository or resource
@@ -131,31 +132,55 @@ def register(app: typer.Typer) -> None:
         if git is not None:
             _sync_git(app_ctx, git, day, full, console)
             return
-        from collectors.github.sync import GitHubSync
-
-        if app_ctx.config.github is None:
-            raise UserError("nothing to sync: add a [github] section to the config, or pass --git PATH")
-        with app_ctx.open() as wh, RichReporter(console) as reporter:
-            result = GitHubSync(wh, app_ctx.config, full=full, since=day, reporter=reporter).run()
-        console.print(summary_table(result.counts))
-        a = result.attribution
-        console.print(
-            f"repositories: {len(result.repos)}   requests: {result.requests}   "
-            f"rate-limit points used: {result.points} "
-            f"(REST {result.rest_points}, GraphQL {result.graphql_points})"
-            f"   304 not modified: {result.not_modified}   waited: {result.waited_seconds:.0f} s"
-        )
-        if a:
-            console.print(
-                f"incidents attributed by named cause: {a.get('cause', 0)}, by time window: "
-                f"{a.get('window', 0)}, unattributed: {a.get('unattributed', 0)}"
+        config = app_ctx.config
+        if config.github is None and config.pagerduty is None:
+            raise UserError(
+                "nothing to sync: add a [github] or [pagerduty] section to the config, or pass --git PATH"
             )
-        if result.failures:
-            for f in result.failures:
-                typer.echo(REDACT(f"dora-impact: failed: {f.repo} {f.resource}: {f.message}"), err=True)
+        failures: list[str] = []
+        if config.github is not None:
+            failures += _sync_github(app_ctx, full, day, console)
+        if config.pagerduty is not None:
+            failures += _sync_pagerduty(app_ctx, full, day, console)
+        if failures:
+            for line in failures:
+                typer.echo(REDACT(f"dora-impact: failed: {line}"), err=True)
             raise PartialFailure(
-                f"partial failure: {len(result.failures)} resource(s) failed; everything else was synced"
+                f"partial failure: {len(failures)} resource(s) failed; everything else was synced"
             )
+
+
+def _sync_github(app_ctx, full: bool, day: date | None, console: Console) -> list[str]:
+    from collectors.github.sync import GitHubSync
+
+    with app_ctx.open() as wh, RichReporter(console) as reporter:
+        result = GitHubSync(wh, app_ctx.config, full=full, since=day, reporter=reporter).run()
+    console.print(summary_table(result.counts))
+    a = result.attribution
+    console.print(
+        f"repositories: {len(result.repos)}   requests: {result.requests}   "
+        f"rate-limit points used: {result.points} "
+        f"(REST {result.rest_points}, GraphQL {result.graphql_points})"
+        f"   304 not modified: {result.not_modified}   waited: {result.waited_seconds:.0f} s"
+    )
+    if a:
+        console.print(
+            f"incidents attributed by named cause: {a.get('cause', 0)}, by time window: "
+            f"{a.get('window', 0)}, unattributed: {a.get('unattributed', 0)}"
+        )
+    return [f"{f.repo} {f.resource}: {f.message}" for f in result.failures]
+
+
+def _sync_pagerduty(app_ctx, full: bool, day: date | None, console: Console) -> list[str]:
+    from collectors.pagerduty.sync import PagerDutySync
+
+    with app_ctx.open() as wh, console.status("PagerDuty incidents"):
+        result = PagerDutySync(wh, app_ctx.config, full=full, since=day).run()
+    console.print("PagerDuty:")
+    console.print(summary_table(result.counts))
+    services = len(app_ctx.config.pagerduty.services)
+    console.print(f"PagerDuty services: {services}   requests: {result.requests}")
+    return [f"pagerduty service {service}: {message}" for service, message in result.failures]
 
 
 def _sync_git(app_ctx, path: Path, day: date | None, full: bool, console: Console) -> None:

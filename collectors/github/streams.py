@@ -15,12 +15,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from collectors.config import TagRule
 from collectors.github import rules
 from collectors.github.client import GitHubClient, Page
 from collectors.github.config import GitHubConfig
+from collectors.stream import Stream as BaseStream
 
 PENDING_DAYS = 14  # a deployment with no terminal status after this long is given up on
 
@@ -74,13 +75,8 @@ def deployments_batch(rows: list[dict], ctx: Context, state: dict, etag: str | N
     return Batch({"deployments": rows}, state, etag, signals=signals_of(rows, ctx))
 
 
-class Stream:
-    name: ClassVar[str]
-    path: ClassVar[str]
-    primary_keys: ClassVar[tuple[str, ...]] = ("id",)
-    replication_key: ClassVar[str | None] = None
-    parent: ClassVar[type[Stream] | None] = None
-    items_key: ClassVar[str | None] = None
+class Stream(BaseStream):
+    """A GitHub stream: per repository, enabled by the config, with one or more cursors."""
 
     @classmethod
     def enabled(cls, config: GitHubConfig) -> bool:
