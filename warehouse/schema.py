@@ -170,7 +170,6 @@ INITIATIVES = Entity(
         _c("description"),
         _c("adoption_environment"),
         _c("adoption_workflow"),
-        _c("adoption_marker_file"),
     ),
 )
 

@@ -8,3 +8,6 @@ ALTER TABLE deployments ADD COLUMN url VARCHAR;
 ALTER TABLE pull_requests ADD COLUMN url VARCHAR;
 ALTER TABLE changes ADD COLUMN url VARCHAR;
 ALTER TABLE incidents ADD COLUMN url VARCHAR;
+
+-- adoption_marker_file was accepted but never measured: a key that does nothing is removed.
+ALTER TABLE initiatives DROP COLUMN adoption_marker_file;
