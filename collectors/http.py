@@ -378,6 +378,7 @@ class HttpClient:
         ):
             shown = time.strftime("%H:%M:%S", time.gmtime(reset))
             self.wait(self.until_reset(reset), f"{label}: primary rate limit spent, resets {shown} UTC")
+            self.spent.clear()  # waited for that reset: the next answer says where we stand
             return backoff
         self.wait(backoff, f"{label}: secondary rate limit, backing off {backoff:.0f} s")
         return backoff * 2

@@ -1,5 +1,6 @@
 """The `sync` command: pull from every configured source ([github], [pagerduty]) or a local
-repository (--git PATH).
+repository (--git PATH). Sources run in order GitHub, GitLab, PagerDuty (incidents last, so
+the deployments they name are there).
 
 Exit codes: 0 everything synced; 2 bad configuration or a missing/rejected token (one line
 naming the variable and the scope needed); 3 partial failure: some repository or resource
@@ -133,13 +134,16 @@ def register(app: typer.Typer) -> None:
             _sync_git(app_ctx, git, day, full, console)
             return
         config = app_ctx.config
-        if config.github is None and config.pagerduty is None:
+        if config.github is None and config.gitlab is None and config.pagerduty is None:
             raise UserError(
-                "nothing to sync: add a [github] or [pagerduty] section to the config, or pass --git PATH"
+                "nothing to sync: add a [github], [gitlab] or [pagerduty] section to the config, "
+                "or pass --git PATH"
             )
         failures: list[str] = []
         if config.github is not None:
             failures += _sync_github(app_ctx, full, day, console)
+        if config.gitlab is not None:
+            failures += _sync_gitlab(app_ctx, full, day, console)
         if config.pagerduty is not None:
             failures += _sync_pagerduty(app_ctx, full, day, console)
         if failures:
@@ -169,6 +173,18 @@ def _sync_github(app_ctx, full: bool, day: date | None, console: Console) -> lis
             f"{a.get('window', 0)}, unattributed: {a.get('unattributed', 0)}"
         )
     return [f"{f.repo} {f.resource}: {f.message}" for f in result.failures]
+
+
+def _sync_gitlab(app_ctx, full: bool, day: date | None, console: Console) -> list[str]:
+    from collectors.gitlab.sync import GitLabSync
+
+    with app_ctx.open() as wh, console.status("GitLab projects"):
+        result = GitLabSync(wh, app_ctx.config, full=full, since=day).run()
+    console.print("GitLab:")
+    console.print(summary_table(result.counts))
+    console.print(f"GitLab projects: {len(result.projects)}   requests: {result.requests}   "
+                  f"waited: {result.waited_seconds:.0f} s")
+    return [f"{project} {stream}: {message}" for project, stream, message in result.failures]
 
 
 def _sync_pagerduty(app_ctx, full: bool, day: date | None, console: Console) -> list[str]:
