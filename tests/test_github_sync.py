@@ -620,7 +620,7 @@ def test_cli_nothing_to_sync_and_bad_rules_are_exit_2(tmp_path):
     empty = tmp_path / "empty.toml"
     empty.write_text("[metrics]\nfailed_runs_count = true\n")
     done = run_cli("--config", str(empty), "sync", db=tmp_path / "x.duckdb")
-    assert done.code == 2 and "add a [github] section" in done.stderr and "--git" in done.stderr
+    assert done.code == 2 and "add a [github], [gitlab] or [pagerduty] section" in done.stderr and "--git" in done.stderr
     bad = tmp_path / "bad.toml"
     bad.write_text('[github]\nrepos = ["acme/api"]\n[[github.deployments.workflows]]\nname = "(unclosed"\n')
     done = run_cli("--config", str(bad), "sync", db=tmp_path / "x.duckdb")
