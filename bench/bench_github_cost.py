@@ -5,12 +5,18 @@
 2. Re-sync of the same, unchanged repository: requests that count against the primary limits
    (304s do not). Target: <= 2.
 3. For reference, the REST-only fallback (`graphql = false`) on the same repository.
+4. GitHub Actions: a repository with 20,000 CI runs and 400 deploy runs. Requests for a first
+   sync, an unchanged re-sync and a re-sync after a day of activity (1,000 CI runs, 20 deploy
+   runs), now (only the matching workflows' runs are walked) and before (every run of the
+   repository; figures in BEFORE_ACTIONS, measured by running this script's `--only-actions`
+   against the code of commit df02376, which walked `/actions/runs`).
 
 The fake computes GraphQL points with GitHub's documented formula from the query the client
 actually sends, and counts every request that is not a 304; the client's own tally is shown
 beside it.
 
-    .venv/bin/python bench/bench_github_cost.py [--prs 1000] [--no-rest] [--write docs/performance.md]
+    .venv/bin/python bench/bench_github_cost.py [--prs 1000] [--no-rest] [--only-actions]
+        [--write docs/performance.md]
 """
 
 from __future__ import annotations
@@ -120,16 +126,116 @@ def measure(fake: FakeGitHub, config: Path, db: Path) -> dict:
     }
 
 
+CI_RUNS, DEPLOY_RUNS = 20_000, 400
+DAY_CI, DAY_DEPLOY = 1_000, 20
+# Before: the workflow-run stream walked /actions/runs (every run of the repository).
+# Measured with `--only-actions` against commit df02376 (see the docstring).
+BEFORE_ACTIONS = {"first": 204, "unchanged": 1, "day": 11}
+
+
+def build_actions(fake: FakeGitHub, tmp: Path) -> Path:
+    repo = GitRepo(tmp / "actions-src")
+    repo.commit("Initial", "2026-01-01T00:00:00")
+    fake.repo("bench/ci-heavy", clone_url=str(repo.path))
+    add_runs(fake, 0, CI_RUNS, DEPLOY_RUNS, "2026-01-01")
+    config = tmp / "actions.toml"
+    config.write_text(f"""
+[github]
+api_url = "{fake.url}"
+repos = ["bench/ci-heavy"]
+since = 2026-01-01
+cache_dir = "{tmp / "cache"}"
+graphql = false
+
+[[github.deployments.workflows]]
+name = "^Deploy$"
+environment = "production"
+""")
+    return config
+
+
+def add_runs(fake: FakeGitHub, first_id: int, ci: int, deploy: int, day0: str) -> None:
+    """`ci` CI runs and `deploy` deploy runs spread evenly over 100 days from day0 (the deploy
+    runs interleaved, one per 50 CI runs)."""
+    from datetime import datetime, timedelta
+
+    start = datetime.fromisoformat(day0)
+    total = ci + deploy
+    step = timedelta(days=100) / total if total > 1 else timedelta(0)
+    every = max(1, total // max(1, deploy))
+    made_deploy = 0
+    for i in range(total):
+        at = start + step * i
+        deploy_run = made_deploy < deploy and i % every == every - 1
+        made_deploy += deploy_run
+        fake.add_run(
+            "bench/ci-heavy", first_id + i + 1, "Deploy" if deploy_run else "CI", f"{first_id + i:040x}",
+            at.strftime("%Y-%m-%dT%H:%M:%S"), (at + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S"),
+        )
+
+
+def measure_actions(fake: FakeGitHub, config: Path, db: Path) -> int:
+    start = len(fake.log)
+    with Warehouse(db) as wh:
+        result = GitHubSync(wh, load_config(config)).run()
+    assert not result.failures, result.failures
+    return sum(1 for e in fake.log[start:] if "/actions/" in e.target)
+
+
+def actions_case(server: HTTPServer, tmp: Path) -> dict[str, int]:
+    server.clear()  # a fresh fake on the same server (the first handler attached would answer)
+    fake = FakeGitHub().attach(server)
+    config = build_actions(fake, tmp)
+    db = tmp / "actions.duckdb"
+    out = {"first": measure_actions(fake, config, db), "unchanged": measure_actions(fake, config, db)}
+    add_runs(fake, 10_000_000, DAY_CI, DAY_DEPLOY, "2026-04-11")
+    out["day"] = measure_actions(fake, config, db)
+    with Warehouse(db, read_only=True) as wh:
+        out["deployments"] = wh.scalar("SELECT count(*) FROM deployments")
+    assert out["deployments"] == DEPLOY_RUNS + DAY_DEPLOY, out
+    return out
+
+
+def actions_lines(now: dict[str, int]) -> list[str]:
+    b = BEFORE_ACTIONS
+    return [
+        "",
+        f"GitHub Actions: a repository with {CI_RUNS:,} CI runs and {DEPLOY_RUNS} deploy runs (one "
+        f"workflow each), a rule matching the deploy workflow; the re-sync after a day adds {DAY_CI:,} "
+        f"CI runs and {DAY_DEPLOY} deploy runs. Requests to `/actions/` endpoints "
+        f"({now['deployments']} deployments stored):",
+        "",
+        "| sync | before (every run: `/actions/runs`) | now (matching workflows only) |",
+        "|---|---|---|",
+        f"| first sync | {b['first']} | {now['first']} |",
+        f"| re-sync, unchanged | {b['unchanged']} | {now['unchanged']} (304s, free) |",
+        f"| re-sync after a day | {b['day']} | {now['day']} |",
+        "",
+        "Now: one listing of the workflows (its ETag makes a re-read a free 304), then the runs of "
+        "the matching workflows only. Before: every run of the repository, 100 to a page, so the CI "
+        "runs were paid for fifty to one (measured by running this script's `--only-actions` with the "
+        "collectors of commit df02376).",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--prs", type=int, default=1000)
     parser.add_argument("--no-rest", action="store_true", help="skip the REST-only reference run")
+    parser.add_argument("--only-actions", action="store_true", help="only the GitHub Actions case")
     parser.add_argument("--write", type=Path, help="replace this script's section in that Markdown file")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     os.environ["GITHUB_TOKEN"] = TOKEN
     server = HTTPServer()
     server.start()
+    if args.only_actions:
+        try:
+            with tempfile.TemporaryDirectory() as tmp_name:
+                print(actions_case(server, Path(tmp_name)))
+        finally:
+            server.stop()
+        return
     try:
         with tempfile.TemporaryDirectory() as tmp_name:
             tmp = Path(tmp_name)
@@ -149,6 +255,7 @@ def main() -> None:
                     "SELECT (SELECT count(*) FROM pull_requests), (SELECT count(*) FROM reviews),"
                     " (SELECT count(*) FROM changes)"
                 ).fetchone()
+            actions = actions_case(server, tmp)
     finally:
         server.stop()
     lines = [
@@ -177,11 +284,12 @@ def main() -> None:
         "connection (commits, reviews and review requests together): 1 + 100 + 100 = 201 -> 2 points. "
         "An incremental sync first probes with `first: 10` (1 point). Unchanged REST listings answer 304 "
         "to their stored ETag, which GitHub does not count.",
+        *actions_lines(actions),
         "",
     ]
     text = "\n".join(lines)
     print(text)
-    ok = first["pr_points"] <= 25 and again["counted"] <= 2
+    ok = first["pr_points"] <= 25 and again["counted"] <= 2 and actions["first"] < BEFORE_ACTIONS["first"]
     print("targets met" if ok else "TARGET MISSED", file=sys.stderr)
     if args.write:
         write_section(args.write, text)

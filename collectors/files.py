@@ -282,7 +282,7 @@ def _check_initiatives(frame: pl.DataFrame, rows: pl.Series, path: str) -> None:
             fail("ramp_weeks", f"{ramp} is not a number of weeks from 0 to {MAX_RAMP_WEEKS}")
         if row.get("ended_on") is not None and row["ended_on"] < row["started_on"]:
             fail("ended_on", f"{row['ended_on']} is before started_on {row['started_on']}")
-        for column in ("adoption_environment", "adoption_workflow", "adoption_marker_file"):
+        for column in ("adoption_environment", "adoption_workflow"):
             try:
                 check_regex(row.get(column))
             except ValueError as exc:

@@ -25,6 +25,7 @@ from dora_impact import (
     metrics_command,
     report_command,
     sync_command,
+    webhooks_command,
 )
 from dora_impact.context import AppContext
 from dora_impact.errors import UserError
@@ -107,6 +108,7 @@ compare_command.register(app)
 alert_command.register(app)
 report_command.register(app)
 dashboard_command.register(app)
+webhooks_command.register(app)
 
 
 def _click_exceptions() -> tuple[tuple[type, ...], tuple[type, ...]]:

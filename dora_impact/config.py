@@ -2,7 +2,8 @@
 
 `[metrics]` belongs to the warehouse (warehouse/config.py), `[[initiatives]]` to the impact
 analysis (warehouse/impact/config.py), `[github]` to the GitHub collector
-(collectors/github/config.py), `[repos]` and the deployment rules to the collectors
+(collectors/github/config.py), `[gitlab]` and `[pagerduty]` to theirs (collectors/gitlab/,
+collectors/pagerduty/), `[repos]` and the deployment rules to the collectors
 (collectors/config.py), `[alerts]` to the alerts (warehouse/alert_rules.py). This module only
 composes them and reports a bad key with its full path.
 Nothing secret lives in the file: tokens come from environment variables.
@@ -16,6 +17,8 @@ from pydantic import Field, model_validator
 
 from collectors.config import RepoConfig
 from collectors.github.config import GitHubConfig
+from collectors.gitlab.config import GitLabConfig
+from collectors.pagerduty.config import PagerDutyConfig
 from warehouse.alert_rules import AlertsConfig
 from warehouse.config import MetricsConfig
 from warehouse.impact.config import InitiativeConfig
@@ -28,6 +31,8 @@ class Config(Strict):
     db: str | None = None
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     github: GitHubConfig | None = None
+    gitlab: GitLabConfig | None = None
+    pagerduty: PagerDutyConfig | None = None
     repos: dict[str, RepoConfig] = Field(default_factory=dict)
     teams: dict[str, list[str]] = Field(default_factory=dict)  # team -> repo globs
     initiatives: list[InitiativeConfig] = Field(default_factory=list)

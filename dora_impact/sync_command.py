@@ -1,4 +1,6 @@
-"""The `sync` command: pull from GitHub (config [github]) or a local repository (--git PATH).
+"""The `sync` command: pull from every configured source ([github], [pagerduty]) or a local
+repository (--git PATH). Sources run in order GitHub, GitLab, PagerDuty (incidents last, so
+the deployments they name are there).
 
 Exit codes: 0 everything synced; 2 bad configuration or a missing/rejected token (one line
 naming the variable and the scope needed); 3 partial failure: some repository or resource
@@ -139,39 +141,88 @@ def register(app: typer.Typer) -> None:
         if git is not None:
             _sync_git(app_ctx, git, day, full, console)
             return
-        from collectors.github.client import Unreachable
-        from collectors.github.sync import GitHubSync
+        config = app_ctx.config
+        if config.github is None and config.gitlab is None and config.pagerduty is None:
+            raise UserError(
+                "nothing to sync: add a [github], [gitlab] or [pagerduty] section to the config, "
+                "or pass --git PATH"
+            )
+        from collectors.http import Unreachable
 
-        if app_ctx.config.github is None:
-            raise UserError("nothing to sync: add a [github] section to the config, or pass --git PATH")
+        failures: list[str] = []
+        ran: list[str] = []  # sources that completed before a host turned out unreachable
         try:
-            with app_ctx.open() as wh, RichReporter(console) as reporter:
-                sync = GitHubSync(wh, app_ctx.config, full=full, since=day, reporter=reporter)
-                result = sync.run()
+            if config.github is not None:
+                failures += _sync_github(app_ctx, full, day, console)
+                ran.append("GitHub")
+            if config.gitlab is not None:
+                failures += _sync_gitlab(app_ctx, full, day, console)
+                ran.append("GitLab")
+            if config.pagerduty is not None:
+                failures += _sync_pagerduty(app_ctx, full, day, console)
+                ran.append("PagerDuty")
+        except Unreachable as exc:
+            done = f"{' and '.join(ran)} was synced and is stored" if ran else "nothing was synced"
+            raise HostUnreachable(f"{exc}; {done}") from None
+        if failures:
+            for line in failures:
+                typer.echo(REDACT(f"dora-impact: failed: {line}"), err=True)
+            raise PartialFailure(
+                f"partial failure: {len(failures)} resource(s) failed; everything else was synced"
+            )
+
+
+def _sync_github(app_ctx, full: bool, day: date | None, console: Console) -> list[str]:
+    from collectors.github.sync import GitHubSync
+    from collectors.http import Unreachable
+
+    with app_ctx.open() as wh, RichReporter(console) as reporter:
+        sync = GitHubSync(wh, app_ctx.config, full=full, since=day, reporter=reporter)
+        try:
+            result = sync.run()
         except Unreachable as exc:
             stored = any(c.new or c.updated for c in sync.result.counts.values())
             raise HostUnreachable(
                 f"{exc}; {'what was synced before is stored' if stored else 'nothing was synced'}"
             ) from None
-        console.print(summary_table(result.counts))
-        a = result.attribution
+    console.print(summary_table(result.counts))
+    a = result.attribution
+    console.print(
+        f"repositories: {len(result.repos)}   requests: {result.requests}   "
+        f"rate-limit points used: {result.points} "
+        f"(REST {result.rest_points}, GraphQL {result.graphql_points})"
+        f"   304 not modified: {result.not_modified}   waited: {result.waited_seconds:.0f} s"
+    )
+    if a:
         console.print(
-            f"repositories: {len(result.repos)}   requests: {result.requests}   "
-            f"rate-limit points used: {result.points} "
-            f"(REST {result.rest_points}, GraphQL {result.graphql_points})"
-            f"   304 not modified: {result.not_modified}   waited: {result.waited_seconds:.0f} s"
+            f"incidents attributed by named cause: {a.get('cause', 0)}, by time window: "
+            f"{a.get('window', 0)}, unattributed: {a.get('unattributed', 0)}"
         )
-        if a:
-            console.print(
-                f"incidents attributed by named cause: {a.get('cause', 0)}, by time window: "
-                f"{a.get('window', 0)}, unattributed: {a.get('unattributed', 0)}"
-            )
-        if result.failures:
-            for f in result.failures:
-                typer.echo(REDACT(f"dora-impact: failed: {f.repo} {f.resource}: {f.message}"), err=True)
-            raise PartialFailure(
-                f"partial failure: {len(result.failures)} resource(s) failed; everything else was synced"
-            )
+    return [f"{f.repo} {f.resource}: {f.message}" for f in result.failures]
+
+
+def _sync_gitlab(app_ctx, full: bool, day: date | None, console: Console) -> list[str]:
+    from collectors.gitlab.sync import GitLabSync
+
+    with app_ctx.open() as wh, console.status("GitLab projects"):
+        result = GitLabSync(wh, app_ctx.config, full=full, since=day).run()
+    console.print("GitLab:")
+    console.print(summary_table(result.counts))
+    console.print(f"GitLab projects: {len(result.projects)}   requests: {result.requests}   "
+                  f"waited: {result.waited_seconds:.0f} s")
+    return [f"{project} {stream}: {message}" for project, stream, message in result.failures]
+
+
+def _sync_pagerduty(app_ctx, full: bool, day: date | None, console: Console) -> list[str]:
+    from collectors.pagerduty.sync import PagerDutySync
+
+    with app_ctx.open() as wh, console.status("PagerDuty incidents"):
+        result = PagerDutySync(wh, app_ctx.config, full=full, since=day).run()
+    console.print("PagerDuty:")
+    console.print(summary_table(result.counts))
+    services = len(app_ctx.config.pagerduty.services)
+    console.print(f"PagerDuty services: {services}   requests: {result.requests}")
+    return [f"pagerduty service {service}: {message}" for service, message in result.failures]
 
 
 def _sync_git(app_ctx, path: Path, day: date | None, full: bool, console: Console) -> None:

@@ -122,6 +122,7 @@ class FakeRepo:
     deployments: list[dict] = field(default_factory=list)
     statuses: dict[int, list[dict]] = field(default_factory=dict)
     runs: list[dict] = field(default_factory=list)
+    workflows: dict[str, dict] = field(default_factory=dict)  # path -> workflow (from add_run)
     releases: list[dict] = field(default_factory=list)
     issues: list[dict] = field(default_factory=list)
     pulls: list[dict] = field(default_factory=list)  # internal PR records (see add_pull)
@@ -240,8 +241,20 @@ class FakeGitHub:
             run_started_at=iso(created_at),
             display_title=title or name,
             path=path or f".github/workflows/{name.lower()}.yml@{branch}",
+            html_url=f"https://github.com/{repo}/actions/runs/{rid}",
         )
-        self.repos[repo].runs.append(run)
+        r = self.repos[repo]
+        file = run["path"].split("@", 1)[0]
+        if file not in r.workflows:
+            r.workflows[file] = {
+                "id": 161335 + len(r.workflows), "node_id": "MDg6V29ya2Zsb3cxNjEzMzU=", "name": name,
+                "path": file, "state": "active", "created_at": run["created_at"],
+                "updated_at": run["created_at"], "url": f"{self.url}/repos/{repo}/actions/workflows/{file}",
+                "html_url": f"https://github.com/{repo}/blob/main/{file}",
+                "badge_url": f"https://github.com/{repo}/workflows/{name}/badge.svg",
+            }
+        run["workflow_id"] = r.workflows[file]["id"]
+        r.runs.append(run)
         return run
 
     def add_release(
@@ -572,6 +585,19 @@ class FakeGitHub:
                 sorted(r.runs, key=lambda x: (x["created_at"], x["id"]), reverse=True),
                 wrap="workflow_runs",
             )
+        if rest == "/actions/workflows":
+            return self._paged(request, sorted(r.workflows.values(), key=lambda w: w["id"]), wrap="workflows")
+        m = re.fullmatch(r"/actions/workflows/(\d+)/runs", rest)
+        if m:
+            wid = int(m.group(1))
+            if not any(w["id"] == wid for w in r.workflows.values()):
+                return self._not_found(request)
+            return self._paged(
+                request,
+                sorted((x for x in r.runs if x["workflow_id"] == wid), key=lambda x: (x["created_at"], x["id"]),
+                       reverse=True),
+                wrap="workflow_runs",
+            )
         if rest == "/releases":
             return self._paged(request, sorted(r.releases, key=lambda x: x["created_at"], reverse=True))
         if rest == "/issues":
@@ -631,6 +657,7 @@ class FakeGitHub:
                 closed_at=pr["merged_at"],
                 merged_at=pr["merged_at"],
                 merge_commit_sha=pr["merge_sha"],
+                html_url=f"https://github.com/{r.full_name}/pull/{pr['number']}",
                 requested_teams=[],
                 labels=[{**item["labels"][0], "name": n} for n in pr["labels"]],
             )
@@ -740,6 +767,7 @@ class FakeGitHub:
                         "createdAt": p["created_at"],
                         "mergedAt": p["merged_at"],
                         "updatedAt": p["updated_at"],
+                        "url": f"https://github.com/{repo.full_name}/pull/{p['number']}",
                         "author": {"login": p["author"]},
                         "mergeCommit": {"oid": p["merge_sha"]},
                         "labels": {"nodes": [{"name": n} for n in p["labels"][:20]]},

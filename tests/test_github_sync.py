@@ -454,7 +454,7 @@ def test_cli_token_with_a_stray_carriage_return_is_refused_without_showing_it(sc
 
 
 def test_cli_token_missing_a_permission_is_exit_2_naming_it(sc):
-    sc.fake.fault(r"/repos/acme/api/actions/runs", "forbidden", times=99)
+    sc.fake.fault(r"/repos/acme/api/actions/workflows/\d+/runs", "forbidden", times=99)
     done = run_cli("--config", str(sc.config_path), "sync", env={"GITHUB_TOKEN": TOKEN})
     assert done.code == 2, done.stderr
     lines = done.stderr.strip().splitlines()
@@ -463,7 +463,7 @@ def test_cli_token_missing_a_permission_is_exit_2_naming_it(sc):
 
 
 def test_cli_partial_failure_exit_3_and_the_rest_is_synced(sc):
-    sc.fake.fault(r"/repos/acme/api/actions/runs", "malformed", times=99)
+    sc.fake.fault(r"/repos/acme/api/actions/workflows/\d+/runs", "malformed", times=99)
     done = run_cli("--config", str(sc.config_path), "sync", env={"GITHUB_TOKEN": TOKEN})
     assert done.code == 3, done.stderr
     assert "acme/api workflow_runs" in done.stderr and "unexpected payload" in done.stderr
@@ -565,8 +565,8 @@ def test_faults_on_the_way_change_nothing_in_the_result(sc, tmp_path):
     sync(sc, db=clean_db)
     fake = sc.fake
     fake.fault(r"/deployments/102/statuses", "502", times=2)
-    fake.fault(r"/actions/runs", "drop")
-    fake.fault(r"/actions/runs", "secondary", retry_after=30)
+    fake.fault(r"/actions/workflows/\d+/runs", "drop")
+    fake.fault(r"/actions/workflows/\d+/runs", "secondary", retry_after=30)
     fake.fault(r"POST /graphql", "exhaust", reset_in=120)
     fake.fault(r"/issues\?labels=incident", "secondary-no-retry-after")
     fake.fault(r"/repos/acme/web/deployments", "502")
@@ -673,7 +673,7 @@ def test_cli_nothing_to_sync_and_bad_rules_are_exit_2(tmp_path):
     empty = tmp_path / "empty.toml"
     empty.write_text("[metrics]\nfailed_runs_count = true\n")
     done = run_cli("--config", str(empty), "sync", db=tmp_path / "x.duckdb")
-    assert done.code == 2 and "add a [github] section" in done.stderr and "--git" in done.stderr
+    assert done.code == 2 and "add a [github], [gitlab] or [pagerduty] section" in done.stderr and "--git" in done.stderr
     bad = tmp_path / "bad.toml"
     bad.write_text('[github]\nrepos = ["acme/api"]\n[[github.deployments.workflows]]\nname = "(unclosed"\n')
     done = run_cli("--config", str(bad), "sync", db=tmp_path / "x.duckdb")

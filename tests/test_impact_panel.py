@@ -59,6 +59,8 @@ def wh(db):
                             "status": "success",
                             "finished_at": ts("2024-01-04 14:00"),
                             "is_hotfix": True,
+                            "workflow": "Platform deploy",
+                            "workflow_path": ".github/workflows/platform.yml",
                         },
                         {
                             "deployment_id": "D4",
@@ -260,14 +262,25 @@ def test_adoption_curve_follows_preview_deployments(wh):
         }
     ]
     assert curve.team_share == {"alpha": 0.5}
-    silent = Initiative(
-        "portal",
-        "portal",
-        (CohortSpec(("alpha",), date(2024, 1, 1)),),
-        adoption=AdoptionRule(marker_file="catalog-info.yaml"),
-    )
+    silent = Initiative("portal", "portal", (CohortSpec(("alpha",), date(2024, 1, 1)),))
     none = adoption.measure(wh, silent, ["alpha", "beta"])
-    assert none.weeks == [] and none.message.startswith("no adoption signal: the rule needs repository files")
+    assert none.weeks == [] and none.message.startswith("no adoption signal: no adoption rule is configured")
+
+
+def test_adoption_curve_follows_the_deploy_workflow(wh):
+    initiative = Initiative(
+        "pipeline",
+        "deploy platform",
+        (CohortSpec(("alpha",), date(2024, 1, 1)),),
+        ramp_weeks=0,
+        adoption=AdoptionRule(workflow=r"platform\.yml$"),
+    )
+    curve = adoption.measure(wh, initiative, ["alpha", "beta"])
+    # alpha's successful production deployments in week 1: D1 (no workflow) and D3 (the
+    # platform workflow, matched by its path): one of two.
+    assert curve.signal == "workflow matching " + repr(r"platform\.yml$")
+    assert (curve.weeks[0]["deployments"], curve.weeks[0]["new_path"], curve.weeks[0]["share"]) == (2, 1, 0.5)
+    assert curve.team_share == {"alpha": 0.5}
 
 
 def test_initiatives_merge_config_over_table(wh):

@@ -92,6 +92,9 @@ DEPLOYMENTS = Entity(
         _c("is_rollback", B),
         _c("is_hotfix", B),
         _c("is_production", B),
+        _c("workflow"),
+        _c("workflow_path"),
+        _c("url"),
     ),
 )
 
@@ -106,6 +109,7 @@ CHANGES = Entity(
         _c("author"),
         _c("pr_number", I),
         _c("deployment_id"),
+        _c("url"),
     ),
 )
 
@@ -124,6 +128,7 @@ PULL_REQUESTS = Entity(
         _c("merge_sha"),
         _c("reviewers"),
         _c("labels"),
+        _c("url"),
     ),
 )
 
@@ -152,6 +157,7 @@ INCIDENTS = Entity(
         _c("team"),
         _c("severity"),
         _c("deployment_id"),
+        _c("url"),
     ),
 )
 
@@ -168,7 +174,6 @@ INITIATIVES = Entity(
         _c("description"),
         _c("adoption_environment"),
         _c("adoption_workflow"),
-        _c("adoption_marker_file"),
     ),
 )
 

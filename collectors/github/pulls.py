@@ -58,7 +58,7 @@ query MergedPullRequests($owner: String!, $name: String!, $base: String!, $first
                  orderBy: {field: UPDATED_AT, direction: DESC}) {
       pageInfo { hasNextPage endCursor }
       nodes {
-        number createdAt mergedAt updatedAt
+        number createdAt mergedAt updatedAt url
         author { login }
         mergeCommit { oid }
         labels(first: 20) { nodes { name } }
@@ -91,6 +91,7 @@ class PullRequest:
     updated_at: str
     author: str | None
     merge_sha: str | None
+    url: str | None = None  # the pull request's web page
     labels: list[str] = field(default_factory=list)
     requested: list[str] = field(default_factory=list)
     reviews: list[dict] = field(default_factory=list)  # id, reviewer, state, submitted_at
@@ -124,6 +125,7 @@ def rows(repo: str, prs: list[PullRequest]) -> dict[str, list[dict]]:
                 "merge_sha": pr.merge_sha,
                 "reviewers": ";".join(sorted(r for r in reviewers if r)) or None,
                 "labels": ";".join(sorted(pr.labels)) or None,
+                "url": pr.url,
             }
         )
         for r in pr.reviews:
@@ -148,6 +150,8 @@ def rows(repo: str, prs: list[PullRequest]) -> dict[str, list[dict]]:
                     "authored_at": c["authored_at"],
                     "author": c["author"],
                     "pr_number": pr.number,
+                    # The commit's page sits beside the pull request's: .../pull/N -> .../commit/SHA
+                    "url": f"{pr.url.rsplit('/pull/', 1)[0]}/commit/{c['sha']}" if pr.url else None,
                 }
             )
     return out
@@ -233,6 +237,7 @@ class PullRequests(Stream):
             updated_at=node["updatedAt"],
             author=(node.get("author") or {}).get("login"),
             merge_sha=(node.get("mergeCommit") or {}).get("oid"),
+            url=node.get("url"),
             labels=[lb["name"] for lb in node["labels"]["nodes"]],
         )
         for item in items:
@@ -311,6 +316,7 @@ class PullRequests(Stream):
             updated_at=p["updated_at"],
             author=(p.get("user") or {}).get("login"),
             merge_sha=merge_sha,
+            url=p.get("html_url"),
             labels=[lb.get("name") for lb in p.get("labels") or [] if lb.get("name")],
             requested=[r for r in requested if r],
             reviews=[

@@ -42,6 +42,13 @@ def workflow_rule(rules: list[WorkflowRule], run: dict) -> WorkflowRule | None:
     return None
 
 
+def workflow_may_match(rules: list[WorkflowRule], workflow: dict) -> bool:
+    """Whether some rule's name and path patterns match a workflow (branch and event are
+    per run, so they are checked on its runs)."""
+    path = (workflow.get("path") or "").split("@", 1)[0]
+    return any(_search(r.name, workflow.get("name")) and _search(r.path, path) for r in rules)
+
+
 def first_terminal(statuses: list[dict]) -> tuple[str, datetime] | None:
     """(status, time) of the chronologically first success/failure/error status.
 

@@ -15,12 +15,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 
 from collectors.config import TagRule
 from collectors.github import rules
 from collectors.github.client import GitHubClient, Page
 from collectors.github.config import GitHubConfig
+from collectors.stream import Stream as BaseStream
 
 PENDING_DAYS = 14  # a deployment with no terminal status after this long is given up on
 
@@ -83,13 +84,8 @@ def deployments_batch(rows: list[dict], ctx: Context, state: dict, etag: str | N
     )
 
 
-class Stream:
-    name: ClassVar[str]
-    path: ClassVar[str]
-    primary_keys: ClassVar[tuple[str, ...]] = ("id",)
-    replication_key: ClassVar[str | None] = None
-    parent: ClassVar[type[Stream] | None] = None
-    items_key: ClassVar[str | None] = None
+class Stream(BaseStream):
+    """A GitHub stream: per repository, enabled by the config, with one or more cursors."""
 
     @classmethod
     def enabled(cls, config: GitHubConfig) -> bool:
@@ -188,7 +184,7 @@ class Deployments(Stream):
                 top = max(top, did)
                 if env_rule and not re.search(env_rule, str(d.get("environment", ""))):
                     continue
-                meta = _deployment_meta(d)
+                meta = deployment_meta(d)
                 row, status_etag = self._finish(ctx, did, meta, None)
                 if row:
                     rows.append(row)
@@ -232,30 +228,38 @@ class Deployments(Stream):
         statuses, status_etag, unchanged = DeploymentStatuses.fetch(ctx, did, etag)
         if unchanged:
             return None, status_etag
-        terminal = rules.first_terminal(statuses)
-        if terminal is None:
-            return None, status_etag
-        status, finished = terminal
-        repo = ctx.repo.full_name
-        return {
-            "deployment_id": deployment_id(repo, "deployment", did),
-            "repo": repo,
-            "environment": meta["environment"],
-            "status": status,
-            "started_at": rules.parse_time(meta.get("created_at")),
-            "finished_at": finished,
-            "sha": meta.get("sha"),
-            # GitHub's own flag: production whatever the environment is called (else the
-            # name rule decides).
-            "is_production": True if meta.get("production") else None,
-            "_texts": (meta.get("ref"), meta.get("description")),
-        }, status_etag
+        return deployment_row(ctx.repo.full_name, did, meta, statuses), status_etag
+
+
+def deployment_row(repo: str, did: int, meta: dict, statuses: list[dict]) -> dict | None:
+    """A deployments row once a deployment has a terminal status (sync and the
+    deployment_status webhook); None while it has none."""
+    terminal = rules.first_terminal(statuses)
+    if terminal is None:
+        return None
+    status, finished = terminal
+    return {
+        "deployment_id": deployment_id(repo, "deployment", did),
+        "repo": repo,
+        "environment": meta["environment"],
+        "status": status,
+        "started_at": rules.parse_time(meta.get("created_at")),
+        "finished_at": finished,
+        "sha": meta.get("sha"),
+        # GitHub's own flag: production whatever the environment is called (else the
+        # name rule decides).
+        "is_production": True if meta.get("production") else None,
+        # Where the deployment's log lives (the status's log or target URL), if it says.
+        "url": next((s.get("log_url") or s.get("target_url") for s in statuses
+                     if s.get("log_url") or s.get("target_url")), None),
+        "_texts": (meta.get("ref"), meta.get("description")),
+    }
 
 
 DeploymentStatuses.parent = Deployments
 
 
-def _deployment_meta(d: dict) -> dict:
+def deployment_meta(d: dict) -> dict:
     return {
         "environment": str(d.get("environment") or "unknown"),
         "sha": d.get("sha"),
@@ -269,26 +273,89 @@ def _deployment_meta(d: dict) -> dict:
 # -- GitHub Actions workflow runs ---------------------------------------------------------------
 
 
+class Workflows(Stream):
+    """The repository's workflows (one page for almost every repository; its ETag makes a
+    re-read free). Not a cursor resource of its own: WorkflowRuns keeps its result."""
+
+    name = "workflows"
+    path = "/repos/{repo}/actions/workflows"
+    items_key = "workflows"
+
+    @classmethod
+    def matching(
+        cls, ctx: Context, etag: str | None, known: list[dict] | None
+    ) -> tuple[list[dict], str | None]:
+        """(workflows that some rule's name/path may match, the listing's ETag); `known` is
+        the stored answer, returned again on a 304."""
+        found: list[dict] = []
+        first_etag = etag
+        for number, page in enumerate(
+            ctx.client.pages(cls.endpoint(ctx), etag=etag if known is not None else None,
+                             items_key=cls.items_key)
+        ):
+            if number == 0:
+                first_etag = page.etag
+            if page.not_modified:
+                return list(known or []), etag
+            for w in page.items:
+                wf = {"id": int(w["id"]), "name": w.get("name"), "path": w.get("path")}
+                if rules.workflow_may_match(ctx.config.deployments.workflows, wf):
+                    found.append(wf)
+        return sorted(found, key=lambda w: w["id"]), first_etag
+
+
 class WorkflowRuns(Stream):
-    """Runs that a [[github.deployments.workflows]] rule matches. State: floor (runs created
-    at or after it are read again: the oldest run still in progress, else the newest seen),
-    pass (next page URL, newest created_at seen, oldest in-progress seen)."""
+    """Runs that a [[github.deployments.workflows]] rule matches, read per matching workflow
+    (`/actions/workflows/{id}/runs`), so that a repository whose CI runs outnumber its deploy
+    runs pays for the deploy runs only. The stream's ETag is the workflow listing's.
+
+    State: workflows (the matching ones, as of the listing's ETag) and runs, per workflow id:
+    floor (runs created at or after it are read again: the oldest run still in progress,
+    else the newest seen), pass (next page URL, newest created_at seen, oldest in-progress
+    seen) and etag (of the first page of its runs)."""
 
     name = "workflow_runs"
-    path = "/repos/{repo}/actions/runs"
+    path = "/repos/{repo}/actions/workflows/{id}/runs"
     replication_key = "created_at"
     items_key = "workflow_runs"
+    parent = Workflows
 
     @classmethod
     def enabled(cls, config: GitHubConfig) -> bool:
         return bool(config.deployments.workflows)
 
     def sync(self, ctx: Context, resource: str, state: dict, etag: str | None) -> Iterator[Batch]:
-        floor = rules.parse_time(state.get("floor")) or ctx.since
-        walk = state.get("pass") or {}
+        if "runs" not in state:
+            state = {}  # a cursor from the all-runs walk: start each workflow from the window
+        workflows, list_etag = Workflows.matching(ctx, etag, state.get("workflows"))
+        runs_state: dict[str, dict] = {
+            str(w["id"]): dict((state.get("runs") or {}).get(str(w["id"])) or {}) for w in workflows
+        }
+        base = {"workflows": workflows, "runs": runs_state}
+        yield deployments_batch([], ctx, base, list_etag)
+        for wf in workflows:
+            yield from self._workflow(ctx, wf, base, list_etag)
+
+    def _workflow(self, ctx: Context, wf: dict, base: dict, list_etag: str | None) -> Iterator[Batch]:
+        key = str(wf["id"])
+        mine = base["runs"][key]
+        floor = rules.parse_time(mine.get("floor")) or ctx.since
+        walk = mine.get("pass") or {}
         top = walk.get("top")
         oldest_running = walk.get("running")
-        for page, first_etag in self.walk(ctx, walk, etag, {"exclude_pull_requests": "true"}):
+        pages = ctx.client.pages(
+            self.endpoint(ctx, id=wf["id"]),
+            {"exclude_pull_requests": "true"},
+            etag=None if walk else mine.get("etag"),
+            items_key=self.items_key,
+            start_url=walk.get("next"),
+        )
+        run_etag = mine.get("etag")
+        for number, page in enumerate(pages):
+            if number == 0 and not walk:
+                run_etag = page.etag
+            if page.not_modified:
+                return
             rows, done = [], False
             for run in page.items:
                 created = rules.parse_time(run.get("created_at"))
@@ -298,6 +365,7 @@ class WorkflowRuns(Stream):
                     done = True
                     break
                 top = max(top or iso(created), iso(created))
+                run = {**run, "path": run.get("path") or wf["path"], "name": run.get("name") or wf["name"]}
                 rule = rules.workflow_rule(ctx.config.deployments.workflows, run)
                 if rule is None:
                     continue
@@ -305,38 +373,43 @@ class WorkflowRuns(Stream):
                     if ctx.now - created <= timedelta(days=PENDING_DAYS):  # a stuck run stops holding it
                         oldest_running = min(oldest_running or iso(created), iso(created))
                     continue
-                row = self._row(ctx, run, rule.environment)
+                row = self._row(ctx, run, rule.environment, wf)
                 if row:
                     rows.append(row)
             more = page.next_url is not None and not done
             if more:
-                new_state = {
-                    "floor": iso(floor),
-                    "pass": {"next": page.next_url, "top": top, "running": oldest_running},
-                }
+                mine = {"floor": iso(floor), "etag": mine.get("etag"),
+                        "pass": {"next": page.next_url, "top": top, "running": oldest_running}}
             else:
-                new_floor = oldest_running or top or iso(floor)
-                new_state = {"floor": new_floor, "pass": None}
-            yield deployments_batch(rows, ctx, new_state, first_etag if not more else etag)
+                mine = {"floor": oldest_running or top or iso(floor), "pass": None, "etag": run_etag}
+            base["runs"][key] = mine
+            yield deployments_batch(rows, ctx, {**base, "runs": dict(base["runs"])}, list_etag)
             if not more:
                 return
 
     @staticmethod
-    def _row(ctx: Context, run: dict, environment: str) -> dict | None:
-        status = rules.RUN_CONCLUSIONS.get(run.get("conclusion") or "")
-        if status is None:
-            return None  # cancelled / skipped / neutral: not a deployment outcome
-        repo = ctx.repo.full_name
-        return {
-            "deployment_id": deployment_id(repo, "run", run["id"]),
-            "repo": repo,
-            "environment": environment,
-            "status": status,
-            "started_at": rules.parse_time(run.get("run_started_at") or run.get("created_at")),
-            "finished_at": rules.parse_time(run.get("updated_at")),
-            "sha": run.get("head_sha"),
-            "_texts": (run.get("head_branch"), run.get("display_title")),
-        }
+    def _row(ctx: Context, run: dict, environment: str, wf: dict) -> dict | None:
+        return run_row(ctx.repo.full_name, run, environment, wf)
+
+
+def run_row(repo: str, run: dict, environment: str, wf: dict) -> dict | None:
+    """A deployments row of a completed Actions run (sync and the workflow_run webhook)."""
+    status = rules.RUN_CONCLUSIONS.get(run.get("conclusion") or "")
+    if status is None:
+        return None  # cancelled / skipped / neutral: not a deployment outcome
+    return {
+        "deployment_id": deployment_id(repo, "run", run["id"]),
+        "repo": repo,
+        "environment": environment,
+        "status": status,
+        "started_at": rules.parse_time(run.get("run_started_at") or run.get("created_at")),
+        "finished_at": rules.parse_time(run.get("updated_at")),
+        "sha": run.get("head_sha"),
+        "workflow": wf.get("name") or run.get("name"),
+        "workflow_path": (wf.get("path") or run.get("path") or "").split("@", 1)[0] or None,
+        "url": run.get("html_url"),
+        "_texts": (run.get("head_branch"), run.get("display_title")),
+    }
 
 
 # -- releases ---------------------------------------------------------------------------------------

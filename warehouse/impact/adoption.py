@@ -7,9 +7,9 @@ Backstage adoption stalling near 10%). Per week, over the adopting teams:
 * repository share: repositories with a new-path deployment in the last 4 weeks / those with
   any production deployment in the last 4 weeks.
 
-The rule is the initiative's adoption_environment (see warehouse/sql/impact_adoption.sql).
-adoption_workflow and adoption_marker_file need workflow names and repository files, which the
-warehouse does not hold; the curve says so instead of guessing.
+The rule is the initiative's adoption_environment and/or adoption_workflow (a regex on the CI
+workflow's name or file path that ran the deployment, which the GitHub Actions collector
+stores); see warehouse/sql/impact_adoption.sql.
 """
 
 from __future__ import annotations
@@ -42,18 +42,9 @@ class Adoption:
 
 def _no_signal(initiative: Initiative) -> str | None:
     rule = initiative.adoption
-    if rule.environment:
+    if rule.environment or rule.workflow:
         return None
-    if rule.workflow or rule.marker_file:
-        what = "workflow names" if rule.workflow else "repository files"
-        return (
-            f"no adoption signal: the rule needs {what}, which the data does not have; "
-            "set adoption_environment to measure adoption"
-        )
-    return (
-        "no adoption signal: no adoption rule is configured (adoption_environment, "
-        "adoption_workflow or adoption_marker_file)"
-    )
+    return "no adoption signal: no adoption rule is configured (adoption_environment or adoption_workflow)"
 
 
 def measure(wh: Warehouse, initiative: Initiative, team_names: list[str]) -> Adoption:
@@ -64,6 +55,7 @@ def measure(wh: Warehouse, initiative: Initiative, team_names: list[str]) -> Ado
     wh.con.execute(
         "SET VARIABLE adoption_environment = CAST(? AS VARCHAR)", [initiative.adoption.environment]
     )
+    wh.con.execute("SET VARIABLE adoption_workflow = CAST(? AS VARCHAR)", [initiative.adoption.workflow])
     wh.con.execute((resources.files("warehouse") / "sql" / "impact_adoption.sql").read_text())
     teams = initiative.teams or team_names
     frame = wh.frame(
@@ -71,7 +63,11 @@ def measure(wh: Warehouse, initiative: Initiative, team_names: list[str]) -> Ado
         "WHERE list_contains(?, team) ORDER BY week",
         [teams],
     )
-    signal = f"environment matching {initiative.adoption.environment!r}"
+    rule = initiative.adoption
+    signal = " or ".join(
+        [f"environment matching {rule.environment!r}"] * bool(rule.environment)
+        + [f"workflow matching {rule.workflow!r}"] * bool(rule.workflow)
+    )
     if frame.is_empty() or frame["new_path"].sum() == 0:
         return Adoption(
             initiative.name,

@@ -31,11 +31,10 @@ class InitiativeConfig(Strict):
     ramp_weeks: int = Field(default=4, ge=0, le=MAX_RAMP_WEEKS)
     ended_on: date | None = None
     description: str | None = None
-    # Which deployments went through the new path (any that matches): regexes on the
-    # workflow name/path and on the environment, or a file that marks an adopting repository.
+    # Which deployments went through the new path (any that matches): regexes on the CI
+    # workflow's name or file path (deployments.workflow / workflow_path) and on the environment.
     adoption_workflow: str | None = None
     adoption_environment: str | None = None
-    adoption_marker_file: str | None = None
 
     _adoption_regex = field_validator("adoption_workflow", "adoption_environment")(check_regex)
 

@@ -27,11 +27,10 @@ class CohortSpec:
 class AdoptionRule:
     workflow: str | None = None
     environment: str | None = None
-    marker_file: str | None = None
 
     @property
     def empty(self) -> bool:
-        return not (self.workflow or self.environment or self.marker_file)
+        return not (self.workflow or self.environment)
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,7 @@ def from_config(item: InitiativeConfig) -> Initiative:
         ramp_weeks=item.ramp_weeks,
         ended_on=item.ended_on,
         description=item.description,
-        adoption=AdoptionRule(item.adoption_workflow, item.adoption_environment, item.adoption_marker_file),
+        adoption=AdoptionRule(item.adoption_workflow, item.adoption_environment),
         source="config",
     )
 
@@ -87,7 +86,7 @@ def parse_teams(teams: str | None, started_on: date) -> tuple[CohortSpec, ...]:
 def from_table(wh: Warehouse) -> list[Initiative]:
     rows = wh.con.execute(
         "SELECT name, started_on, teams, kind, ramp_weeks, ended_on, description, "
-        "adoption_workflow, adoption_environment, adoption_marker_file "
+        "adoption_workflow, adoption_environment "
         "FROM initiatives ORDER BY started_on, name"
     ).fetchall()
     found = []

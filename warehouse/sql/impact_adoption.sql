@@ -1,17 +1,22 @@
 -- Impact analysis: which production deployments went through an initiative's new path.
 --
--- The adoption rule is set per initiative in the session variable adoption_environment (a
--- case-insensitive regex on the environment name, NULL for none). A production deployment went
--- through the new path when it matches the rule itself (e.g. a new production environment of
--- the platform) or when it ships a pull request that had a matching deployment of its merge
--- commit or of one of its commits (e.g. a preview environment per pull request).
+-- The adoption rule is set per initiative in the session variables adoption_environment (a
+-- case-insensitive regex on the environment name) and adoption_workflow (on the name or file
+-- path of the CI workflow that ran the deployment), NULL for none; either may match. A
+-- production deployment went through the new path when it matches the rule itself (e.g. a new
+-- production environment, or the platform's deploy workflow) or when it ships a pull request
+-- that had a matching deployment of its merge commit or of one of its commits (e.g. a preview
+-- environment per pull request).
 -- One row per (team, repo, week) with the production deployments and those on the new path.
 CREATE OR REPLACE TEMP VIEW impact_adoption_weeks AS
 WITH matching AS (
     SELECT deployment_id, repo, sha
     FROM deployments
-    WHERE getvariable('adoption_environment') IS NOT NULL
-      AND regexp_matches(environment, getvariable('adoption_environment'), 'i')
+    WHERE (getvariable('adoption_environment') IS NOT NULL
+           AND regexp_matches(environment, getvariable('adoption_environment'), 'i'))
+       OR (getvariable('adoption_workflow') IS NOT NULL
+           AND (regexp_matches(coalesce(workflow, ''), getvariable('adoption_workflow'), 'i')
+                OR regexp_matches(coalesce(workflow_path, ''), getvariable('adoption_workflow'), 'i')))
 ),
 via_pr AS (
     SELECT DISTINCT l.deployment_id

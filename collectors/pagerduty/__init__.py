@@ -1,0 +1,1 @@
+"""PagerDuty: incidents by service."""

@@ -1,0 +1,18 @@
+"""What every API stream declares (tap-github style): its name, endpoint path, primary key,
+replication key (the field its cursor follows), the key its list sits under in a response
+body, and its parent stream (a stream read per item of another, e.g. a deployment's statuses
+or an incident's log entries). The shared HTTP client (collectors/http.py) does the walking;
+each source's streams say only what they read."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class Stream:
+    name: ClassVar[str]
+    path: ClassVar[str]  # with {placeholders} filled by the source
+    primary_keys: ClassVar[tuple[str, ...]] = ("id",)
+    replication_key: ClassVar[str | None] = None
+    parent: ClassVar[type[Stream] | None] = None
+    items_key: ClassVar[str | None] = None  # None: the body is the list

@@ -1,0 +1,297 @@
+"""Pushed events: GitHub webhooks and generic CI/CD events, turned into canonical rows, queued
+durably in an append-only spool, and loaded into the warehouse through the same idempotent
+path as `sync`.
+
+Why a spool: an event is answered 2xx only once it is on disk (written and fsynced), and the
+warehouse's write lock is taken only for the moment a batch of spooled events is loaded (the
+dashboard, `sync` and other writers use the same file). The spool offset that has been loaded
+is a sync cursor stored in the same transaction as the rows, so a receiver killed at any
+moment loads every acknowledged event exactly once when it comes back (rows are upserts on
+their natural keys, so an event loaded twice would change nothing anyway).
+
+GitHub events keep the ids that `sync` gives the same objects (`github:<repo>:deployment:<id>`,
+`...:run:<id>`, `github:<repo>#<number>`), so a periodic `sync` that fills a gap left by a
+lost webhook never double-counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from collectors.config import SourcesSettings
+from collectors.files import ROW, canonical
+from collectors.github import rules
+from collectors.github.config import GitHubConfig
+from collectors.github.streams import (
+    Context,
+    Incidents,
+    RepoInfo,
+    deployment_meta,
+    deployment_row,
+    deployments_batch,
+    run_row,
+)
+from collectors.http import Page
+from collectors.shipping import load_rows
+from collectors.teams import team_rows
+from warehouse import attribution
+from warehouse.db import Cursor, Warehouse
+from warehouse.errors import InputError
+from warehouse.schema import ENTITIES, Kind
+
+GITHUB_EVENTS = ("deployment_status", "workflow_run", "pull_request", "issues")
+GENERIC_SOURCE = "events"  # `source` of rows posted to /events
+
+
+@dataclass
+class Event:
+    """What one delivery amounts to: rows per entity plus side evidence (incident causes, and
+    the hotfix/rollback evidence of the deployments it carries, `evidenced`)."""
+
+    delivery: str
+    source: str
+    rows: dict[str, list[dict]] = field(default_factory=dict)
+    causes: list[dict] = field(default_factory=list)
+    evidence: list[dict] = field(default_factory=list)
+    evidenced: list[str] = field(default_factory=list)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"delivery": self.delivery, "source": self.source, "rows": self.rows,
+             "causes": self.causes, "evidence": self.evidence, "evidenced": self.evidenced},
+            default=_json_value, sort_keys=True, separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, line: str) -> Event:
+        data = json.loads(line)
+        rows = {name: [_typed_row(name, r) for r in got] for name, got in data["rows"].items()}
+        evidence = [
+            {**e, "observed_at": datetime.fromisoformat(e["observed_at"]) if e.get("observed_at") else None}
+            for e in data.get("evidence", [])
+        ]
+        return cls(
+            data["delivery"], data["source"], rows, data["causes"], evidence, data.get("evidenced", [])
+        )
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _typed_row(entity: str, row: dict) -> dict:
+    """Timestamps and dates back from their ISO text."""
+    out = dict(row)
+    for column in ENTITIES[entity].columns:
+        value = out.get(column.name)
+        if isinstance(value, str) and column.kind == Kind.TIMESTAMP:
+            out[column.name] = datetime.fromisoformat(value)
+        elif isinstance(value, str) and column.kind == Kind.DATE:
+            out[column.name] = date.fromisoformat(value)
+    return out
+
+
+# -- GitHub events ----------------------------------------------------------------------------------
+
+
+def github_event(kind: str, delivery: str, payload: dict, config: SourcesSettings) -> Event:
+    """Canonical rows of one GitHub delivery; an event that carries nothing we count (a
+    non-terminal status, an unmerged pull request) is an Event with no rows."""
+    gh = config.github or GitHubConfig()
+    event = Event(delivery, "github")
+    repo = str((payload.get("repository") or {}).get("full_name") or "")
+    if not repo:
+        return event
+    teams = {r["repo"]: r["team"] for r in team_rows(config, [repo])}
+    ctx = Context(None, RepoInfo(repo, ""), gh, datetime.min.replace(tzinfo=UTC), team=teams.get(repo))
+    if kind == "deployment_status":
+        d = payload.get("deployment") or {}
+        status = payload.get("deployment_status") or {}
+        env_rule = gh.deployments.environments
+        if d.get("id") is None or (env_rule and not re.search(env_rule, str(d.get("environment", "")))):
+            return event
+        row = deployment_row(repo, int(d["id"]), deployment_meta(d), [status])
+        _add_deployments(event, ctx, [row] if row else [])
+    elif kind == "workflow_run":
+        run = payload.get("workflow_run") or {}
+        wf = payload.get("workflow") or {"name": run.get("name"), "path": run.get("path")}
+        run = {**run, "path": run.get("path") or wf.get("path"), "name": run.get("name") or wf.get("name")}
+        rule = rules.workflow_rule(gh.deployments.workflows, run)
+        if rule is None or run.get("status") != "completed" or run.get("id") is None:
+            return event
+        row = run_row(repo, run, rule.environment, wf)
+        _add_deployments(event, ctx, [row] if row else [])
+    elif kind == "pull_request":
+        pr = payload.get("pull_request") or {}
+        if not pr.get("merged_at") or pr.get("number") is None:
+            return event
+        event.rows["pull_requests"] = [{
+            "repo": repo,
+            "number": int(pr["number"]),
+            "created_at": rules.parse_time(pr.get("created_at")),
+            "merged_at": rules.parse_time(pr.get("merged_at")),
+            "author": (pr.get("user") or {}).get("login"),
+            "merge_sha": pr.get("merge_commit_sha"),
+            "labels": ";".join(sorted(lb.get("name", "") for lb in pr.get("labels") or [])) or None,
+            "url": pr.get("html_url"),
+        }]
+    elif kind == "issues":
+        issue = payload.get("issue") or {}
+        names = {lb.get("name") for lb in issue.get("labels") or [] if isinstance(lb, dict)}
+        if issue.get("number") is None or not names & set(gh.incidents.labels):
+            return event
+        incidents, causes = Incidents.rows(ctx, Page("", [issue], None, None))
+        for row in incidents:
+            row["url"] = issue.get("html_url")
+        event.rows["incidents"] = incidents
+        event.causes = causes
+    return event
+
+
+def _add_deployments(event: Event, ctx: Context, rows: list[dict]) -> None:
+    batch = deployments_batch(rows, ctx, {}, None)
+    event.rows["deployments"] = batch.rows["deployments"]
+    event.evidence, event.evidenced = batch.evidence, batch.evidenced
+
+
+# -- generic events ---------------------------------------------------------------------------------
+
+
+def generic_event(body: object, delivery: str) -> Event:
+    """`{"entity": "<canonical entity>", "rows": [...]}`, checked like an import file (the
+    message names the row and column). Raises InputError."""
+    where = "request body"
+    if not isinstance(body, dict):
+        raise InputError(where, 'expected a JSON object {"entity": ..., "rows": [...]}')
+    entity_name = body.get("entity")
+    if entity_name not in ENTITIES or entity_name == "initiatives":
+        choices = ", ".join(sorted(n for n in ENTITIES if n != "initiatives"))
+        raise InputError(where, f"unknown entity {entity_name!r} (one of {choices})")
+    rows = body.get("rows")
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise InputError(where, '"rows" must be a non-empty list of objects')
+    entity = ENTITIES[entity_name]
+    for number, row in enumerate(rows, start=1):
+        for key, value in row.items():
+            if isinstance(value, (dict, list)):
+                raise InputError(where, "nested values are not canonical columns", row=number, column=key)
+    columns = sorted({k for r in rows for k in r} & set(entity.names))
+    raw = pl.DataFrame(
+        {c: [None if r.get(c) is None else str(r.get(c)) for r in rows] for c in columns}
+        | {ROW: list(range(1, len(rows) + 1))},
+        schema={**{c: pl.String for c in columns}, ROW: pl.Int64},
+    )
+    typed = canonical(raw, entity, where)
+    return Event(delivery, GENERIC_SOURCE, {entity.name: typed.to_dicts()})
+
+
+def body_delivery(body: bytes) -> str:
+    """A delivery id for a sender that gives none: the body's digest (the same body twice is
+    the same event)."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+# -- the spool ----------------------------------------------------------------------------------
+
+
+class Spool:
+    """An append-only JSON Lines file of accepted events; fsynced before the event is answered.
+
+    A line is complete only with its newline: a receiver killed mid-write leaves a torn last
+    line, which was never acknowledged and is skipped (and overwritten by the next append).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self.deliveries: set[str] = set()
+        self._end = 0  # byte offset after the last complete line
+        for _, end, line in self.lines(0):
+            self.deliveries.add(json.loads(line)["delivery"])
+            self._end = end
+        if self.path.exists() and self.path.stat().st_size != self._end:
+            with self.path.open("r+b") as f:  # drop a torn tail
+                f.truncate(self._end)
+
+    def append(self, event: Event) -> bool:
+        """Store an event durably; False (and nothing written) when its delivery is known."""
+        line = (event.to_json() + "\n").encode()
+        with self._lock:
+            if event.delivery in self.deliveries:
+                return False
+            with self.path.open("ab") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+            self._end += len(line)
+            self.deliveries.add(event.delivery)
+            return True
+
+    def size(self) -> int:
+        return self._end
+
+    def lines(self, offset: int) -> Iterator[tuple[int, int, str]]:
+        """(start, end, text) of every complete line from `offset`."""
+        if not self.path.exists():
+            return
+        with self.path.open("rb") as f:
+            f.seek(offset)
+            position = offset
+            for raw in f:
+                if not raw.endswith(b"\n"):
+                    return
+                yield position, position + len(raw), raw.decode()
+                position += len(raw)
+
+
+SPOOL_RESOURCE = "spool"
+
+
+def load_spool(wh: Warehouse, spool: Spool, config: SourcesSettings, max_events: int = 5000) -> int:
+    """Load spooled events past the stored offset, with the new offset, in one transaction.
+    Returns how many events were loaded."""
+    scope = str(spool.path.resolve())
+    stored = wh.cursor("webhooks", scope, SPOOL_RESOURCE).cursor
+    offset = int(stored or 0)
+    events: list[Event] = []
+    end = offset
+    for _, line_end, line in spool.lines(offset):
+        events.append(Event.from_json(line))
+        end = line_end
+        if len(events) >= max_events:
+            break
+    if not events:
+        return 0
+    # Rows of the same source, entity and columns are loaded together (one upsert each).
+    grouped: dict[tuple[str, str, tuple[str, ...]], list[dict]] = {}
+    causes, evidence, evidenced = [], [], []
+    for event in events:
+        causes += event.causes
+        evidence += event.evidence
+        evidenced += event.evidenced
+        for name, rows in event.rows.items():
+            for row in rows:
+                grouped.setdefault((event.source, name, tuple(sorted(row))), []).append(row)
+    with wh.transaction():
+        attribution.save_causes(wh, causes)
+        attribution.save_evidence(wh, evidenced, attribution.TEXT_KINDS, evidence)
+        for (source, name, _), rows in grouped.items():
+            load_rows(wh, {name: rows}, source, [])
+        wh.load({}, cursors=[Cursor("webhooks", scope, SPOOL_RESOURCE, str(end))])
+        attribution.attribute(wh, config.metrics.production_environment)
+    return len(events)

@@ -1,0 +1,229 @@
+"""The webhook receiver, driven by a real HTTP client against uvicorn on 127.0.0.1: signed
+events are stored and loaded, everything else is refused; a burst of 1,000 events with the
+receiver SIGKILLed in the middle loses none and doubles none."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+import requests
+
+from tests.conftest import write
+from tests.github_fake import example
+
+SECRET = "whsec-test-0123456789"
+TOKEN = "ingest-token-abcdef123456"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Receiver:
+    def __init__(self, tmp: Path):
+        self.tmp = tmp
+        self.db = tmp / "d.duckdb"
+        self.config = write(tmp / "dora.toml", """
+[github]
+repos = ["octocat/Hello-World"]
+
+[[github.deployments.workflows]]
+name = "^Deploy$"
+
+[teams]
+core = ["octocat/*"]
+""")
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, max_body: int | None = None) -> None:
+        env = {**os.environ, "GITHUB_WEBHOOK_SECRET": SECRET, "DORA_IMPACT_INGEST_TOKEN": TOKEN}
+        extra = ["--max-body-bytes", str(max_body)] if max_body else []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dora_impact", "--db", str(self.db), "--config", str(self.config),
+             "serve-webhooks", "--port", str(self.port), "--flush-seconds", "0.3", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        )
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if requests.get(self.url + "/healthz", timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise AssertionError("receiver did not start: " + self.proc.stderr.read().decode())
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> str:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGINT)
+        _, err = self.proc.communicate(timeout=60)
+        return err.decode()
+
+    def query(self, sql: str) -> list[tuple]:
+        """Read the warehouse between the receiver's short writes."""
+        for _ in range(100):
+            try:
+                with duckdb.connect(str(self.db), read_only=True) as con:
+                    return con.execute(sql).fetchall()
+            except duckdb.Error:
+                time.sleep(0.1)
+        raise AssertionError("database stayed locked")
+
+    def wait_for(self, sql: str, expected: list[tuple], seconds: float = 60) -> list[tuple]:
+        deadline = time.time() + seconds
+        got: list[tuple] = []
+        while time.time() < deadline:
+            got = self.query(sql)
+            if got == expected:
+                return got
+            time.sleep(0.2)
+        return got
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    r = Receiver(tmp_path)
+    yield r
+    if r.proc and r.proc.poll() is None:
+        r.proc.kill()
+        r.proc.wait()
+
+
+def github_post(r: Receiver, event: str, payload: dict, delivery: str, sign: bool = True,
+                body: bytes | None = None) -> requests.Response:
+    raw = json.dumps(payload).encode()
+    headers = {"X-GitHub-Event": event, "X-GitHub-Delivery": delivery, "Content-Type": "application/json"}
+    if sign:
+        headers["X-Hub-Signature-256"] = "sha256=" + hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    return requests.post(r.url + "/github", data=body if body is not None else raw, headers=headers, timeout=10)
+
+
+def deployment_status_payload() -> dict:
+    repo = example("full-repository")
+    return {
+        "action": "created",
+        "deployment_status": example("deployment-status"),
+        "deployment": example("deployment"),
+        "repository": {**repo, "full_name": "octocat/Hello-World"},
+    }
+
+
+def events_post(r: Receiver, body: dict, token: str | None = TOKEN, **headers: str) -> requests.Response:
+    h = {"Content-Type": "application/json", **headers}
+    if token is not None:
+        h["Authorization"] = f"Bearer {token}"
+    return requests.post(r.url + "/events", data=json.dumps(body), headers=h, timeout=10)
+
+
+def deployment_event(i: int) -> dict:
+    return {"entity": "deployments", "rows": [{
+        "deployment_id": f"argo:{i}", "repo": "acme/shop", "environment": "production",
+        "status": "success", "finished_at": f"2026-03-{1 + i % 28:02d}T10:{i % 60:02d}:00Z",
+        "sha": f"{i:040x}",
+    }]}
+
+
+def test_signed_github_events_are_loaded_and_everything_else_refused(receiver):
+    r = receiver
+    r.start(max_body=200_000)
+    payload = deployment_status_payload()
+    assert github_post(r, "deployment_status", payload, "d-1").status_code == 202
+    # Replayed delivery id: acknowledged, ignored.
+    again = github_post(r, "deployment_status", payload, "d-1")
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    # Unsigned, wrong secret, tampered body: 401.
+    assert github_post(r, "deployment_status", payload, "d-2", sign=False).status_code == 401
+    tampered = json.dumps({**payload, "deployment": {**payload["deployment"], "id": 666}}).encode()
+    assert github_post(r, "deployment_status", payload, "d-3", body=tampered).status_code == 401
+    # Oversized: 413, before anything is read into the spool.
+    big = {**payload, "padding": "x" * 300_000}
+    assert github_post(r, "deployment_status", big, "d-4").status_code == 413
+    # A ping is answered; an unused event is acknowledged and ignored.
+    assert github_post(r, "ping", {"zen": "Keep it logically awesome."}, "d-5").status_code == 200
+    assert github_post(r, "star", {"repository": payload["repository"]}, "d-6").json()["status"] == "ignored"
+    # Generic endpoint: bearer token required, stale signed timestamp refused.
+    assert events_post(r, deployment_event(1), token=None).status_code == 401
+    assert events_post(r, deployment_event(1), token="wrong").status_code == 401
+    body = json.dumps(deployment_event(2)).encode()
+    stale = str(int(time.time()) - 3600)
+    sig = "sha256=" + hmac.new(TOKEN.encode(), f"{stale}.".encode() + body, hashlib.sha256).hexdigest()
+    assert events_post(r, deployment_event(2), **{"X-Dora-Timestamp": stale, "X-Dora-Signature-256": sig}).status_code == 401
+    fresh = str(int(time.time()))
+    sig = "sha256=" + hmac.new(TOKEN.encode(), f"{fresh}.".encode() + body, hashlib.sha256).hexdigest()
+    assert events_post(r, deployment_event(2), **{"X-Dora-Timestamp": fresh, "X-Dora-Signature-256": sig}).status_code == 202
+    assert events_post(r, deployment_event(3)).status_code == 202
+    bad = events_post(r, {"entity": "deployments", "rows": [{"deployment_id": "x", "repo": "a/b"}]})
+    assert bad.status_code == 400 and "missing required column 'environment'" in bad.json()["error"]
+    got = r.wait_for(
+        "SELECT deployment_id, status, finished_at::VARCHAR, url, source FROM deployments ORDER BY 1",
+        [
+            ("argo:2", "success", "2026-03-03 10:02:00+00", None, "events"),
+            ("argo:3", "success", "2026-03-04 10:03:00+00", None, "events"),
+            ("github:octocat/Hello-World:deployment:1", "success", "2012-07-20 01:19:13+00",
+             "https://example.com/deployment/42/output", "github"),
+        ],
+    )
+    assert len(got) == 3, got
+    err = r.stop()
+    assert "refused /github" in err and SECRET not in err and TOKEN not in err
+
+
+def test_burst_of_1000_with_a_kill_in_the_middle_loses_and_doubles_nothing(receiver):
+    r = receiver
+    r.start()
+    acked: set[int] = set()
+    lock = threading.Lock()
+
+    def send(indices: list[int]) -> None:
+        for i in indices:
+            try:
+                resp = events_post(r, deployment_event(i), **{"Idempotency-Key": f"burst-{i}"})
+            except requests.RequestException:
+                continue
+            if resp.status_code in (200, 202):
+                with lock:
+                    acked.add(i)
+
+    senders = [threading.Thread(target=send, args=(list(range(k, 1000, 4)),)) for k in range(4)]
+    for t in senders:
+        t.start()
+    while len(acked) < 400:
+        time.sleep(0.01)
+    r.kill()  # SIGKILL mid-burst: no cleanup, the loader may be mid-transaction
+    for t in senders:
+        t.join()
+    assert 400 <= len(acked) < 1000
+    r.start()
+    # The sender retries everything (it cannot know which un-answered ones were stored).
+    results = []
+    for i in range(1000):
+        results.append(events_post(r, deployment_event(i), **{"Idempotency-Key": f"burst-{i}"}).status_code)
+    assert all(code in (200, 202) for code in results)
+    assert all(results[i] == 200 for i in acked)  # everything acknowledged before was kept
+    got = r.wait_for(
+        "SELECT count(*), count(DISTINCT deployment_id) FROM deployments", [(1000, 1000)], seconds=120
+    )
+    assert got == [(1000, 1000)]
+    spooled = (r.tmp / "d.duckdb.webhooks.jsonl").read_text().splitlines()
+    assert len(spooled) == 1000  # each event stored once
+    r.stop()
