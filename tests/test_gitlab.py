@@ -128,8 +128,10 @@ def test_our_metrics_beside_gitlabs_dora_metrics(setup):
     assert ours["lead_time_median_hours"] == pytest.approx(24.0)
     assert theirs["lead_time_for_changes"] / 3600 == pytest.approx(19.5)
     # Change fail rate: GitLab divides all incidents by deployments (1/3); ours counts the
-    # deployments that caused an incident, and this incident names none: 0 of 3.
-    assert ours["change_fail_rate"] == 0 and theirs["change_failure_rate"] == pytest.approx(1 / 3, abs=1e-3)
-    # Recovery: GitLab's is how long incidents stayed open (2 h); ours is a failed deployment's
-    # recovery, and none failed.
-    assert theirs["time_to_restore_service"] == 7200 and ours["recovery_time_median_hours"] is None
+    # deployments that caused an incident. This incident names none, so the window rule pins it
+    # to the last production deployment before it (deployment 3, an hour earlier): 1 of 3.
+    assert ours["change_fail_rate"] == pytest.approx(1 / 3) and theirs["change_failure_rate"] == pytest.approx(
+        1 / 3, abs=1e-3)
+    # Recovery: GitLab's is how long incidents stayed open (2 h); ours runs from the failed
+    # deployment's finish (09:00) to the incident's resolution (12:00): 3 h.
+    assert theirs["time_to_restore_service"] == 7200 and ours["recovery_time_median_hours"] == pytest.approx(3.0)

@@ -133,9 +133,12 @@ def test_metrics_on_the_pagerduty_fixture_equal_hand_computed_values(setup):
     assert done.code == 0, done.stderr
     march = next(r for r in json.loads(done.stdout) if r["period"] == "2026-03")
     # 4 production deployments; dep-2 caused P1 (resolved 3 h after dep-2 finished) and dep-3
-    # caused P2 (resolved, by its log entry, 5 h after dep-3 finished): 2 of 4 failed, median 4 h.
-    assert (march["key"], march["deployments"], march["failed_deployments"]) == ("payments", 4, 2)
-    assert march["change_fail_rate"] == pytest.approx(0.5)
+    # caused P2 (resolved, by its log entry, 5 h after dep-3 finished). P4 names no deployment
+    # and opened 46 h after dep-4 (inside the 48 h window rule): dep-4 failed too, still
+    # unrecovered. P3 opened 94 h after dep-3, outside the window: nobody's. 3 of 4 failed,
+    # median recovery of the recovered two 4 h.
+    assert (march["key"], march["deployments"], march["failed_deployments"]) == ("payments", 4, 3)
+    assert march["change_fail_rate"] == pytest.approx(0.75)
     assert march["recovery_time_median_hours"] == pytest.approx(4.0)
 
 
