@@ -3,16 +3,17 @@ stale (and unused) after a load that did not refresh them, and never a different
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
+import time_machine
 
 from collectors.synthetic import load_demo
 from tests.conftest import run_cli, write
 from warehouse import Warehouse
 from warehouse.config import MetricsConfig
-from warehouse.metrics import PERIODS, SCOPES, compute_metrics
-from warehouse.precompute import is_fresh, refresh
+from warehouse.metrics import PERIODS, SCOPES, compute_metrics, period_floor
+from warehouse.precompute import STORED_SCOPES, is_fresh, refresh, stored_metrics
 
 END = date(2026, 3, 2)
 
@@ -84,3 +85,45 @@ def test_import_and_demo_commands_leave_the_tables_fresh(tmp_path):
     build_demo(demo, seed=7)
     with Warehouse(demo, read_only=True) as wh:
         assert is_fresh(wh, MetricsConfig())
+
+
+# -- the stored metrics table the dashboard reads ----------------------------------------------
+
+
+@pytest.mark.parametrize("by", STORED_SCOPES)
+@pytest.mark.parametrize("period", PERIODS)
+def test_stored_metrics_equal_compute_metrics(demo_db, by, period):
+    since = period_floor(date(2025, 9, 17), period)
+    with Warehouse(demo_db, read_only=True) as wh:
+        for start in (None, since):
+            stored = stored_metrics(wh, MetricsConfig(), by, period, start)
+            assert stored is not None
+            assert stored == compute_metrics(wh, by=by, period=period, since=start, precomputed=False)
+
+
+def test_stored_metrics_clip_the_running_period_to_now(tmp_path):
+    """Read a few hours after the latest deployment: the running week, month and quarter are
+    cut at now (fewer covered days, not complete), exactly as compute_metrics cuts them."""
+    db = tmp_path / "live.duckdb"
+    with Warehouse(db) as wh:
+        load_demo(wh, seed=7, end=END, weeks=68)
+        latest = wh.scalar("SELECT max(finished_at) FROM deployments")
+    # The demo marks its data covered through its end; a live sync records when it ran.
+    with time_machine.travel(latest + timedelta(hours=2), tick=False):
+        with Warehouse(db) as wh:
+            wh.clear_cursors("demo")
+            refresh(wh)
+        with time_machine.travel(latest + timedelta(hours=5), tick=False):
+            with Warehouse(db, read_only=True) as wh:
+                for by in STORED_SCOPES:
+                    for period in PERIODS:
+                        stored = stored_metrics(wh, MetricsConfig(), by, period, None)
+                        assert stored == compute_metrics(wh, by=by, period=period, precomputed=False)
+                        assert stored[-1]["complete"] is False
+                        assert stored[-1]["period_days"] < 7 if period == "week" else True
+
+
+def test_stored_metrics_refuse_a_since_inside_a_period(demo_db):
+    with Warehouse(demo_db, read_only=True) as wh:
+        assert stored_metrics(wh, MetricsConfig(), "org", "month", date(2025, 9, 17)) is None
+        assert stored_metrics(wh, MetricsConfig(), "repo", "month", None) is None

@@ -85,6 +85,15 @@ def prepare(wh: Warehouse, cfg: MetricsConfig | None = None, precomputed: bool =
             wh.con.execute(sql)
 
 
+def period_floor(day: date, period: str) -> date:
+    """The first day of the calendar period (ISO week, month, quarter) holding `day`."""
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    return day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
+
+
 def _start_of(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=UTC)
 
