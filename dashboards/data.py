@@ -129,6 +129,17 @@ def data_end(db: str, config_path: str | None) -> tuple[date | None, datetime, b
     return read(("data_end", db, config_path), db, compute)
 
 
+def freshness(db: str) -> tuple[pl.DataFrame, datetime, bool]:
+    """When each source last loaded data (an import, a sync, the demo), newest first."""
+
+    def compute(wh: Warehouse) -> pl.DataFrame:
+        if not wh.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'source_loads'"):
+            return pl.DataFrame({"source": [], "loaded_at": []})  # a file older than the table
+        return wh.frame("SELECT source, loaded_at FROM source_loads ORDER BY loaded_at DESC")
+
+    return read(("freshness", db), db, compute)
+
+
 def health(db: str, config_path: str | None) -> tuple[dict, datetime, bool]:
     """Row counts and the gaps that make metrics less complete than they look."""
     cfg = config(config_path).metrics

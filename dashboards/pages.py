@@ -32,6 +32,26 @@ def _impact(db, config):
     return data.impact(db, config)
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def _freshness(db):
+    return data.freshness(db)
+
+
+def data_as_of() -> None:
+    """Every page says how fresh its data is: the last completed load of each source."""
+    db, _ = _db()
+    try:
+        loads, _, _ = _freshness(db)
+    except data.Busy:
+        return
+    with st.sidebar:
+        if loads.height == 0:
+            st.caption("Data as of: no completed sync or import recorded")
+            return
+        lines = [f"{s}: {at:%Y-%m-%d %H:%M} UTC" for s, at in loads.iter_rows()]
+        st.caption("Data as of (last completed sync or import)  \n" + "  \n".join(lines))
+
+
 def _stale_note(read_at: datetime, stale: bool) -> None:
     if stale:
         st.info(f"A sync is writing to the database; showing data read at {read_at:%H:%M:%S} UTC.")
@@ -183,7 +203,7 @@ def delivery() -> None:
             "Recovery time (hours, median)",
             "Change fail rate",
             "Rework rate",
-            "Production deployments",
+            "Production deployments (colour: DORA level)",
         ),
     )
     _line(fig, frame, "deployments_per_week", "per week", 1, 1)
@@ -195,9 +215,13 @@ def delivery() -> None:
     _line(fig, frame, "rework_rate", "rework", 2, 2)
     fig.add_trace(
         go.Bar(x=x, y=frame["production_deployments"], name="production", showlegend=False,
+               # Each period's bar in the colour of its DORA level, named on hover.
                marker={"opacity": [1.0 if c else 0.35 for c in frame["complete"]],
+                       "color": [LEVEL_COLOURS.get(v, "#8c959f") for v in frame["dora_level"]],
                        "pattern": {"shape": ["" if c else "/" for c in frame["complete"]]}},
-               text=["" if c else PARTIAL for c in frame["complete"]], textposition="outside"),
+               text=["" if c else PARTIAL for c in frame["complete"]], textposition="outside",
+               customdata=[(v or "no level").title() for v in frame["dora_level"]],
+               hovertemplate="%{x}: %{y} production deployments, DORA level %{customdata}<extra></extra>"),
         2, 3,
     )
     fig.update_yaxes(**percent_axis(frame["change_fail_rate"].to_list()), row=2, col=1)
@@ -207,6 +231,9 @@ def delivery() -> None:
         legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12},
     )
     st.plotly_chart(fig, width="stretch")
+    levels = " · ".join(f"{level}: {name}" for level, name in zip(
+        LEVEL_COLOURS, ("dark green", "green", "amber", "red"), strict=True))
+    st.caption(f"Production deployments are coloured by each period's DORA 2024 level ({levels}).")
 
 
 def teams() -> None:

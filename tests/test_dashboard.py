@@ -196,3 +196,11 @@ def test_the_screenshot_script_visits_pages_that_exist(demo_at):
         page.get_by_text(ready).first.wait_for()
         page.wait_for_timeout(1000)
         assert page.get_by_text("Page not found").count() == 0, url_path
+
+
+@pytest.mark.parametrize("path", ["", "teams", "initiatives", "health"])
+def test_every_page_says_when_each_source_last_loaded(demo_at, path):
+    page = demo_at(path)
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar).to_contain_text("Data as of (last completed sync or import)", timeout=120_000)
+    expect(sidebar).to_contain_text("demo: 20")  # the demo's load, stamped when it committed

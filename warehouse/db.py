@@ -213,6 +213,10 @@ class Warehouse:
             if any(c.new or c.updated for c in counts.values()):
                 self.con.execute("UPDATE load_version SET version = version + 1")
                 self.loaded = True
+                if source is not None:
+                    self.con.execute(
+                        "INSERT OR REPLACE INTO source_loads VALUES (?, ?)", [source, datetime.now(UTC)]
+                    )
         return counts
 
     @contextmanager

@@ -3,3 +3,7 @@
 -- whether they still describe the data.
 CREATE TABLE load_version (version BIGINT NOT NULL);
 INSERT INTO load_version VALUES (0);
+
+-- When each source's last load committed (an import, a sync, the demo): the dashboard's
+-- "data as of" line.
+CREATE TABLE source_loads (source VARCHAR PRIMARY KEY, loaded_at TIMESTAMPTZ NOT NULL);
