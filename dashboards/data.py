@@ -182,6 +182,19 @@ def health(db: str, config_path: str | None) -> tuple[dict, datetime, bool]:
     return read(("health", db, config_path), db, compute)
 
 
+def initiative_starts(db: str, config_path: str | None) -> tuple[list[tuple[str, date]], datetime, bool]:
+    """(name, first start) of every initiative, config and imported, as the trend charts mark
+    them; without running the estimates."""
+    from warehouse.impact.initiatives import resolve
+
+    cfg = config(config_path)
+
+    def compute(wh: Warehouse) -> list[tuple[str, date]]:
+        return [(i.name, i.started_on) for i in resolve(wh, cfg)]
+
+    return read(("initiative_starts", db, config_path), db, compute)
+
+
 def impact(db: str, config_path: str | None) -> tuple[list, datetime, bool]:
     from warehouse.impact import run
 

@@ -37,6 +37,25 @@ def _freshness(db):
     return data.freshness(db)
 
 
+@st.cache_data(ttl=30, show_spinner=False)
+def _initiative_starts(db, config):
+    return data.initiative_starts(db, config)
+
+
+def mark_initiatives(fig, since: date | None) -> list[tuple[str, date]]:
+    """A dotted vertical line on every subplot at each initiative's start (inside the range
+    shown); returns the ones marked, for the caption that names them."""
+    db, config = _db()
+    try:
+        starts, _, _ = _initiative_starts(db, config)
+    except data.Busy:
+        return []
+    shown = [(name, day) for name, day in starts if since is None or day >= since]
+    for _name, day in shown:
+        fig.add_vline(x=day.isoformat(), line_dash="dot", line_color="#6e7781", row="all", col="all")
+    return shown
+
+
 def data_as_of() -> None:
     """Every page says how fresh its data is: the last completed load of each source."""
     db, _ = _db()
@@ -230,10 +249,33 @@ def delivery() -> None:
         height=580, showlegend=True, margin={"t": 60, "b": 20, "l": 20, "r": 20},
         legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12},
     )
+    marked = mark_initiatives(fig, since)
     st.plotly_chart(fig, width="stretch")
+    if marked:
+        st.caption("Dotted lines: initiatives starting, " + "; ".join(
+            f"{name} on {day:%Y-%m-%d}" for name, day in marked) + ".")
     levels = " · ".join(f"{level}: {name}" for level, name in zip(
         LEVEL_COLOURS, ("dark green", "green", "amber", "red"), strict=True))
     st.caption(f"Production deployments are coloured by each period's DORA 2024 level ({levels}).")
+
+
+ROW_PX = 35  # the height of a row in st.dataframe
+
+# Readable headings for the teams table's columns.
+TEAM_COLUMNS = {
+    "team": st.column_config.TextColumn("Team"),
+    "deployments": st.column_config.NumberColumn("Deployments"),
+    "deployments_per_week": st.column_config.NumberColumn("Deploys / week"),
+    "changes": st.column_config.NumberColumn("Changes"),
+    "lead_time_median_hours": st.column_config.NumberColumn("Lead time median (h)"),
+    "lead_time_p90_hours": st.column_config.NumberColumn("Lead time p90 (h)"),
+    "failed_deployments": st.column_config.NumberColumn("Failed"),
+    "production_deployments": st.column_config.NumberColumn("Production deploys"),
+    "change_fail_rate": st.column_config.NumberColumn("Change fail rate", format="percent"),
+    "recovery_time_median_hours": st.column_config.NumberColumn("Recovery median (h)"),
+    "rework_rate": st.column_config.NumberColumn("Rework rate", format="percent"),
+    "dora_level": st.column_config.TextColumn("DORA level"),
+}
 
 
 def teams() -> None:
@@ -269,14 +311,14 @@ def teams() -> None:
         pl.col("rework_rate").round(3),
         "dora_level",
     )
+    st.markdown(f"**{table.height} teams** in {chosen}")
     st.dataframe(
         table,
         hide_index=True,
         width="stretch",
-        column_config={
-            "change_fail_rate": st.column_config.NumberColumn("change fail rate", format="percent"),
-            "rework_rate": st.column_config.NumberColumn("rework rate", format="percent"),
-        },
+        # Tall enough for every team: no row hidden behind a scroll.
+        height=ROW_PX * (table.height + 1) + 3,
+        column_config=TEAM_COLUMNS,
     )
 
     st.subheader("Drill down")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from datetime import date
 from pathlib import Path
 
@@ -204,3 +205,26 @@ def test_every_page_says_when_each_source_last_loaded(demo_at, path):
     sidebar = page.get_by_test_id("stSidebar")
     expect(sidebar).to_contain_text("Data as of (last completed sync or import)", timeout=120_000)
     expect(sidebar).to_contain_text("demo: 20")  # the demo's load, stamped when it committed
+
+
+def test_delivery_charts_mark_where_each_initiative_starts(demo_at):
+    page = demo_at("")
+    caption = page.get_by_text("Dotted lines: initiatives starting")
+    expect(caption).to_contain_text("deploy-platform on", timeout=120_000)
+    expect(caption).to_contain_text("preview-environments on")
+    # One dotted line per initiative in each of the six subplots.
+    page.locator(".js-plotly-plot").first.wait_for()
+    assert page.locator(".js-plotly-plot path[style*='dash']").count() >= 12
+
+
+def test_teams_page_shows_every_team_with_readable_headings(demo_at):
+    page = demo_at("teams")
+    heading = page.get_by_text(re.compile(r"^\d+ teams in "))
+    heading.wait_for(timeout=120_000)
+    count = int(heading.inner_text().split()[0])
+    assert count == 12  # the demo's teams (docs/demo-org.md)
+    grid = page.get_by_test_id("stDataFrame").first
+    expect(grid).to_contain_text("Lead time median (h)")
+    # Every team's row is drawn: the grid is as tall as its rows, no scroll hides any.
+    box = grid.bounding_box()
+    assert box["height"] >= 35 * (count + 1)
