@@ -10,9 +10,9 @@ import polars as pl
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from dashboards import data
-from warehouse.impact.analysis import ROW_KEYS
+from dashboards import data, impact_view
 from warehouse.impact.measures import DORA_MEASURES
+from warehouse.impact.summary import stage_breakdown
 
 LEVEL_COLOURS = {"elite": "#1a7f37", "high": "#2da44e", "medium": "#bf8700", "low": "#cf222e"}
 PARTIAL = "partial"  # the label of a period the data covers only in part (metrics' `complete`)
@@ -69,6 +69,14 @@ def data_as_of() -> None:
             return
         lines = [f"{s}: {at:%Y-%m-%d %H:%M} UTC" for s, at in loads.iter_rows()]
         st.caption("Data as of (last completed sync or import)  \n" + "  \n".join(lines))
+
+
+@st.cache_data(ttl=600, show_spinner="Estimating week by week…")
+def _event_study(db, config, name):
+    from warehouse.impact import event_study
+
+    results, _, _ = _impact(db, config)
+    return event_study([r for r in results if r.initiative.name == name])
 
 
 def _stale_note(read_at: datetime, stale: bool) -> None:
@@ -371,7 +379,7 @@ def initiatives() -> None:
     treated = primary.filter((pl.col("group") != "org") & pl.col("metric").is_in(DORA_MEASURES))
     if treated.height:
         fig = go.Figure()
-        labels = treated["metric"].to_list()
+        labels = [impact_view.label(m) for m in treated["metric"].to_list()]
         rel = treated["relative_change"].to_list()
         lo = treated["ci_low"].to_list()
         hi = treated["ci_high"].to_list()
@@ -401,15 +409,32 @@ def initiatives() -> None:
             margin={"t": 50, "b": 20},
         )
         st.plotly_chart(fig, width="stretch")
-    st.dataframe(
-        primary.select([k for k in ROW_KEYS if k not in ("initiative", "primary")]),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            c: st.column_config.NumberColumn(c, format="percent")
-            for c in ("relative_change", "ci_low", "ci_high")
-        },
+    st.subheader("Estimates")
+    st.caption(
+        "Each change is measured against what the adopting teams would show without the "
+        "initiative (for difference-in-differences: their trend carried by the teams that had "
+        "not adopted). From a base near zero the change is absolute, not a percentage."
     )
+    st.dataframe(
+        impact_view.table(primary.to_dicts()), hide_index=True, width="stretch",
+        height=ROW_PX * (primary.height + 1) + 3,
+        column_config={"Verdict": st.column_config.TextColumn("Verdict", width="large")},
+    )
+    stages = impact_view.stage_chart(stage_breakdown(result.impact))
+    if stages is not None:
+        st.subheader("Where lead time goes")
+        st.caption("Lead-time stages per pull request, without the initiative and with it.")
+        st.plotly_chart(stages, width="stretch")
+    study = impact_view.event_study_chart(_event_study(db, config, name))
+    st.subheader("Week by week, relative to adoption")
+    if study is None:
+        st.caption("No event study: an org-wide initiative has no teams to compare with.")
+    else:
+        st.caption(
+            "The effect on the adopting teams in each week from adoption (0, red) with its 95% "
+            "interval; before 0 it should hover at zero if the two groups' trends were parallel."
+        )
+        st.plotly_chart(study, width="stretch")
     adoption = result.adoption
     st.subheader("Adoption")
     st.caption(adoption.message)
@@ -421,7 +446,11 @@ def initiatives() -> None:
         )
         st.plotly_chart(fig, width="stretch")
     with st.expander("Every estimate (all methods and groups)"):
-        st.dataframe(rows, hide_index=True, width="stretch")
+        st.dataframe(
+            rows, hide_index=True, width="stretch",
+            column_config={c: st.column_config.NumberColumn(c, format="percent")
+                           for c in ("relative_change", "ci_low", "ci_high")},
+        )
 
 
 def health() -> None:

@@ -228,3 +228,13 @@ def test_teams_page_shows_every_team_with_readable_headings(demo_at):
     # Every team's row is drawn: the grid is as tall as its rows, no scroll hides any.
     box = grid.bounding_box()
     assert box["height"] >= 35 * (count + 1)
+
+
+def test_initiatives_page_shows_counterfactual_stages_and_event_study(demo_at):
+    page = demo_at("initiatives")
+    page.get_by_text("Week by week, relative to adoption").wait_for(timeout=240_000)
+    page.get_by_text("Where lead time goes").wait_for()
+    expect(page.get_by_text("Estimates", exact=True)).to_be_visible()
+    # The event study draws one panel per DORA metric, titled by its human name.
+    expect(page.locator(".js-plotly-plot").filter(has_text="weeks from adoption")).to_have_count(1)
+    expect(page.get_by_test_id("stException")).to_have_count(0)

@@ -13,7 +13,7 @@ from typing import Literal
 
 import duckdb
 
-from warehouse import precompute
+from warehouse import freshness
 from warehouse.config import MetricsConfig
 from warehouse.db import Warehouse
 
@@ -53,7 +53,7 @@ def prepare(wh: Warehouse, cfg: MetricsConfig | None = None, precomputed: bool =
     """Create the metric views on this connection for the given production rules.
 
     The per-row relations (prod_deployments, change_lead_times) are read from the tables
-    precomputed at the last load when those are fresh (warehouse/precompute.py), else
+    precomputed at the last load when those are fresh (warehouse/precompute.py, warehouse/freshness.py), else
     computed here from the canonical tables by the same SQL.
     """
     cfg = cfg or MetricsConfig()
@@ -67,7 +67,7 @@ def prepare(wh: Warehouse, cfg: MetricsConfig | None = None, precomputed: bool =
     _set(wh, "period_interval", PERIOD_INTERVAL["week"], "VARCHAR")
     _set(wh, "since_ts", datetime(1970, 1, 1, tzinfo=UTC), "TIMESTAMPTZ")
     _set(wh, "until_ts", datetime.now(UTC), "TIMESTAMPTZ")
-    stored = precomputed and precompute.is_fresh(wh, cfg)
+    stored = precomputed and freshness.is_fresh(wh, cfg)
     for name, sql in sql_files():
         relation = PER_ROW.get(name)
         if relation is None:
@@ -80,7 +80,7 @@ def prepare(wh: Warehouse, cfg: MetricsConfig | None = None, precomputed: bool =
             except duckdb.CatalogException:
                 pass  # it exists as the other kind
         if stored:
-            wh.con.execute(f"CREATE TEMP VIEW {relation} AS SELECT * FROM {precompute.MARTS[relation]}")
+            wh.con.execute(f"CREATE TEMP VIEW {relation} AS SELECT * FROM {freshness.MARTS[relation]}")
         else:
             wh.con.execute(sql)
 

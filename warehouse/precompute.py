@@ -13,49 +13,21 @@ two paths give identical results.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 
 from warehouse.config import MetricsConfig
 from warehouse.db import Warehouse
+from warehouse.freshness import MARTS, _exists, is_fresh, rules
+from warehouse.metrics import METRIC_KEYS, PERIOD_INTERVAL, PERIODS, _set, period_floor, prepare
+
+__all__ = ["MARTS", "STORED_SCOPES", "is_fresh", "refresh", "rules", "stored_metrics"]
 
 # The scopes whose metrics tables are stored: the dashboard's (per repository, 2,000 keys at
 # scale, would triple the refresh for a view the dashboard does not draw).
 STORED_SCOPES = ("org", "team")
 
-# The temp relations of warehouse/sql/ that are precomputed, and the table holding each.
-MARTS = {"prod_deployments": "mart_prod_deployments", "change_lead_times": "mart_change_lead_times"}
-
-
-def rules(cfg: MetricsConfig) -> str:
-    """The production rules a mart depends on, as one comparable string."""
-    return json.dumps(
-        {"production_environment": cfg.production_environment, "failed_runs_count": cfg.failed_runs_count},
-        sort_keys=True,
-    )
-
-
-def _exists(wh: Warehouse, table: str) -> bool:
-    return bool(wh.scalar(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
-        [table],
-    ))
-
-
-def is_fresh(wh: Warehouse, cfg: MetricsConfig) -> bool:
-    """Whether the stored tables were built under these rules from the data as it is now."""
-    if not _exists(wh, "mart_state") or not _exists(wh, "load_version"):
-        return False
-    row = wh.con.execute(
-        "SELECT m.rules, m.version = v.version FROM mart_state m, load_version v"
-    ).fetchone()
-    return row is not None and row[0] == rules(cfg) and bool(row[1])
-
-
 def refresh(wh: Warehouse, cfg: MetricsConfig | None = None) -> None:
     """Rebuild the stored tables from the canonical ones, atomically."""
-    from warehouse.metrics import prepare  # metrics reads the marts this module writes
-
     cfg = cfg or MetricsConfig()
     wh.con.execute("SET enable_progress_bar = false")
     with wh.transaction():
@@ -82,7 +54,6 @@ def _store_metrics(wh: Warehouse) -> datetime | None:
     to where the data ends (not to now): `stored_metrics` then clips the running period to the
     reader's now. Not stored (None) when some row lies in the future: those rows would count in
     a table that a later reader's now has not reached yet."""
-    from warehouse.metrics import PERIOD_INTERVAL, PERIODS, _set
 
     wh.con.execute("DROP TABLE IF EXISTS mart_metrics")
     far = datetime(9999, 1, 1, tzinfo=UTC)
@@ -121,8 +92,6 @@ def stored_metrics(
     that is not the first day of a period). Only the periods the reader's now cuts short are
     recomputed: their covered days, rate per week, `complete` and DORA level (the counts are
     final, since no row lies after the table was built)."""
-    from warehouse.metrics import METRIC_KEYS, period_floor, prepare
-
     if by not in STORED_SCOPES or (since is not None and period_floor(since, period) != since):
         return None
     if not is_fresh(wh, cfg) or not _exists(wh, "mart_metrics"):
