@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
+
+from warehouse.errors import UserError
 
 MASK = "***"
 
@@ -55,3 +58,17 @@ def install_log_filter() -> None:
     for handler in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
+
+
+def env_token(name: str) -> str | None:
+    """The token in environment variable `name`, trimmed; None when unset or empty.
+
+    A pasted token can carry a stray \\r or space; HTTP would then reject the header and echo
+    it in the error, so it is refused here without showing it."""
+    value = os.environ.get(name, "").strip()
+    if value and (not value.isascii() or not value.isprintable() or " " in value):
+        raise UserError(
+            f"environment variable {name}: the token contains spaces or control characters; "
+            "set it to the token alone"
+        )
+    return value or None

@@ -6,14 +6,13 @@ names.
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date
 
 from pydantic import Field, field_validator
 
 from collectors.config import DeploymentRules
-from warehouse.errors import UserError
+from collectors.secrets import env_token
 from warehouse.validation import Strict, check_regex
 
 
@@ -95,14 +94,7 @@ class GitHubConfig(Strict):
         """(token, the variable it came from or the ones that were tried)."""
         names = self.token_variables()
         for name in names:
-            value = os.environ.get(name, "").strip()
+            value = env_token(name)
             if value:
-                # A pasted token can carry a stray \r or space; HTTP would then reject the
-                # header and echo it in the error, so refuse it here without showing it.
-                if not value.isascii() or not value.isprintable() or " " in value:
-                    raise UserError(
-                        f"environment variable {name}: the token contains spaces or control "
-                        "characters; set it to the token alone"
-                    )
                 return value, name
         return None, " or ".join(names)

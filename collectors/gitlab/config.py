@@ -3,12 +3,12 @@ environment variable `token_env` names (default GITLAB_TOKEN), never from the fi
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date
 
 from pydantic import Field, field_validator
 
+from collectors.secrets import env_token
 from warehouse.errors import UserError
 from warehouse.validation import Strict
 
@@ -42,10 +42,7 @@ class GitLabConfig(Strict):
         return projects
 
     def token(self) -> str:
-        value = os.environ.get(self.token_env, "").strip()
+        value = env_token(self.token_env)
         if not value:
             raise UserError(f"no GitLab token: set {self.token_env} (a token with the read_api scope)")
-        if not value.isascii() or not value.isprintable() or " " in value:
-            raise UserError(f"environment variable {self.token_env}: the token contains spaces or "
-                            "control characters; set it to the token alone")
         return value
