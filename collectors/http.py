@@ -26,7 +26,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import requests
@@ -205,6 +205,17 @@ PAGERDUTY_LIMITS = RateLimits("ratelimit-remaining", "ratelimit-reset", reset_is
 
 
 WaitCallback = Callable[[float, str], None]
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword arguments every API's client passes through to HttpClient unchanged."""
+
+    timeout: float
+    max_retries: int
+    sleep: Callable[[float], None]
+    clock: Callable[[], float]
+    on_wait: WaitCallback | None
+    user_agent: str
 
 
 class HttpClient:

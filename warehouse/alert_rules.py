@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from warehouse.validation import HttpUrl
 
 ALERT_METRICS = ("deployment_frequency", "lead_time")
 BAD_DIRECTION = {"deployment_frequency": "fall", "lead_time": "rise"}
@@ -40,14 +42,7 @@ class AlertsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rules: list[AlertRule] = Field(default_factory=list)
-    dashboard_url: str | None = None
-
-    @field_validator("dashboard_url")
-    @classmethod
-    def _http(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value
+    dashboard_url: HttpUrl | None = None
 
     def effective_rules(self) -> list[AlertRule]:
         """The configured rules, else the defaults: deployment frequency falling and lead time

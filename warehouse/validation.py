@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import TypeVar
+from typing import Annotated, TypeVar
 
 import duckdb
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from warehouse.errors import MAX_QUOTED, UserError
 
@@ -38,6 +38,17 @@ def check_regex(value: str | None) -> str | None:
             reason = str(exc).splitlines()[0].split(": ", 1)[-1]
             raise ValueError(f"not a regular expression DuckDB accepts ({reason})") from None
     return value
+
+
+def _http_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value.rstrip("/")
+
+
+# An API base or a link: http(s) with a host, stored without a trailing slash so that paths
+# can be appended ("https://gitlab.example/api/v4/" and ".../v4" are the same API).
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
 def read_toml_config(path: Path, model: type[M]) -> M:

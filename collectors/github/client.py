@@ -9,8 +9,7 @@ status 200.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from typing import Unpack
 
 import requests
 
@@ -20,13 +19,13 @@ from collectors.http import (
     SECONDARY_BACKOFF,
     ApiError,
     AuthError,
+    ClientOptions,
     HttpClient,
     LinkHeader,
     NotFound,
     Page,
     Stats,
     Unreachable,
-    WaitCallback,
 )
 
 __all__ = [
@@ -55,12 +54,7 @@ class GitHubClient(HttpClient):
         *,
         graphql_url: str | None = None,
         api_version: str = "2026-03-10",
-        timeout: float = 30.0,
-        max_retries: int = 5,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.time,
-        on_wait: WaitCallback | None = None,
-        user_agent: str = "dora-impact",
+        **options: Unpack[ClientOptions],
     ) -> None:
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": api_version}
         if token:
@@ -71,12 +65,7 @@ class GitHubClient(HttpClient):
             secrets=(token,),
             pagination=LinkHeader(),
             limits=GITHUB_LIMITS,
-            timeout=timeout,
-            max_retries=max_retries,
-            sleep=sleep,
-            clock=clock,
-            on_wait=on_wait,
-            user_agent=user_agent,
+            **options,
         )
         self.graphql_url = graphql_url or self.api_url + "/graphql"
 

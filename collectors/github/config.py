@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 
 from collectors.config import DeploymentRules
 from collectors.secrets import env_token
-from warehouse.validation import Strict, check_regex
+from warehouse.validation import HttpUrl, Strict, check_regex
 
 
 class IncidentConfig(Strict):
@@ -36,8 +36,8 @@ class IncidentConfig(Strict):
 
 
 class GitHubConfig(Strict):
-    api_url: str = "https://api.github.com"
-    graphql_url: str | None = None  # default: api_url + /graphql
+    api_url: HttpUrl = "https://api.github.com"
+    graphql_url: HttpUrl | None = None  # default: api_url + /graphql
     token_env: str | None = None  # else GITHUB_TOKEN, then GH_TOKEN
     repos: list[str] = Field(default_factory=list)
     orgs: list[str] = Field(default_factory=list)
@@ -55,13 +55,6 @@ class GitHubConfig(Strict):
     max_retries: int = Field(default=5, ge=0)  # per request, on 5xx and dropped connections
     deployments: DeploymentRules = Field(default_factory=DeploymentRules)
     incidents: IncidentConfig = Field(default_factory=IncidentConfig)
-
-    @field_validator("api_url", "graphql_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/") if value else value
 
     @field_validator("orgs")
     @classmethod

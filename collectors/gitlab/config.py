@@ -10,11 +10,11 @@ from pydantic import Field, field_validator
 
 from collectors.secrets import env_token
 from warehouse.errors import UserError
-from warehouse.validation import Strict
+from warehouse.validation import HttpUrl, Strict
 
 
 class GitLabConfig(Strict):
-    api_url: str = "https://gitlab.com/api/v4"  # self-managed: https://HOST/api/v4
+    api_url: HttpUrl = "https://gitlab.com/api/v4"  # self-managed: https://HOST/api/v4
     token_env: str = "GITLAB_TOKEN"
     since: date | None = None
     backfill_days: int = Field(default=90, ge=1)
@@ -25,13 +25,6 @@ class GitLabConfig(Strict):
     cache_dir: str = ".cache/dora-impact/gitlab"
     timeout_seconds: float = Field(default=30, gt=0)
     max_retries: int = Field(default=5, ge=0)
-
-    @field_validator("api_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/")
 
     @field_validator("projects")
     @classmethod

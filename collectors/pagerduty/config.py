@@ -3,14 +3,13 @@ the environment variable `token_env` names (default PAGERDUTY_TOKEN), never from
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from collectors.secrets import env_token
 from warehouse.errors import UserError
-from warehouse.validation import Strict
+from warehouse.validation import HttpUrl, Strict
 
 
 class PagerDutyService(Strict):
@@ -26,20 +25,13 @@ class PagerDutyService(Strict):
 
 
 class PagerDutyConfig(Strict):
-    api_url: str = "https://api.pagerduty.com"
+    api_url: HttpUrl = "https://api.pagerduty.com"
     token_env: str = "PAGERDUTY_TOKEN"
     since: date | None = None
     backfill_days: int = Field(default=90, ge=1)
     timeout_seconds: float = Field(default=30, gt=0)
     max_retries: int = Field(default=5, ge=0)
     services: list[PagerDutyService] = Field(default_factory=list)
-
-    @field_validator("api_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value.rstrip("/")
 
     def token(self) -> str:
         value = env_token(self.token_env)
