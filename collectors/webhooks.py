@@ -208,55 +208,103 @@ def body_delivery(body: bytes) -> str:
 # -- the spool ----------------------------------------------------------------------------------
 
 
+ROTATE_BYTES = 64 * 1024 * 1024
+
+
 class Spool:
     """An append-only JSON Lines file of accepted events; fsynced before the event is answered.
 
     A line is complete only with its newline: a receiver killed mid-write leaves a torn last
     line, which was never acknowledged and is skipped (and overwritten by the next append).
+
+    Rotation: once every event of the file is loaded and the file has passed `rotate_bytes`,
+    it becomes `<path>.1` (replacing the one before) and a new file starts. The loaded offset
+    is stored with the identity of the file it counts in (a digest of the file's first line),
+    so an offset into a rotated file is never applied to the new one, whenever a kill lands.
+    Delivery ids of the current and the previous file are remembered, so a sender's retry of
+    a recent event is still answered `duplicate` after a rotation.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, rotate_bytes: int = ROTATE_BYTES) -> None:
         self.path = path
+        self.previous_path = path.with_name(path.name + ".1")
+        self.rotate_bytes = rotate_bytes
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self.deliveries: set[str] = set()
+        self.deliveries: set[str] = set()  # of the current file
+        self.previous_deliveries: set[str] = set()  # of the rotated one
         self._end = 0  # byte offset after the last complete line
+        self._segment = ""
+        for _, _, line in _complete_lines(self.previous_path, 0):
+            self.previous_deliveries.add(json.loads(line)["delivery"])
         for _, end, line in self.lines(0):
             self.deliveries.add(json.loads(line)["delivery"])
+            self._segment = self._segment or _identity(line)
             self._end = end
         if self.path.exists() and self.path.stat().st_size != self._end:
             with self.path.open("r+b") as f:  # drop a torn tail
                 f.truncate(self._end)
 
+    def known(self, delivery: str) -> bool:
+        return delivery in self.deliveries or delivery in self.previous_deliveries
+
     def append(self, event: Event) -> bool:
         """Store an event durably; False (and nothing written) when its delivery is known."""
         line = (event.to_json() + "\n").encode()
         with self._lock:
-            if event.delivery in self.deliveries:
+            if self.known(event.delivery):
                 return False
             with self.path.open("ab") as f:
                 f.write(line)
                 f.flush()
                 os.fsync(f.fileno())
             self._end += len(line)
+            self._segment = self._segment or _identity(line.decode())
             self.deliveries.add(event.delivery)
             return True
 
     def size(self) -> int:
         return self._end
 
+    def segment(self) -> str:
+        """The current file's identity ("" while it is empty)."""
+        return self._segment
+
     def lines(self, offset: int) -> Iterator[tuple[int, int, str]]:
         """(start, end, text) of every complete line from `offset`."""
-        if not self.path.exists():
-            return
-        with self.path.open("rb") as f:
-            f.seek(offset)
-            position = offset
-            for raw in f:
-                if not raw.endswith(b"\n"):
-                    return
-                yield position, position + len(raw), raw.decode()
-                position += len(raw)
+        return _complete_lines(self.path, offset)
+
+    def rotate_if_loaded(self, loaded_end: int, segment: str) -> bool:
+        """Start a new file when everything in this one is loaded and it is big enough."""
+        with self._lock:
+            if self._end < self.rotate_bytes or (loaded_end, segment) != (self._end, self._segment):
+                return False
+            os.replace(self.path, self.previous_path)
+            directory = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)  # the rename itself survives a power cut
+            finally:
+                os.close(directory)
+            self.previous_deliveries, self.deliveries = self.deliveries, set()
+            self._end, self._segment = 0, ""
+            return True
+
+
+def _identity(line: str) -> str:
+    return hashlib.sha256(line.encode()).hexdigest()[:16]
+
+
+def _complete_lines(path: Path, offset: int) -> Iterator[tuple[int, int, str]]:
+    if not path.exists():
+        return
+    with path.open("rb") as f:
+        f.seek(offset)
+        position = offset
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                return
+            yield position, position + len(raw), raw.decode()
+            position += len(raw)
 
 
 SPOOL_RESOURCE = "spool"
@@ -266,8 +314,10 @@ def load_spool(wh: Warehouse, spool: Spool, config: SourcesSettings, max_events:
     """Load spooled events past the stored offset, with the new offset, in one transaction.
     Returns how many events were loaded."""
     scope = str(spool.path.resolve())
-    stored = wh.cursor("webhooks", scope, SPOOL_RESOURCE).cursor
-    offset = int(stored or 0)
+    stored = wh.cursor("webhooks", scope, SPOOL_RESOURCE).cursor or "0"
+    # "<offset>@<file identity>"; a bare offset (older receivers) counts in the current file.
+    offset_text, _, segment = stored.partition("@")
+    offset = int(offset_text) if not segment or segment == spool.segment() else 0
     events: list[Event] = []
     end = offset
     for _, line_end, line in spool.lines(offset):
@@ -276,6 +326,7 @@ def load_spool(wh: Warehouse, spool: Spool, config: SourcesSettings, max_events:
         if len(events) >= max_events:
             break
     if not events:
+        spool.rotate_if_loaded(offset, spool.segment())
         return 0
     # Rows of the same source, entity and columns are loaded together (one upsert each).
     grouped: dict[tuple[str, str, tuple[str, ...]], list[dict]] = {}
@@ -292,6 +343,6 @@ def load_spool(wh: Warehouse, spool: Spool, config: SourcesSettings, max_events:
         attribution.save_evidence(wh, evidenced, attribution.TEXT_KINDS, evidence)
         for (source, name, _), rows in grouped.items():
             load_rows(wh, {name: rows}, source, [])
-        wh.load({}, cursors=[Cursor("webhooks", scope, SPOOL_RESOURCE, str(end))])
+        wh.load({}, cursors=[Cursor("webhooks", scope, SPOOL_RESOURCE, f"{end}@{spool.segment()}")])
         attribution.attribute(wh, config.metrics.production_environment)
     return len(events)

@@ -42,7 +42,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from collectors.secrets import REDACT, install_log_filter
-from collectors.webhooks import GITHUB_EVENTS, Spool, body_delivery, generic_event, github_event, load_spool
+from collectors.webhooks import (
+    GITHUB_EVENTS,
+    ROTATE_BYTES,
+    Spool,
+    body_delivery,
+    generic_event,
+    github_event,
+    load_spool,
+)
 from dora_impact.errors import UserError
 from warehouse import Warehouse
 from warehouse.errors import InputError
@@ -138,9 +146,10 @@ def create_app(
     ingest_token: str | None,
     max_body: int = MAX_BODY_BYTES,
     flush_seconds: float = 2.0,
+    rotate_bytes: int = ROTATE_BYTES,
     clock: Callable[[], float] = time.time,
 ) -> Starlette:
-    spool = Spool(spool_path)
+    spool = Spool(spool_path, rotate_bytes)
     loader = Loader(spool, db_path, config, flush_seconds)
 
     def refuse(status: int, why: str, route: str) -> JSONResponse:
@@ -173,7 +182,7 @@ def create_app(
             return JSONResponse({"status": "pong"})
         if kind not in GITHUB_EVENTS:
             return JSONResponse({"status": "ignored", "reason": f"event {kind!r} is not used"})
-        if f"github:{delivery}" in spool.deliveries:
+        if spool.known(f"github:{delivery}"):
             return JSONResponse({"status": "duplicate", "delivery": delivery})
         try:
             payload = json.loads(body)
@@ -209,7 +218,7 @@ def create_app(
                 return refuse(401, why, "/events")
         key = request.headers.get("idempotency-key")
         delivery = f"events:{key}" if key else f"events:{body_delivery(body)}"
-        if delivery in spool.deliveries:
+        if spool.known(delivery):
             return JSONResponse({"status": "duplicate", "delivery": delivery})
         try:
             event = generic_event(json.loads(body), delivery)
@@ -220,7 +229,8 @@ def create_app(
         return await store(event)
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse({"spooled": len(spool.deliveries), "loaded_this_run": loader.loaded,
+        return JSONResponse({"spooled": len(spool.deliveries), "rotated": len(spool.previous_deliveries),
+                             "loaded_this_run": loader.loaded,
                              "load_failures": loader.failures})
 
     @contextlib.asynccontextmanager
@@ -258,6 +268,11 @@ def register(app: typer.Typer) -> None:
         flush_seconds: Annotated[
             float, typer.Option("--flush-seconds", help="How often spooled events are loaded.")
         ] = 2.0,
+        rotate_mb: Annotated[
+            float,
+            typer.Option("--rotate-mb", min=0.001,
+                         help="Start a new spool file once the loaded one passes this size."),
+        ] = ROTATE_BYTES / 2**20,
     ) -> None:
         """Receive GitHub webhooks (POST /github) and generic CI/CD events (POST /events).
 
@@ -280,6 +295,7 @@ def register(app: typer.Typer) -> None:
         web = create_app(
             app_ctx.config, app_ctx.db_path, spool_path, github_secret=secret, ingest_token=token,
             max_body=max_body_bytes, flush_seconds=flush_seconds,
+            rotate_bytes=int(rotate_mb * 2**20),
         )
         typer.echo(f"listening on http://{address}:{port} (spool {spool_path})", err=True)
         uvicorn.run(web, host=address, port=port, log_level="warning")

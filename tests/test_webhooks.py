@@ -227,3 +227,51 @@ def test_burst_of_1000_with_a_kill_in_the_middle_loses_and_doubles_nothing(recei
     spooled = (r.tmp / "d.duckdb.webhooks.jsonl").read_text().splitlines()
     assert len(spooled) == 1000  # each event stored once
     r.stop()
+
+
+def test_a_rotated_spool_loads_every_event_once_across_restarts(receiver):
+    """In-process, step by step: a fully loaded spool past its size starts a new file; the
+    stored offset names the file it counts in, so a restart after the rotation neither loads
+    the old file again nor skips the new one; recent deliveries are still duplicates."""
+    from collectors.webhooks import Spool, generic_event, load_spool
+    from dora_impact.config import load_config
+    from warehouse import Warehouse
+
+    r = receiver
+    config = load_config(r.config)
+    path = r.tmp / "spool.jsonl"
+
+    def event(i: int):
+        return generic_event(deployment_event(i), f"events:k{i}")
+
+    def deployments() -> tuple[int, int]:
+        return r.query("SELECT count(*), count(DISTINCT deployment_id) FROM deployments")[0]
+
+    spool = Spool(path, rotate_bytes=2_000)
+    line = len(event(0).to_json()) + 1
+    assert 10 * line > 2_000  # ten events pass the threshold
+    assert all(spool.append(event(i)) for i in range(10))
+    with Warehouse(r.db) as wh:
+        assert load_spool(wh, spool, config) == 10
+        assert spool.size() == 10 * line
+        assert load_spool(wh, spool, config) == 0  # all loaded: this pass rotates
+    assert spool.size() == 0 and spool.previous_path.stat().st_size == 10 * line
+    assert not path.exists() or path.stat().st_size == 0
+
+    # A restart (e.g. after kill -9) right after the rotation: the deliveries of the rotated
+    # file are still known, and the stored offset (10 lines into the old file) is not applied
+    # to the new one.
+    spool = Spool(path, rotate_bytes=2_000)
+    assert spool.known("events:k3") and not spool.append(event(3))
+    assert all(spool.append(event(i)) for i in (10, 11, 12))
+    with Warehouse(r.db) as wh:
+        assert load_spool(wh, spool, config) == 3
+        assert load_spool(wh, spool, config) == 0  # 3 lines < 2,000 bytes: no rotation
+    assert spool.size() == sum(len(event(i).to_json()) + 1 for i in (10, 11, 12))
+    assert deployments() == (13, 13)
+
+    # A second restart before anything new: nothing is loaded twice.
+    spool = Spool(path, rotate_bytes=2_000)
+    with Warehouse(r.db) as wh:
+        assert load_spool(wh, spool, config) == 0
+    assert deployments() == (13, 13)
