@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -37,15 +38,23 @@ def holds_only_demo_data(path: Path) -> bool:
 
 
 BUILD_NAME = re.compile(r"^\.demo-(\d+)-[^.]+\.duckdb(\.wal|\.lock|\.gate)?$")
+# Builds of versions that did not put the PID in the name: removed once surely abandoned.
+UNNAMED_BUILD = re.compile(r"^\.demo-[^-.]+\.duckdb(\.wal|\.lock|\.gate)?$")
+ABANDONED_SECONDS = 24 * 3600
 
 
-def clean_leftovers(folder: Path) -> list[Path]:
+def clean_leftovers(folder: Path, now: float | None = None) -> list[Path]:
     """Remove the build files (`.demo-PID-XXXX.duckdb` and its WAL and locks) of demo runs
-    that were killed: only those whose PID no longer runs, so a concurrent build is kept."""
+    that were killed: only those whose PID no longer runs, so a concurrent build is kept.
+    Files without a PID are removed when untouched for a day (no build takes that long)."""
+    now = time.time() if now is None else now
     removed = []
     for entry in folder.glob(".demo-*.duckdb*"):
         m = BUILD_NAME.match(entry.name)
-        if m and not pid_alive(int(m.group(1))):
+        unnamed = UNNAMED_BUILD.match(entry.name)
+        if (m and not pid_alive(int(m.group(1)))) or (
+            unnamed and now - entry.stat().st_mtime > ABANDONED_SECONDS
+        ):
             entry.unlink(missing_ok=True)
             removed.append(entry)
     return removed

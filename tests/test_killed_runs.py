@@ -90,3 +90,18 @@ def test_half_made_clones_of_dead_syncs_are_removed(tmp_path):
     assert (cache / "shop.git" / "HEAD").exists()
     assert not dead.exists()
     assert running.exists()
+
+
+def test_builds_without_a_pid_in_the_name_are_removed_once_a_day_old(tmp_path):
+    from dora_impact.demo_command import clean_leftovers
+
+    now = 1_790_000_000.0
+    old, old_wal, fresh = (tmp_path / n for n in (".demo-k2j9x.duckdb", ".demo-k2j9x.duckdb.wal",
+                                                   ".demo-p0q1r.duckdb"))
+    other = tmp_path / ".demo-notes.txt"  # not a build file: never touched
+    for path, age in ((old, 25 * 3600), (old_wal, 25 * 3600), (fresh, 23 * 3600), (other, 90 * 86400)):
+        path.write_bytes(b"")
+        os.utime(path, (now - age, now - age))
+    removed = clean_leftovers(tmp_path, now=now)
+    assert sorted(p.name for p in removed) == [old.name, old_wal.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([fresh.name, other.name])
