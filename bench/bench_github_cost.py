@@ -37,7 +37,7 @@ from pytest_httpserver import HTTPServer  # noqa: E402
 
 from collectors.github.sync import GitHubSync  # noqa: E402
 from dora_impact.config import load_config  # noqa: E402
-from tests.github_fake import TOKEN, FakeGitHub, GitRepo  # noqa: E402
+from tests.github_fake import TOKEN, FakeGitHub, GitRepo, github_config  # noqa: E402
 from warehouse import Warehouse  # noqa: E402
 
 HEADING = "## GitHub sync cost"
@@ -85,15 +85,7 @@ def build(fake: FakeGitHub, tmp: Path, prs: int) -> Path:
             labels=["feature", f"area-{n % 5}"],
             updated_at=f"{day}T07:{n % 60:02d}:00",
         )
-    config = tmp / "dora.toml"
-    config.write_text(f"""
-[github]
-api_url = "{fake.url}"
-repos = ["bench/big"]
-since = 2026-01-01
-cache_dir = "{tmp / "cache"}"
-""")
-    return config
+    return github_config(tmp / "dora.toml", fake, ["bench/big"])
 
 
 def measure(fake: FakeGitHub, config: Path, db: Path) -> dict:
@@ -138,20 +130,12 @@ def build_actions(fake: FakeGitHub, tmp: Path) -> Path:
     repo.commit("Initial", "2026-01-01T00:00:00")
     fake.repo("bench/ci-heavy", clone_url=str(repo.path))
     add_runs(fake, 0, CI_RUNS, DEPLOY_RUNS, "2026-01-01")
-    config = tmp / "actions.toml"
-    config.write_text(f"""
-[github]
-api_url = "{fake.url}"
-repos = ["bench/ci-heavy"]
-since = 2026-01-01
-cache_dir = "{tmp / "cache"}"
-graphql = false
+    return github_config(tmp / "actions.toml", fake, ["bench/ci-heavy"], """graphql = false
 
 [[github.deployments.workflows]]
 name = "^Deploy$"
 environment = "production"
 """)
-    return config
 
 
 def add_runs(fake: FakeGitHub, first_id: int, ci: int, deploy: int, day0: str) -> None:

@@ -1149,3 +1149,13 @@ def build_scenario(tmp: Path, fake: FakeGitHub, extra_config: str = "") -> Scena
         CONFIG.format(db=db, url=fake.url, cache=tmp / "cache", web=web.path, api=api.path) + extra_config
     )
     return Scenario(fake, config, db, s, api, web)
+
+
+def github_config(path: Path, fake: FakeGitHub, repos: list[str], extra: str = "") -> Path:
+    """A config whose [github] points at the fake: these repositories since 2026-01-01, the
+    clone cache beside the file, then any further TOML (`extra`, e.g. deployment rules)."""
+    path.write_text(
+        f'[github]\napi_url = "{fake.url}"\nrepos = {json.dumps(repos)}\nsince = 2026-01-01\n'
+        f'cache_dir = "{path.parent / "cache"}"\n{extra}'
+    )
+    return path

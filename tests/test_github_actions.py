@@ -8,7 +8,7 @@ import pytest
 
 from collectors.github.sync import GitHubSync
 from dora_impact.config import load_config
-from tests.github_fake import TOKEN, FakeClock, FakeGitHub
+from tests.github_fake import TOKEN, FakeClock, FakeGitHub, github_config
 from warehouse import Warehouse
 
 
@@ -27,14 +27,7 @@ def setup(httpserver, tmp_path, monkeypatch):
                  conclusion="failure", path=".github/workflows/deploy.yml@main")
     fake.add_run("acme/svc", 3, "Deploy", "c" * 40, "2026-04-03T10:00:00", "2026-04-03T10:10:00",
                  path=".github/workflows/deploy.yml@main")
-    config = tmp_path / "dora.toml"
-    config.write_text(f"""
-[github]
-api_url = "{fake.url}"
-repos = ["acme/svc"]
-since = 2026-01-01
-cache_dir = "{tmp_path / "cache"}"
-graphql = false
+    config = github_config(tmp_path / "dora.toml", fake, ["acme/svc"], """graphql = false
 
 [[github.deployments.workflows]]
 path = "deploy\\\\.yml$"
