@@ -52,6 +52,7 @@ def main() -> None:
             st.Page(pages.health, title="Data health", icon=":material/monitor_heart:", url_path="health"),
         ]
     )
+    pages.data_as_of()
     try:
         navigation.run()
     except data.Busy:  # a writer held the file past READ_WAIT and no earlier read exists

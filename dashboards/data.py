@@ -18,6 +18,7 @@ from dashboards.settings import DashboardSettings, load_settings
 from warehouse import Warehouse
 from warehouse.locking import DatabaseBusy
 from warehouse.metrics import compute_metrics, prepare
+from warehouse.precompute import stored_metrics
 
 READ_WAIT = 60.0  # seconds a refresh waits for a writer's moment to end
 
@@ -67,7 +68,11 @@ def metrics(
     cfg = config(config_path).metrics
 
     def compute(wh: Warehouse) -> pl.DataFrame:
-        rows = compute_metrics(wh, cfg, by, period, since, until)
+        # The table precomputed at the last load answers in milliseconds at any scale; the
+        # same SQL over the raw rows is the fallback (stale table, a custom --until).
+        rows = stored_metrics(wh, cfg, by, period, since) if until is None else None
+        if rows is None:
+            rows = compute_metrics(wh, cfg, by, period, since, until)
         return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
 
     return read(("metrics", db, config_path, by, period, since, until), db, compute)
@@ -124,6 +129,17 @@ def data_end(db: str, config_path: str | None) -> tuple[date | None, datetime, b
     return read(("data_end", db, config_path), db, compute)
 
 
+def freshness(db: str) -> tuple[pl.DataFrame, datetime, bool]:
+    """When each source last loaded data (an import, a sync, the demo), newest first."""
+
+    def compute(wh: Warehouse) -> pl.DataFrame:
+        if not wh.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'source_loads'"):
+            return pl.DataFrame({"source": [], "loaded_at": []})  # a file older than the table
+        return wh.frame("SELECT source, loaded_at FROM source_loads ORDER BY loaded_at DESC")
+
+    return read(("freshness", db), db, compute)
+
+
 def health(db: str, config_path: str | None) -> tuple[dict, datetime, bool]:
     """Row counts and the gaps that make metrics less complete than they look."""
     cfg = config(config_path).metrics
@@ -164,6 +180,19 @@ def health(db: str, config_path: str | None) -> tuple[dict, datetime, bool]:
         }
 
     return read(("health", db, config_path), db, compute)
+
+
+def initiative_starts(db: str, config_path: str | None) -> tuple[list[tuple[str, date]], datetime, bool]:
+    """(name, first start) of every initiative, config and imported, as the trend charts mark
+    them; without running the estimates."""
+    from warehouse.impact.initiatives import resolve
+
+    cfg = config(config_path)
+
+    def compute(wh: Warehouse) -> list[tuple[str, date]]:
+        return [(i.name, i.started_on) for i in resolve(wh, cfg)]
+
+    return read(("initiative_starts", db, config_path), db, compute)
 
 
 def impact(db: str, config_path: str | None) -> tuple[list, datetime, bool]:

@@ -10,9 +10,9 @@ import polars as pl
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from dashboards import data
-from warehouse.impact.analysis import ROW_KEYS
+from dashboards import data, impact_view
 from warehouse.impact.measures import DORA_MEASURES
+from warehouse.impact.summary import stage_breakdown
 
 LEVEL_COLOURS = {"elite": "#1a7f37", "high": "#2da44e", "medium": "#bf8700", "low": "#cf222e"}
 PARTIAL = "partial"  # the label of a period the data covers only in part (metrics' `complete`)
@@ -30,6 +30,53 @@ def _metrics(db, config, by, period, since, until):
 @st.cache_resource(ttl=600, show_spinner="Estimating initiative impact…")
 def _impact(db, config):
     return data.impact(db, config)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _freshness(db):
+    return data.freshness(db)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def _initiative_starts(db, config):
+    return data.initiative_starts(db, config)
+
+
+def mark_initiatives(fig, since: date | None) -> list[tuple[str, date]]:
+    """A dotted vertical line on every subplot at each initiative's start (inside the range
+    shown); returns the ones marked, for the caption that names them."""
+    db, config = _db()
+    try:
+        starts, _, _ = _initiative_starts(db, config)
+    except data.Busy:
+        return []
+    shown = [(name, day) for name, day in starts if since is None or day >= since]
+    for _name, day in shown:
+        fig.add_vline(x=day.isoformat(), line_dash="dot", line_color="#6e7781", row="all", col="all")
+    return shown
+
+
+def data_as_of() -> None:
+    """Every page says how fresh its data is: the last completed load of each source."""
+    db, _ = _db()
+    try:
+        loads, _, _ = _freshness(db)
+    except data.Busy:
+        return
+    with st.sidebar:
+        if loads.height == 0:
+            st.caption("Data as of: no completed sync or import recorded")
+            return
+        lines = [f"{s}: {at:%Y-%m-%d %H:%M} UTC" for s, at in loads.iter_rows()]
+        st.caption("Data as of (last completed sync or import)  \n" + "  \n".join(lines))
+
+
+@st.cache_data(ttl=600, show_spinner="Estimating week by week…")
+def _event_study(db, config, name):
+    from warehouse.impact import event_study
+
+    results, _, _ = _impact(db, config)
+    return event_study([r for r in results if r.initiative.name == name])
 
 
 def _stale_note(read_at: datetime, stale: bool) -> None:
@@ -183,7 +230,7 @@ def delivery() -> None:
             "Recovery time (hours, median)",
             "Change fail rate",
             "Rework rate",
-            "Production deployments",
+            "Production deployments (colour: DORA level)",
         ),
     )
     _line(fig, frame, "deployments_per_week", "per week", 1, 1)
@@ -195,9 +242,13 @@ def delivery() -> None:
     _line(fig, frame, "rework_rate", "rework", 2, 2)
     fig.add_trace(
         go.Bar(x=x, y=frame["production_deployments"], name="production", showlegend=False,
+               # Each period's bar in the colour of its DORA level, named on hover.
                marker={"opacity": [1.0 if c else 0.35 for c in frame["complete"]],
+                       "color": [LEVEL_COLOURS.get(v, "#8c959f") for v in frame["dora_level"]],
                        "pattern": {"shape": ["" if c else "/" for c in frame["complete"]]}},
-               text=["" if c else PARTIAL for c in frame["complete"]], textposition="outside"),
+               text=["" if c else PARTIAL for c in frame["complete"]], textposition="outside",
+               customdata=[(v or "no level").title() for v in frame["dora_level"]],
+               hovertemplate="%{x}: %{y} production deployments, DORA level %{customdata}<extra></extra>"),
         2, 3,
     )
     fig.update_yaxes(**percent_axis(frame["change_fail_rate"].to_list()), row=2, col=1)
@@ -206,7 +257,33 @@ def delivery() -> None:
         height=580, showlegend=True, margin={"t": 60, "b": 20, "l": 20, "r": 20},
         legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.12},
     )
+    marked = mark_initiatives(fig, since)
     st.plotly_chart(fig, width="stretch")
+    if marked:
+        st.caption("Dotted lines: initiatives starting, " + "; ".join(
+            f"{name} on {day:%Y-%m-%d}" for name, day in marked) + ".")
+    levels = " · ".join(f"{level}: {name}" for level, name in zip(
+        LEVEL_COLOURS, ("dark green", "green", "amber", "red"), strict=True))
+    st.caption(f"Production deployments are coloured by each period's DORA 2024 level ({levels}).")
+
+
+ROW_PX = 35  # the height of a row in st.dataframe
+
+# Readable headings for the teams table's columns.
+TEAM_COLUMNS = {
+    "team": st.column_config.TextColumn("Team"),
+    "deployments": st.column_config.NumberColumn("Deployments"),
+    "deployments_per_week": st.column_config.NumberColumn("Deploys / week"),
+    "changes": st.column_config.NumberColumn("Changes"),
+    "lead_time_median_hours": st.column_config.NumberColumn("Lead time median (h)"),
+    "lead_time_p90_hours": st.column_config.NumberColumn("Lead time p90 (h)"),
+    "failed_deployments": st.column_config.NumberColumn("Failed"),
+    "production_deployments": st.column_config.NumberColumn("Production deploys"),
+    "change_fail_rate": st.column_config.NumberColumn("Change fail rate", format="percent"),
+    "recovery_time_median_hours": st.column_config.NumberColumn("Recovery median (h)"),
+    "rework_rate": st.column_config.NumberColumn("Rework rate", format="percent"),
+    "dora_level": st.column_config.TextColumn("DORA level"),
+}
 
 
 def teams() -> None:
@@ -242,14 +319,14 @@ def teams() -> None:
         pl.col("rework_rate").round(3),
         "dora_level",
     )
+    st.markdown(f"**{table.height} teams** in {chosen}")
     st.dataframe(
         table,
         hide_index=True,
         width="stretch",
-        column_config={
-            "change_fail_rate": st.column_config.NumberColumn("change fail rate", format="percent"),
-            "rework_rate": st.column_config.NumberColumn("rework rate", format="percent"),
-        },
+        # Tall enough for every team: no row hidden behind a scroll.
+        height=ROW_PX * (table.height + 1) + 3,
+        column_config=TEAM_COLUMNS,
     )
 
     st.subheader("Drill down")
@@ -302,7 +379,7 @@ def initiatives() -> None:
     treated = primary.filter((pl.col("group") != "org") & pl.col("metric").is_in(DORA_MEASURES))
     if treated.height:
         fig = go.Figure()
-        labels = treated["metric"].to_list()
+        labels = [impact_view.label(m) for m in treated["metric"].to_list()]
         rel = treated["relative_change"].to_list()
         lo = treated["ci_low"].to_list()
         hi = treated["ci_high"].to_list()
@@ -332,15 +409,32 @@ def initiatives() -> None:
             margin={"t": 50, "b": 20},
         )
         st.plotly_chart(fig, width="stretch")
-    st.dataframe(
-        primary.select([k for k in ROW_KEYS if k not in ("initiative", "primary")]),
-        hide_index=True,
-        width="stretch",
-        column_config={
-            c: st.column_config.NumberColumn(c, format="percent")
-            for c in ("relative_change", "ci_low", "ci_high")
-        },
+    st.subheader("Estimates")
+    st.caption(
+        "Each change is measured against what the adopting teams would show without the "
+        "initiative (for difference-in-differences: their trend carried by the teams that had "
+        "not adopted). From a base near zero the change is absolute, not a percentage."
     )
+    st.dataframe(
+        impact_view.table(primary.to_dicts()), hide_index=True, width="stretch",
+        height=ROW_PX * (primary.height + 1) + 3,
+        column_config={"Verdict": st.column_config.TextColumn("Verdict", width="large")},
+    )
+    stages = impact_view.stage_chart(stage_breakdown(result.impact))
+    if stages is not None:
+        st.subheader("Where lead time goes")
+        st.caption("Lead-time stages per pull request, without the initiative and with it.")
+        st.plotly_chart(stages, width="stretch")
+    study = impact_view.event_study_chart(_event_study(db, config, name))
+    st.subheader("Week by week, relative to adoption")
+    if study is None:
+        st.caption("No event study: an org-wide initiative has no teams to compare with.")
+    else:
+        st.caption(
+            "The effect on the adopting teams in each week from adoption (0, red) with its 95% "
+            "interval; before 0 it should hover at zero if the two groups' trends were parallel."
+        )
+        st.plotly_chart(study, width="stretch")
     adoption = result.adoption
     st.subheader("Adoption")
     st.caption(adoption.message)
@@ -352,7 +446,11 @@ def initiatives() -> None:
         )
         st.plotly_chart(fig, width="stretch")
     with st.expander("Every estimate (all methods and groups)"):
-        st.dataframe(rows, hide_index=True, width="stretch")
+        st.dataframe(
+            rows, hide_index=True, width="stretch",
+            column_config={c: st.column_config.NumberColumn(c, format="percent")
+                           for c in ("relative_change", "ci_low", "ci_high")},
+        )
 
 
 def health() -> None:

@@ -17,7 +17,12 @@ from tests.browser import browser_page, dashboard  # noqa: E402
 # URL path -> (text that says it has loaded, viewport height: Streamlit scrolls inside the
 # page, so a full-page screenshot is only as tall as the viewport). The default page (Delivery)
 # lives at the root: its url_path answers "Page not found".
-PAGES = {"": ("Deployments / week", 1000), "initiatives": ("Adoption", 2200)}
+PAGES = {
+    "": ("Deployments / week", 1100),
+    "teams": ("Drill down", 1300),
+    "initiatives": ("Week by week, relative to adoption", 3400),
+    "health": ("Sync cursors", 1100),
+}
 NAMES = {"": "delivery"}
 
 

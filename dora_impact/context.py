@@ -10,6 +10,7 @@ from pathlib import Path
 from dora_impact.config import DEFAULT_DB, Config, load_config
 from dora_impact.errors import UserError
 from warehouse import Warehouse
+from warehouse.precompute import refresh
 
 
 @dataclass
@@ -29,7 +30,7 @@ class AppContext:
         """The database, waited for while another command holds it; a database this command
         creates is removed again if the command fails inside its `with` block."""
         try:
-            return Warehouse(
+            wh = Warehouse(
                 self.db_path,
                 read_only=read_only,
                 command=" ".join(["dora-impact", *sys.argv[1:]]),
@@ -38,3 +39,6 @@ class AppContext:
             )
         except FileNotFoundError as exc:  # reading a database that was never built
             raise UserError(str(exc)) from None
+        # Every command that loads (import, sync) leaves the precomputed tables fresh.
+        wh.after_load = lambda loaded: refresh(loaded, self.config.metrics)
+        return wh

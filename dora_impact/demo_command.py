@@ -16,7 +16,9 @@ from dora_impact.context import AppContext
 from dora_impact.errors import UserError
 from dora_impact.metrics_command import print_metrics
 from warehouse import Warehouse
+from warehouse.config import MetricsConfig
 from warehouse.locking import WriterLock, check_path, pid_alive, sidecar, wait_seconds
+from warehouse.precompute import refresh
 
 # collectors.synthetic.DEFAULT_SEED, repeated so that start-up does not import numpy and scipy
 # (tests/test_impact_cli.py checks that they agree).
@@ -80,7 +82,10 @@ def carry_alert_state(wh: Warehouse, old: Path) -> None:
         wh.con.execute("DETACH previous")
 
 
-def build_demo(path: Path, seed: int | None = None, regression: str | None = None) -> dict:
+def build_demo(
+    path: Path, seed: int | None = None, regression: str | None = None,
+    metrics_cfg: MetricsConfig | None = None,
+) -> dict:
     """Generate the demo org into a new file and move it over `path` in one step.
 
     Building beside the target and renaming means a killed build leaves the old file intact,
@@ -114,6 +119,7 @@ def build_demo(path: Path, seed: int | None = None, regression: str | None = Non
         with Warehouse(tmp) as wh:
             counts = load_demo(wh, seed=seed, transform=transform)
             carry_alert_state(wh, path)
+            refresh(wh, metrics_cfg)
             wh.con.execute("CHECKPOINT")
         swap_lock = WriterLock(path, "dora-impact demo", wait_seconds(), None)
         try:
@@ -149,7 +155,7 @@ def register(app: typer.Typer) -> None:
                 f"{context.db_path}: holds data that is not the demo's; pass --db with another path"
             )
         with console.status("Generating the demo org…"):
-            counts = build_demo(context.db_path, seed, regression)
+            counts = build_demo(context.db_path, seed, regression, context.config.metrics)
         # The teams table has one row per repository (its owner).
         label = {"teams": "repositories with an owning team"}
         summary = ", ".join(

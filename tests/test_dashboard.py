@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from datetime import date
 from pathlib import Path
 
@@ -196,3 +197,44 @@ def test_the_screenshot_script_visits_pages_that_exist(demo_at):
         page.get_by_text(ready).first.wait_for()
         page.wait_for_timeout(1000)
         assert page.get_by_text("Page not found").count() == 0, url_path
+
+
+@pytest.mark.parametrize("path", ["", "teams", "initiatives", "health"])
+def test_every_page_says_when_each_source_last_loaded(demo_at, path):
+    page = demo_at(path)
+    sidebar = page.get_by_test_id("stSidebar")
+    expect(sidebar).to_contain_text("Data as of (last completed sync or import)", timeout=120_000)
+    expect(sidebar).to_contain_text("demo: 20")  # the demo's load, stamped when it committed
+
+
+def test_delivery_charts_mark_where_each_initiative_starts(demo_at):
+    page = demo_at("")
+    caption = page.get_by_text("Dotted lines: initiatives starting")
+    expect(caption).to_contain_text("deploy-platform on", timeout=120_000)
+    expect(caption).to_contain_text("preview-environments on")
+    # One dotted line per initiative in each of the six subplots.
+    page.locator(".js-plotly-plot").first.wait_for()
+    assert page.locator(".js-plotly-plot path[style*='dash']").count() >= 12
+
+
+def test_teams_page_shows_every_team_with_readable_headings(demo_at):
+    page = demo_at("teams")
+    heading = page.get_by_text(re.compile(r"^\d+ teams in "))
+    heading.wait_for(timeout=120_000)
+    count = int(heading.inner_text().split()[0])
+    assert count == 12  # the demo's teams (docs/demo-org.md)
+    grid = page.get_by_test_id("stDataFrame").first
+    expect(grid).to_contain_text("Lead time median (h)")
+    # Every team's row is drawn: the grid is as tall as its rows, no scroll hides any.
+    box = grid.bounding_box()
+    assert box["height"] >= 35 * (count + 1)
+
+
+def test_initiatives_page_shows_counterfactual_stages_and_event_study(demo_at):
+    page = demo_at("initiatives")
+    page.get_by_text("Week by week, relative to adoption").wait_for(timeout=240_000)
+    page.get_by_text("Where lead time goes").wait_for()
+    expect(page.get_by_text("Estimates", exact=True)).to_be_visible()
+    # The event study draws one panel per DORA metric, titled by its human name.
+    expect(page.locator(".js-plotly-plot").filter(has_text="weeks from adoption")).to_have_count(1)
+    expect(page.get_by_test_id("stException")).to_have_count(0)

@@ -95,6 +95,10 @@ class Warehouse:
         self._opened_at = 0.0
         self._in_transaction = False
         self._writer: locking.WriterLock | None = None
+        # Called with this warehouse when it is closed without error after a load (the shell
+        # refreshes the precomputed tables there: warehouse/precompute.py).
+        self.after_load: Callable[[Warehouse], None] | None = None
+        self.loaded = False
         locking.check_path(self.path, read_only)
         if read_only and not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no such database (run `dora-impact demo`, "
@@ -153,7 +157,11 @@ class Warehouse:
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         if exc_type is not None and self._remove_if_failed:
             self._discard()
-        else:
+            return
+        try:
+            if exc_type is None and self.loaded and self.after_load is not None:
+                self.after_load(self)
+        finally:
             self.close()
 
     # -- schema ---------------------------------------------------------------------------
@@ -202,6 +210,13 @@ class Warehouse:
                 counts[name] = self._upsert(ENTITIES[name], frame, source)
             for cursor in cursors:
                 self._save_cursor(cursor)
+            if any(c.new or c.updated for c in counts.values()):
+                self.con.execute("UPDATE load_version SET version = version + 1")
+                self.loaded = True
+                if source is not None:
+                    self.con.execute(
+                        "INSERT OR REPLACE INTO source_loads VALUES (?, ?)", [source, datetime.now(UTC)]
+                    )
         return counts
 
     @contextmanager

@@ -11,6 +11,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from typing import Literal
 
+import duckdb
+
+from warehouse import freshness
 from warehouse.config import MetricsConfig
 from warehouse.db import Warehouse
 
@@ -31,6 +34,9 @@ METRIC_KEYS = (
 )
 
 
+# The files that define the per-row relations warehouse/precompute.py stores.
+PER_ROW = {"01_prod_deployments.sql": "prod_deployments", "02_change_lead_times.sql": "change_lead_times"}
+
 METRIC_SQL = re.compile(r"^\d{2}_\w+\.sql$")  # numbered files; impact_*.sql belong to impact
 
 
@@ -43,8 +49,13 @@ def _set(wh: Warehouse, name: str, value: object, cast: str) -> None:
     wh.con.execute(f"SET VARIABLE {name} = CAST(? AS {cast})", [value])
 
 
-def prepare(wh: Warehouse, cfg: MetricsConfig | None = None) -> None:
-    """Create the metric views on this connection for the given production rules."""
+def prepare(wh: Warehouse, cfg: MetricsConfig | None = None, precomputed: bool = True) -> None:
+    """Create the metric views on this connection for the given production rules.
+
+    The per-row relations (prod_deployments, change_lead_times) are read from the tables
+    precomputed at the last load when those are fresh (warehouse/precompute.py, warehouse/freshness.py), else
+    computed here from the canonical tables by the same SQL.
+    """
     cfg = cfg or MetricsConfig()
     _set(wh, "production_environment", cfg.production_environment, "VARCHAR")
     _set(wh, "failed_runs_count", cfg.failed_runs_count, "BOOLEAN")
@@ -56,8 +67,31 @@ def prepare(wh: Warehouse, cfg: MetricsConfig | None = None) -> None:
     _set(wh, "period_interval", PERIOD_INTERVAL["week"], "VARCHAR")
     _set(wh, "since_ts", datetime(1970, 1, 1, tzinfo=UTC), "TIMESTAMPTZ")
     _set(wh, "until_ts", datetime.now(UTC), "TIMESTAMPTZ")
-    for _name, sql in sql_files():
-        wh.con.execute(sql)
+    stored = precomputed and freshness.is_fresh(wh, cfg)
+    for name, sql in sql_files():
+        relation = PER_ROW.get(name)
+        if relation is None:
+            wh.con.execute(sql)
+            continue
+        # A relation of either kind may be left on this connection by an earlier prepare.
+        for kind in ("VIEW", "TABLE"):
+            try:
+                wh.con.execute(f"DROP {kind} IF EXISTS temp.{relation}")
+            except duckdb.CatalogException:
+                pass  # it exists as the other kind
+        if stored:
+            wh.con.execute(f"CREATE TEMP VIEW {relation} AS SELECT * FROM {freshness.MARTS[relation]}")
+        else:
+            wh.con.execute(sql)
+
+
+def period_floor(day: date, period: str) -> date:
+    """The first day of the calendar period (ISO week, month, quarter) holding `day`."""
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    return day.replace(month=3 * ((day.month - 1) // 3) + 1, day=1)
 
 
 def _start_of(day: date) -> datetime:
@@ -93,13 +127,17 @@ def compute_metrics(
     period: Period = "quarter",
     since: date | None = None,
     until: date | None = None,
+    precomputed: bool = True,
 ) -> list[dict]:
-    """One dict per (scope, key, period) with the keys in METRIC_KEYS."""
+    """One dict per (scope, key, period) with the keys in METRIC_KEYS.
+
+    precomputed=False computes from the canonical tables even when the stored per-row tables
+    are fresh (the tests compare the two paths)."""
     if by not in SCOPES:
         raise ValueError(f"by must be one of {SCOPES}")
     if period not in PERIODS:
         raise ValueError(f"period must be one of {PERIODS}")
-    prepare(wh, cfg)
+    prepare(wh, cfg, precomputed)
     since_ts, until_ts = metric_range(wh, period, since, until)
     _set(wh, "scope", by, "VARCHAR")
     _set(wh, "period", period, "VARCHAR")

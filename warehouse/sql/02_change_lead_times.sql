@@ -7,7 +7,7 @@
 -- commit dated after its deployment (clock skew, rewritten history) counts as 0 hours.
 CREATE OR REPLACE TEMP VIEW change_lead_times AS
 SELECT
-    c.repo, c.sha, d.team, c.deployment_id, c.pr_number, c.author, c.committed_at,
+    c.repo, c.sha, d.team, d.repo AS deployment_repo, c.deployment_id, c.pr_number, c.author, c.committed_at,
     coalesce(c.authored_at, c.committed_at) AS started_at,
     d.finished_at AS shipped_at,
     greatest(epoch(d.finished_at - coalesce(c.authored_at, c.committed_at)) / 3600.0, 0) AS lead_time_hours

@@ -13,8 +13,12 @@ SELECT *, date_trunc(getvariable('period'), finished_at)::DATE AS period_start
 FROM keyed_deployments
 WHERE finished_at >= getvariable('since_ts') AND finished_at < getvariable('until_ts');
 
--- A change belongs to the key and period of the deployment that shipped it.
+-- A change belongs to the key and period of the deployment that shipped it (its team, its
+-- repository, its finish: shipped_at), read from change_lead_times without a second join.
 CREATE OR REPLACE TEMP VIEW scoped_changes AS
-SELECT l.*, d.key, d.period_start
+SELECT
+    l.*,
+    CASE getvariable('scope') WHEN 'team' THEN l.team WHEN 'repo' THEN l.deployment_repo ELSE 'org' END AS key,
+    date_trunc(getvariable('period'), l.shipped_at)::DATE AS period_start
 FROM change_lead_times l
-JOIN scoped_deployments d USING (deployment_id);
+WHERE l.shipped_at >= getvariable('since_ts') AND l.shipped_at < getvariable('until_ts');

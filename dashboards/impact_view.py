@@ -1,0 +1,125 @@
+"""The Initiatives page's table and charts, built from warehouse.impact's results.
+
+Presentation only: each number is an estimate's own field; what is computed here is how it is
+shown (the counterfactual a difference-in-differences change is measured against, and the
+absolute change where a relative one would mislead).
+"""
+
+from __future__ import annotations
+
+import math
+
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from warehouse.impact.measures import BY_NAME, STAGES
+
+# A base this small makes any relative change a four-digit percentage: show the absolute one.
+NEAR_ZERO = 0.25
+
+
+def label(metric: str) -> str:
+    m = BY_NAME.get(metric)
+    return m.label if m else metric.replace("_", " ")
+
+
+def counterfactual(row: dict) -> float | None:
+    """What the adopting teams would show without the initiative: for difference-in-
+    differences the adopters' after value taken back by the estimated change; for the
+    single-group methods their own before value."""
+    after, rel = row.get("after"), row.get("relative_change")
+    if row.get("method") == "did":
+        if after is None or rel is None or rel <= -1:
+            return None
+        return after / (1 + rel)
+    return row.get("before")
+
+
+def number(metric: str, value: float | None) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    unit = BY_NAME[metric].unit if metric in BY_NAME else ""
+    if unit.startswith("share"):
+        return f"{value:.1%}"
+    if unit.startswith("hours"):
+        return f"{value:.1f} h" if value < 48 else f"{value / 24:.1f} days"
+    return f"{value:.2f}"
+
+
+def change(row: dict) -> str:
+    """The change as a reader compares it: relative, or absolute from a near-zero base."""
+    metric, rel = row["metric"], row.get("relative_change")
+    base, after = counterfactual(row), row.get("after")
+    if rel is None:
+        return "–"
+    unit = BY_NAME[metric].unit if metric in BY_NAME else ""
+    count_like = not unit.startswith(("hours", "share"))
+    if base is not None and after is not None and count_like and abs(base) < NEAR_ZERO:
+        return f"{after - base:+.2f} ({number(metric, base)} → {number(metric, after)})"
+    return f"{rel:+.1%}"
+
+
+def interval(row: dict) -> str:
+    lo, hi = row.get("ci_low"), row.get("ci_high")
+    return "–" if lo is None or hi is None else f"{lo:+.1%} to {hi:+.1%}"
+
+
+def table(rows: list[dict]) -> pl.DataFrame:
+    """One row per primary estimate, in words and formatted numbers."""
+    return pl.DataFrame(
+        {
+            "Metric": [label(r["metric"]) for r in rows],
+            "Group": [r["group"] for r in rows],
+            "Method": [r["method"] for r in rows],
+            "Without the initiative": [number(r["metric"], counterfactual(r)) for r in rows],
+            "Adopters, after": [number(r["metric"], r.get("after")) for r in rows],
+            "Change": [change(r) for r in rows],
+            "95% interval (relative)": [interval(r) for r in rows],
+            "Verdict": [r.get("verdict") or "–" for r in rows],
+        }
+    )
+
+
+def event_study_chart(frame: pl.DataFrame) -> go.Figure | None:
+    """One panel per metric: the effect in each week relative to adoption, with its 95%
+    interval; the weeks before adoption show whether the trends were parallel."""
+    if frame.is_empty():
+        return None
+    metrics = frame["metric"].unique(maintain_order=True).to_list()
+    cols = min(3, len(metrics))
+    rows = math.ceil(len(metrics) / cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[label(m) for m in metrics])
+    for i, metric in enumerate(metrics):
+        r, c = i // cols + 1, i % cols + 1
+        part = frame.filter(pl.col("metric") == metric).sort("relative_week")
+        x = part["relative_week"].to_list()
+        fig.add_trace(go.Scatter(x=x + x[::-1], y=part["ci_high"].to_list() + part["ci_low"].to_list()[::-1],
+                                 fill="toself", fillcolor="rgba(9,105,218,0.15)", line={"width": 0},
+                                 hoverinfo="skip", showlegend=False), r, c)
+        fig.add_trace(go.Scatter(x=x, y=part["estimate"], mode="lines+markers", marker={"size": 4},
+                                 name=label(metric), showlegend=False,
+                                 hovertemplate="week %{x}: %{y:+.1%}<extra></extra>"), r, c)
+        fig.add_hline(y=0, line_color="grey", line_dash="dash", row=r, col=c)
+        fig.add_vline(x=0, line_color="#cf222e", line_dash="dot", row=r, col=c)
+    fig.update_yaxes(tickformat="+.0%")
+    fig.update_xaxes(title_text="weeks from adoption")
+    fig.update_layout(height=300 * rows, margin={"t": 40, "b": 20})
+    return fig
+
+
+def stage_chart(stages: list[dict]) -> go.Figure | None:
+    """Lead-time stages stacked: without the initiative (counterfactual) and with it."""
+    shown = [s for s in stages if s["metric"] in STAGES and s.get("after") is not None]
+    if not shown:
+        return None
+    fig = go.Figure()
+    for s in shown:
+        base = counterfactual(s)
+        fig.add_trace(go.Bar(
+            y=["without the initiative", "adopters, after"], x=[base, s["after"]], name=label(s["metric"]),
+            orientation="h", hovertemplate="%{y}: %{x:.1f} h<extra>" + label(s["metric"]) + "</extra>",
+        ))
+    fig.update_layout(barmode="stack", height=240, xaxis_title="hours per pull request (geometric mean)",
+                      margin={"t": 20, "b": 20}, legend={"orientation": "h", "y": -0.45})
+    return fig
