@@ -7,6 +7,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+
 from dora_impact.config import DEFAULT_DB, Config, load_config
 from dora_impact.errors import UserError
 from warehouse import Warehouse
@@ -26,6 +28,14 @@ class AppContext:
         chosen = db or os.environ.get("DORA_IMPACT_DB") or config.db or DEFAULT_DB
         return cls(config=config, db_path=Path(chosen))
 
+    def _refresh(self, wh: Warehouse) -> None:
+        """A failed refresh leaves the precomputed tables stale, which readers detect and
+        compute around (same numbers, slower): it never fails the load that committed."""
+        try:
+            refresh(wh, self.config.metrics)
+        except duckdb.Error as exc:
+            print(f"dora-impact: warning: precomputed tables not refreshed: {exc}", file=sys.stderr)
+
     def open(self, read_only: bool = False) -> Warehouse:
         """The database, waited for while another command holds it; a database this command
         creates is removed again if the command fails inside its `with` block."""
@@ -40,5 +50,5 @@ class AppContext:
         except FileNotFoundError as exc:  # reading a database that was never built
             raise UserError(str(exc)) from None
         # Every command that loads (import, sync) leaves the precomputed tables fresh.
-        wh.after_load = lambda loaded: refresh(loaded, self.config.metrics)
+        wh.after_load = self._refresh
         return wh

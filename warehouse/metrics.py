@@ -80,6 +80,10 @@ def prepare(wh: Warehouse, cfg: MetricsConfig | None = None, precomputed: bool =
             except duckdb.CatalogException:
                 pass  # it exists as the other kind
         if stored:
+            # The file's other (cheap) views before the stored relation still come from it.
+            head = sql.split(f"CREATE OR REPLACE TEMP TABLE {relation}")[0]
+            if head.split(f"CREATE OR REPLACE TEMP VIEW {relation}")[0].strip():
+                wh.con.execute(head.split(f"CREATE OR REPLACE TEMP VIEW {relation}")[0])
             wh.con.execute(f"CREATE TEMP VIEW {relation} AS SELECT * FROM {freshness.MARTS[relation]}")
         else:
             wh.con.execute(sql)
