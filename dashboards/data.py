@@ -18,7 +18,6 @@ from dashboards.settings import DashboardSettings, load_settings
 from warehouse import Warehouse
 from warehouse.locking import DatabaseBusy
 from warehouse.metrics import compute_metrics, prepare
-from warehouse.precompute import stored_metrics
 
 READ_WAIT = 60.0  # seconds a refresh waits for a writer's moment to end
 
@@ -68,11 +67,9 @@ def metrics(
     cfg = config(config_path).metrics
 
     def compute(wh: Warehouse) -> pl.DataFrame:
-        # The table precomputed at the last load answers in milliseconds at any scale; the
-        # same SQL over the raw rows is the fallback (stale table, a custom --until).
-        rows = stored_metrics(wh, cfg, by, period, since) if until is None else None
-        if rows is None:
-            rows = compute_metrics(wh, cfg, by, period, since, until)
+        # The same function as `metrics`: it reads the per-period aggregates precomputed at
+        # the last load when they are fresh (milliseconds at any scale), else the raw rows.
+        rows = compute_metrics(wh, cfg, by, period, since, until)
         return pl.DataFrame(rows, infer_schema_length=None) if rows else pl.DataFrame()
 
     return read(("metrics", db, config_path, by, period, since, until), db, compute)

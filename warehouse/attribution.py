@@ -65,6 +65,11 @@ def save_evidence(wh: Warehouse, deployment_ids: list[str], kinds: tuple[str, ..
         return
     columns = ("deployment_id", "kind", "source", "points_at", "observed_at")
     with wh.transaction():
+        # Evidence moves the failure of the deployments it is on and of those it points at.
+        wh.mark_dirty(
+            "SELECT NULL::VARCHAR AS repo, unnest(?::VARCHAR[]) AS deployment_id, NULL::VARCHAR AS service",
+            [list(dict.fromkeys([*deployment_ids, *(r["points_at"] for r in rows if r.get("points_at"))]))],
+        )
         wh.con.execute(
             "DELETE FROM deployment_evidence "
             "WHERE list_contains(?, deployment_id) AND list_contains(?, kind)",
@@ -140,6 +145,13 @@ def attribute(wh: Warehouse, production_regex: str) -> int:
     rows = wh.con.execute(ATTRIBUTE_SQL.replace("$prod", "$1"), [production_regex]).fetchall()
     named = 0
     with wh.transaction():
+        # The deployments an incident was and will be attributed to (their failure moves).
+        wh.mark_dirty(
+            "WITH c AS (SELECT unnest(?::VARCHAR[]) AS incident_id, unnest(?::VARCHAR[]) AS by_cause) "
+            "SELECT i.repo, unnest([i.deployment_id, c.by_cause]) AS deployment_id, i.service "
+            "FROM incidents i JOIN c USING (incident_id) WHERE i.deployment_id IS DISTINCT FROM c.by_cause",
+            [[r[0] for r in rows], [r[1] for r in rows]],
+        )
         for incident_id, by_cause in rows:
             named += by_cause is not None
             wh.con.execute(

@@ -37,6 +37,11 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+# The entities the precomputed per-row tables are made of (warehouse/sql/01_*, 02_*): a load
+# of one of them queues its repositories for the refresh (Warehouse.mark_dirty).
+MART_INPUTS = ("deployments", "changes", "incidents", "teams")
+
+
 @dataclass
 class LoadCounts:
     new: int = 0
@@ -219,6 +224,28 @@ class Warehouse:
                     )
         return counts
 
+    def mark_dirty(self, touched: str, params: list | None = None) -> None:
+        """Queue, in the caller's transaction, the repositories whose precomputed rows
+        (warehouse/precompute.py) `touched` may change: a query of (repo, deployment_id,
+        service) where each may be NULL; a deployment stands for its repository, and a service
+        without a repository (an incident) for every repository deploying it. Nothing is queued
+        while a full rebuild ('*') is already queued."""
+        if self.scalar("SELECT count(*) FROM mart_dirty_repos WHERE repo = '*'"):
+            return
+        self.con.execute(
+            f"""
+            INSERT INTO mart_dirty_repos
+            WITH touched AS ({touched})
+            SELECT repo FROM touched WHERE repo IS NOT NULL
+            UNION SELECT d.repo FROM deployments d
+                WHERE d.deployment_id IN (SELECT deployment_id FROM touched)
+            UNION SELECT d.repo FROM deployments d
+                WHERE d.service IN (SELECT service FROM touched WHERE repo IS NULL)
+            """,
+            params or [],
+        )
+        self.loaded = True
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """One transaction; nested uses join the outer one, so several loads commit together."""
@@ -272,6 +299,14 @@ class Warehouse:
                 "SELECT count(*) FILTER (WHERE _is_new), count(*) FILTER (WHERE _is_changed) "
                 "FROM _classified"
             ).fetchall()[0]
+            queued = table in MART_INPUTS and (new or changed)
+            touched = ", ".join(
+                f"t.{c} AS {c}" if c in entity.names else f"NULL::VARCHAR AS {c}"
+                for c in ("repo", "deployment_id", "service")
+            )
+            if queued and changed:  # what the changed rows were, before they change
+                self.mark_dirty(f"SELECT {touched} FROM _classified s JOIN {table} t ON {on} "
+                                "WHERE s._is_changed")
             if new:
                 self.con.execute(
                     f"INSERT INTO {table} ({cols}) SELECT {cols} FROM _classified WHERE _is_new"
@@ -281,6 +316,9 @@ class Warehouse:
                 self.con.execute(
                     f"UPDATE {table} t SET {update} FROM _classified s WHERE s._is_changed AND {on}"
                 )
+            if queued:  # and what they are now
+                self.mark_dirty(f"SELECT {touched} FROM _classified s JOIN {table} t ON {on} "
+                                "WHERE s._is_new OR s._is_changed")
         finally:
             for cleanup in ("DROP TABLE IF EXISTS _classified", None):
                 try:

@@ -11,14 +11,25 @@ import json
 from warehouse.config import MetricsConfig
 from warehouse.db import Warehouse
 
-# The temp relations of warehouse/sql/ that are precomputed, and the table holding each.
+# The temp relations of warehouse/sql/ that are precomputed per row, and the table holding each.
 MARTS = {"prod_deployments": "mart_prod_deployments", "change_lead_times": "mart_change_lead_times"}
+# The aggregate views of warehouse/sql/1*.sql, stored per scope and period as mart_<name>.
+AGGREGATES = ("deployment_frequency", "lead_time", "change_fail_rate", "recovery_time", "rework_rate")
+# The scopes whose aggregates are stored: the dashboard's (per repository, 2,000 keys at scale,
+# would triple the refresh for a view the dashboard does not draw; it is computed from the
+# per-row tables).
+STORED_SCOPES = ("org", "team")
 
 
 def rules(cfg: MetricsConfig) -> str:
-    """The production rules a mart depends on, as one comparable string."""
+    """The metric rules the per-row tables depend on, as one comparable string."""
     return json.dumps(
-        {"production_environment": cfg.production_environment, "failed_runs_count": cfg.failed_runs_count},
+        {
+            "production_environment": cfg.production_environment,
+            "failed_runs_count": cfg.failed_runs_count,
+            "failure_window_hours": cfg.failure_window_hours,
+            "incident_window_hours": cfg.incident_window_hours,
+        },
         sort_keys=True,
     )
 
@@ -31,12 +42,13 @@ def _exists(wh: Warehouse, table: str) -> bool:
 
 
 def is_fresh(wh: Warehouse, cfg: MetricsConfig) -> bool:
-    """Whether the stored tables were built under these rules from the data as it is now."""
-    if not _exists(wh, "mart_state") or not _exists(wh, "load_version"):
+    """Whether the stored tables were built under these rules from the data as it is now:
+    same rules, nothing queued, no load since the refresh finished."""
+    if not _exists(wh, "mart_state") or not _exists(wh, "mart_dirty_repos"):
         return False
     row = wh.con.execute(
-        "SELECT m.rules, m.version = v.version FROM mart_state m, load_version v"
+        "SELECT m.rules, m.version = v.version, "
+        "(SELECT count(*) FROM mart_dirty_repos) + (SELECT count(*) FROM mart_dirty_periods) "
+        "FROM mart_state m, load_version v"
     ).fetchone()
-    return row is not None and row[0] == rules(cfg) and bool(row[1])
-
-
+    return row is not None and row[0] == rules(cfg) and bool(row[1]) and row[2] == 0

@@ -49,12 +49,15 @@ def _set(wh: Warehouse, name: str, value: object, cast: str) -> None:
     wh.con.execute(f"SET VARIABLE {name} = CAST(? AS {cast})", [value])
 
 
-def prepare(wh: Warehouse, cfg: MetricsConfig | None = None, precomputed: bool = True) -> None:
+def prepare(
+    wh: Warehouse, cfg: MetricsConfig | None = None, precomputed: bool = True, *, marts: bool | None = None
+) -> bool:
     """Create the metric views on this connection for the given production rules.
 
     The per-row relations (prod_deployments, change_lead_times) are read from the tables
-    precomputed at the last load when those are fresh (warehouse/precompute.py, warehouse/freshness.py), else
-    computed here from the canonical tables by the same SQL.
+    precomputed at the last load when those are fresh (warehouse/precompute.py,
+    warehouse/freshness.py), else computed here from the canonical tables by the same SQL.
+    `marts` forces either (the refresh itself). Returns whether the stored tables are read.
     """
     cfg = cfg or MetricsConfig()
     _set(wh, "production_environment", cfg.production_environment, "VARCHAR")
@@ -67,7 +70,7 @@ def prepare(wh: Warehouse, cfg: MetricsConfig | None = None, precomputed: bool =
     _set(wh, "period_interval", PERIOD_INTERVAL["week"], "VARCHAR")
     _set(wh, "since_ts", datetime(1970, 1, 1, tzinfo=UTC), "TIMESTAMPTZ")
     _set(wh, "until_ts", datetime.now(UTC), "TIMESTAMPTZ")
-    stored = precomputed and freshness.is_fresh(wh, cfg)
+    stored = (precomputed and freshness.is_fresh(wh, cfg)) if marts is None else marts
     for name, sql in sql_files():
         relation = PER_ROW.get(name)
         if relation is None:
@@ -87,6 +90,30 @@ def prepare(wh: Warehouse, cfg: MetricsConfig | None = None, precomputed: bool =
             wh.con.execute(f"CREATE TEMP VIEW {relation} AS SELECT * FROM {freshness.MARTS[relation]}")
         else:
             wh.con.execute(sql)
+    return stored
+
+
+def _read_stored_aggregates(
+    wh: Warehouse, by: str, period: str, since: date | None, until_ts: datetime
+) -> bool:
+    """Point the aggregate views (10-14_*.sql) at their stored per-period rows, when those are
+    exactly what the views would give for this range: a stored scope, whole periods at the
+    start (no --since inside a period) and no stored row at or after the range's end (the
+    running period is then the same rows). The metrics view above them, with its coverage, is
+    unchanged."""
+    if by not in freshness.STORED_SCOPES or (since is not None and period_floor(since, period) != since):
+        return False
+    latest = wh.scalar("SELECT max(finished_at) FROM prod_deployments")
+    if latest is not None and latest >= until_ts:
+        return False
+    for name in freshness.AGGREGATES:
+        wh.con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE (scope, period_kind) FROM mart_{name} "
+            "WHERE scope = getvariable('scope') AND period_kind = getvariable('period') "
+            "AND period_start >= date_trunc(getvariable('period'), getvariable('since_ts'))::DATE "
+            "AND period_start < getvariable('until_ts')"
+        )
+    return True
 
 
 def period_floor(day: date, period: str) -> date:
@@ -135,13 +162,14 @@ def compute_metrics(
 ) -> list[dict]:
     """One dict per (scope, key, period) with the keys in METRIC_KEYS.
 
-    precomputed=False computes from the canonical tables even when the stored per-row tables
-    are fresh (the tests compare the two paths)."""
+    precomputed=False computes from the canonical tables even when the stored tables are
+    fresh (the tests compare the two paths); precomputed, the per-row tables and, where they
+    give the same rows, the per-period aggregates are read instead."""
     if by not in SCOPES:
         raise ValueError(f"by must be one of {SCOPES}")
     if period not in PERIODS:
         raise ValueError(f"period must be one of {PERIODS}")
-    prepare(wh, cfg, precomputed)
+    stored = prepare(wh, cfg, precomputed)
     since_ts, until_ts = metric_range(wh, period, since, until)
     _set(wh, "scope", by, "VARCHAR")
     _set(wh, "period", period, "VARCHAR")
@@ -150,5 +178,7 @@ def compute_metrics(
     _set(wh, "until_ts", until_ts, "TIMESTAMPTZ")
     if since_ts >= until_ts:
         return []
+    if stored:
+        _read_stored_aggregates(wh, by, period, since, until_ts)
     rows = wh.frame(f"SELECT {', '.join(METRIC_KEYS)} FROM metrics").to_dicts()
     return rows

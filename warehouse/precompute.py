@@ -1,136 +1,249 @@
-"""The per-row tables every metric aggregates, kept precomputed in the file.
+"""Precomputed tables every metric read can use, kept up to date incrementally after each load.
 
-`prod_deployments` (a window over every repository's deployments, joined with incidents) and
-`change_lead_times` (every change joined with its shipping deployment) are the costly part of
-a metric query; at a million deployments they take seconds. `refresh` stores them as
-`mart_prod_deployments` and `mart_change_lead_times` at the end of every load (import, sync,
-demo), in one transaction, together with the production rules and the load count they were
-built from (`mart_state`). `metrics.prepare` reads them when they are fresh (same rules, no
-load since) and computes them on the connection otherwise, so a stale or missing mart costs
-time, never correctness. Every number then comes from the same SQL (warehouse/sql/), so the
-two paths give identical results.
+Two layers, both made by the metric SQL itself (warehouse/sql/), so that a read from them gives
+exactly the numbers the SQL gives over the raw tables:
+
+- per row: `mart_prod_deployments` and `mart_change_lead_times`, the costly relations every
+  metric aggregates (a window over each repository's deployments joined with incidents and
+  evidence; every change joined with its shipping deployment);
+- per period: `mart_<aggregate>` for each aggregate view (deployment_frequency, lead_time,
+  change_fail_rate, recovery_time, rework_rate), per scope (org, team), period kind and period,
+  over whole periods. Medians stay exact: each period's is computed from its rows, never merged
+  from smaller ones. The coverage part of the metrics table (covered days, complete, rates per
+  week, DORA level) depends on the reader's now and is always computed at read time.
+
+Incremental: a load queues the repositories it touched (`mart_dirty_repos`, in the load's own
+transaction: Warehouse.mark_dirty). `refresh` recomputes the rows of those repositories - of
+every repository linked to them, so that a rule reaching across repositories still sees all it
+reads - in batches of about BATCH_DEPLOYMENTS deployments, one short transaction each; each batch
+queues the periods its old and new rows fall in (`mart_dirty_periods`), whose aggregates are
+then recomputed a few periods per transaction. Between transactions the writer lets go of the
+file (warehouse/locking.py), so readers get in. A killed refresh leaves its queues, and the next
+refresh finishes them; until the queues are empty, readers compute from the raw tables
+(warehouse/freshness.py), so a stale table costs time, never a different number.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
+
+import duckdb
 
 from warehouse.config import MetricsConfig
 from warehouse.db import Warehouse
-from warehouse.freshness import MARTS, _exists, is_fresh, rules
-from warehouse.metrics import METRIC_KEYS, PERIOD_INTERVAL, PERIODS, _set, period_floor, prepare
+from warehouse.freshness import AGGREGATES, MARTS, STORED_SCOPES, _exists, is_fresh, rules
+from warehouse.metrics import PERIOD_INTERVAL, PERIODS, _set, prepare
 
-__all__ = ["MARTS", "STORED_SCOPES", "is_fresh", "refresh", "rules", "stored_metrics"]
+__all__ = ["AGGREGATES", "MARTS", "STORED_SCOPES", "is_fresh", "refresh", "rules"]
 
-# The scopes whose metrics tables are stored: the dashboard's (per repository, 2,000 keys at
-# scale, would triple the refresh for a view the dashboard does not draw).
-STORED_SCOPES = ("org", "team")
+BATCH_DEPLOYMENTS = 50_000  # deployments recomputed per transaction (about 1-2 s at scale)
+CHUNK = {"week": 13, "month": 3, "quarter": 1}  # periods aggregated per transaction
+
+# The column of each per-row table that names the repository whose rows it is.
+REPO_COLUMN = {"mart_prod_deployments": "repo", "mart_change_lead_times": "deployment_repo"}
+
 
 def refresh(wh: Warehouse, cfg: MetricsConfig | None = None) -> None:
-    """Rebuild the stored tables from the canonical ones, atomically."""
+    """Bring the precomputed tables up to date with what the loads queued."""
     cfg = cfg or MetricsConfig()
-    wh.con.execute("SET enable_progress_bar = false")
+    _start(wh, cfg)
+    for batch in _batches(wh):
+        _recompute_rows(wh, cfg, batch)
+    _recompute_periods(wh, cfg)
     with wh.transaction():
-        prepare(wh, cfg, precomputed=False)
-        # Sorted by time, so that a range read skips the row groups outside it.
+        queued = "SELECT (SELECT count(*) FROM mart_dirty_repos) + (SELECT count(*) FROM mart_dirty_periods)"
+        if not wh.scalar(queued):
+            wh.con.execute("UPDATE mart_state SET version = (SELECT version FROM load_version)")
+
+
+def _start(wh: Warehouse, cfg: MetricsConfig) -> None:
+    """A full rebuild, queued, when the tables were never built, were built under other rules,
+    or a load asked for one ('*'): empty tables, and every repository queued."""
+    with wh.transaction():
+        tables = (*MARTS.values(), *(f"mart_{a}" for a in AGGREGATES), "mart_state")
+        built = all(_exists(wh, t) for t in tables)
+        same = built and wh.scalar("SELECT rules FROM mart_state") == rules(cfg)
+        if same and not wh.scalar("SELECT count(*) FROM mart_dirty_repos WHERE repo = '*'"):
+            return
+        _with_repos(wh, cfg, [], lambda: _create_tables(wh))
+        wh.con.execute("DELETE FROM mart_dirty_repos")
+        wh.con.execute("DELETE FROM mart_dirty_periods")
+        wh.con.execute("INSERT INTO mart_dirty_repos SELECT DISTINCT repo FROM deployments")
+        wh.con.execute("CREATE OR REPLACE TABLE mart_state (rules VARCHAR, version BIGINT)")
+        wh.con.execute("INSERT INTO mart_state VALUES (?, -1)", [rules(cfg)])
+
+
+def _create_tables(wh: Warehouse) -> None:
+    """Empty tables shaped like the relations they store (made from an empty batch)."""
+    for view, table in MARTS.items():
+        wh.con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {view} LIMIT 0")
+    for name in AGGREGATES:
         wh.con.execute(
-            "CREATE OR REPLACE TABLE mart_prod_deployments AS "
-            "SELECT * FROM prod_deployments ORDER BY finished_at, deployment_id"
-        )
-        wh.con.execute(
-            "CREATE OR REPLACE TABLE mart_change_lead_times AS "
-            "SELECT * FROM change_lead_times ORDER BY shipped_at, repo, sha"
-        )
-        data_end = _store_metrics(wh)
-        wh.con.execute(
-            "CREATE OR REPLACE TABLE mart_state AS SELECT CAST(? AS VARCHAR) AS rules, version, "
-            "CAST(? AS TIMESTAMPTZ) AS built_at, CAST(? AS TIMESTAMPTZ) AS data_end FROM load_version",
-            [rules(cfg), datetime.now(UTC), data_end],
+            f"CREATE OR REPLACE TABLE mart_{name} AS "
+            f"SELECT ''::VARCHAR AS scope, ''::VARCHAR AS period_kind, * FROM {name} LIMIT 0"
         )
 
 
-def _store_metrics(wh: Warehouse) -> datetime | None:
-    """Store the metrics table of every scope and period over the whole history, measured up
-    to where the data ends (not to now): `stored_metrics` then clips the running period to the
-    reader's now. Not stored (None) when some row lies in the future: those rows would count in
-    a table that a later reader's now has not reached yet."""
-
-    wh.con.execute("DROP TABLE IF EXISTS mart_metrics")
-    far = datetime(9999, 1, 1, tzinfo=UTC)
-    _set(wh, "until_ts", far, "TIMESTAMPTZ")
-    end = wh.scalar("SELECT covered_to FROM data_end")
-    latest = wh.scalar("SELECT max(finished_at) FROM deployments")
-    if end is None or latest is None or end == far or latest > datetime.now(UTC):
-        return None
-    _set(wh, "until_ts", end, "TIMESTAMPTZ")
-    for scope in STORED_SCOPES:
-        for period in PERIODS:
-            first = wh.scalar(
-                "SELECT date_trunc(?, min(finished_at))::TIMESTAMPTZ FROM prod_deployments", [period]
+def _with_repos(wh: Warehouse, cfg: MetricsConfig, repos: list[str], work) -> None:
+    """Run `work` with the metric views computed over these repositories' rows only: TEMP
+    views named like the canonical tables shadow them for the metric SQL, then go."""
+    catalog = wh.scalar("SELECT current_database()")
+    wh.con.execute("CREATE OR REPLACE TEMP TABLE _mart_batch AS SELECT unnest(?::VARCHAR[]) AS repo", [repos])
+    try:
+        for table in ("deployments", "changes"):
+            wh.con.execute(
+                f'CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM "{catalog}".main.{table} '
+                "WHERE repo IN (SELECT repo FROM _mart_batch)"
             )
-            _set(wh, "scope", scope, "VARCHAR")
-            _set(wh, "period", period, "VARCHAR")
-            _set(wh, "period_interval", PERIOD_INTERVAL[period], "VARCHAR")
-            _set(wh, "since_ts", first, "TIMESTAMPTZ")
-            select = (
-                f"SELECT '{period}' AS period_kind, m.*, "
-                "greatest(m.period_start::TIMESTAMPTZ, k.covered_from) AS covered_from "
-                "FROM metrics m JOIN key_coverage k USING (key)"
-            )
-            if wh.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'mart_metrics'"):
-                wh.con.execute(f"INSERT INTO mart_metrics {select}")
-            else:
-                wh.con.execute(f"CREATE TABLE mart_metrics AS {select}")
-    return end
+        prepare(wh, cfg, marts=False)
+        work()
+    except BaseException:
+        try:
+            _drop_shadows(wh)
+        except duckdb.Error:
+            pass  # an aborted transaction refuses this too; its rollback and cause matter
+        raise
+    _drop_shadows(wh)
 
 
-def stored_metrics(
-    wh: Warehouse, cfg: MetricsConfig, by: str, period: str, since: date | None
-) -> list[dict] | None:
-    """`compute_metrics(wh, cfg, by, period, since)` (until now) read from the stored table:
-    the same rows, or None when the table cannot give them (stale, never built, a `since`
-    that is not the first day of a period). Only the periods the reader's now cuts short are
-    recomputed: their covered days, rate per week, `complete` and DORA level (the counts are
-    final, since no row lies after the table was built)."""
-    if by not in STORED_SCOPES or (since is not None and period_floor(since, period) != since):
-        return None
-    if not is_fresh(wh, cfg) or not _exists(wh, "mart_metrics"):
-        return None
-    built_at, data_end = wh.con.execute("SELECT built_at, data_end FROM mart_state").fetchone()
-    now = datetime.now(UTC)
-    if data_end is None or now < built_at:
-        return None
-    prepare(wh, cfg)  # the dora_level macro
-    covered_to = min(now, data_end)
-    level = (
-        "dora_level(deployments / (days / 7.0), lead_time_median_hours, change_fail_rate, "
-        "recovery_time_median_hours, production_deployments)"
-    )
-    columns = ", ".join(
-        {
-            "period_days": "days AS period_days",
-            "complete": "complete AND NOT cut AS complete",
-            "deployments_per_week": "CASE WHEN cut THEN deployments / (days / 7.0) "
-                                    "ELSE deployments_per_week END AS deployments_per_week",
-            "dora_level": f"CASE WHEN cut THEN {level} ELSE dora_level END AS dora_level",
-        }.get(k, k)
-        for k in METRIC_KEYS
-    )
-    return wh.frame(
-        f"""
-        WITH chosen AS (
-            SELECT *, period_end::TIMESTAMPTZ > $covered_to AS cut,
-                CASE WHEN period_end::TIMESTAMPTZ > $covered_to
-                    THEN epoch($covered_to - covered_from) / 86400.0 ELSE period_days END AS days
-            FROM mart_metrics
-            WHERE scope = $scope AND period_kind = $period
-              AND ($since IS NULL OR period_start >= $since)
-              AND least(period_end::TIMESTAMPTZ, $covered_to) > covered_from
-        ),
-        -- As compute_metrics: the keys with a production deployment in the range.
-        active AS (SELECT DISTINCT key FROM chosen WHERE production_deployments > 0)
-        SELECT {columns} FROM chosen WHERE key IN (SELECT key FROM active)
-        ORDER BY key, period_start
+def _drop_shadows(wh: Warehouse) -> None:
+    for table in ("deployments", "changes"):
+        wh.con.execute(f"DROP VIEW IF EXISTS temp.{table}")
+    wh.con.execute("DROP TABLE IF EXISTS temp.prod_deployments")
+
+
+def _batches(wh: Warehouse) -> list[list[str]]:
+    """The queued repositories with every repository linked to them, in batches that never
+    split a linked group. Linked: a change of one shipped by a deployment of the other (the
+    revert and lead-time rules follow it), evidence on one pointing at a deployment of the
+    other (a redeploy), or both deploying a service that incidents name without a repository
+    (the incident window looks across them)."""
+    dirty = [r[0] for r in wh.con.execute("SELECT DISTINCT repo FROM mart_dirty_repos").fetchall()]
+    if not dirty:
+        return []
+    pairs = wh.con.execute(
+        """
+        WITH dirty AS (SELECT unnest($1::VARCHAR[]) AS repo),
+        dirty_deployments AS (
+            SELECT deployment_id, repo FROM deployments WHERE repo IN (SELECT repo FROM dirty))
+        SELECT DISTINCT repo, deployment_repo FROM mart_change_lead_times WHERE repo <> deployment_repo
+        UNION SELECT c.repo, d.repo FROM changes c JOIN deployments d USING (deployment_id)
+            WHERE c.repo IN (SELECT repo FROM dirty) AND c.repo <> d.repo
+        UNION SELECT c.repo, d.repo FROM changes c JOIN dirty_deployments d USING (deployment_id)
+            WHERE c.repo <> d.repo
+        UNION SELECT f.repo, b.repo FROM deployment_evidence e
+            JOIN deployments f USING (deployment_id) JOIN deployments b ON b.deployment_id = e.points_at
+            WHERE f.repo <> b.repo
+        UNION SELECT min(repo) OVER (PARTITION BY service), repo FROM deployments
+            WHERE service IN (SELECT service FROM incidents WHERE repo IS NULL AND service IS NOT NULL)
         """,
-        {"covered_to": covered_to, "scope": by, "period": period, "since": since},
-    ).to_dicts()
+        [dirty],
+    ).fetchall()
+    parent: dict[str, str] = {}
+
+    def root(repo: str) -> str:
+        while parent.setdefault(repo, repo) != repo:
+            parent[repo] = parent[parent[repo]]  # path halving
+            repo = parent[repo]
+        return repo
+
+    for a, b in pairs:
+        parent[root(a)] = root(b)
+    wanted = {root(r) for r in dirty}
+    groups: dict[str, list[str]] = {}
+    for repo in {*dirty, *parent}:
+        if root(repo) in wanted:
+            groups.setdefault(root(repo), []).append(repo)
+    sizes = dict(wh.con.execute("SELECT repo, count(*) FROM deployments GROUP BY repo").fetchall())
+    batches: list[list[str]] = [[]]
+    size = 0
+    for group in sorted(groups.values()):
+        weight = sum(sizes.get(r, 0) for r in group)
+        if batches[-1] and size + weight > BATCH_DEPLOYMENTS:
+            batches.append([])
+            size = 0
+        batches[-1].extend(sorted(group))
+        size += weight
+    return batches
+
+
+def _recompute_rows(wh: Warehouse, cfg: MetricsConfig, batch: list[str]) -> None:
+    """One transaction: these repositories' per-row tables replaced by the SQL's rows, the
+    periods their old and new rows fall in queued, the repositories taken off the queue."""
+
+    def replace() -> None:
+        # Only the periods of rows that differ (gone, new or changed) need new aggregates: a
+        # sync that adds this week's deployments leaves the older weeks of their repositories
+        # as they were.
+        wh.con.execute(
+            """CREATE OR REPLACE TEMP TABLE _mart_moved AS
+            WITH old_d AS (SELECT * FROM mart_prod_deployments WHERE list_contains($1, repo)),
+                 old_c AS (SELECT * FROM mart_change_lead_times WHERE list_contains($1, deployment_repo))
+            SELECT finished_at AS moved FROM (SELECT * FROM old_d EXCEPT ALL SELECT * FROM prod_deployments)
+            UNION ALL SELECT finished_at FROM (SELECT * FROM prod_deployments EXCEPT ALL SELECT * FROM old_d)
+            UNION ALL SELECT shipped_at FROM (SELECT * FROM old_c EXCEPT ALL SELECT * FROM change_lead_times)
+            UNION ALL SELECT shipped_at FROM (
+                SELECT * FROM change_lead_times EXCEPT ALL SELECT * FROM old_c)""",
+            [batch],
+        )
+        for kind in PERIODS:
+            wh.con.execute(
+                f"INSERT INTO mart_dirty_periods SELECT DISTINCT '{kind}', date_trunc('{kind}', moved)::DATE "
+                "FROM _mart_moved"
+            )
+        wh.con.execute("DROP TABLE temp._mart_moved")
+        for view, table in MARTS.items():
+            wh.con.execute(f"DELETE FROM {table} WHERE list_contains(?, {REPO_COLUMN[table]})", [batch])
+            wh.con.execute(f"INSERT INTO {table} SELECT * FROM {view}")
+        wh.con.execute("DELETE FROM mart_dirty_repos WHERE list_contains(?, repo)", [batch])
+
+    with wh.transaction():
+        _with_repos(wh, cfg, batch, replace)
+
+
+def _recompute_periods(wh: Warehouse, cfg: MetricsConfig) -> None:
+    """The aggregates of every queued period, from the per-row tables, CHUNK periods per
+    transaction; each period over all its rows (the range is whole periods)."""
+    for kind in PERIODS:
+        queued = [r[0] for r in wh.con.execute(
+            "SELECT DISTINCT period_start FROM mart_dirty_periods WHERE period_kind = ? ORDER BY 1", [kind]
+        ).fetchall()]
+        for i in range(0, len(queued), CHUNK[kind]):
+            chunk = queued[i:i + CHUNK[kind]]
+            with wh.transaction():
+                _aggregate(wh, cfg, kind, chunk)
+
+
+def _aggregate(wh: Warehouse, cfg: MetricsConfig, kind: str, chunk: list[date]) -> None:
+    prepare(wh, cfg, marts=True)
+    start = datetime.combine(chunk[0], time(0), tzinfo=UTC)
+    end = wh.scalar(f"SELECT (?::DATE + INTERVAL '{PERIOD_INTERVAL[kind]}')::TIMESTAMPTZ", [chunk[-1]])
+    _set(wh, "period", kind, "VARCHAR")
+    _set(wh, "period_interval", PERIOD_INTERVAL[kind], "VARCHAR")
+    _set(wh, "since_ts", start, "TIMESTAMPTZ")
+    _set(wh, "until_ts", end, "TIMESTAMPTZ")
+    # The chunk's rows read once (the tables are in repository order after batches, so a time
+    # range cannot skip row groups), instead of once per aggregate and scope.
+    for view, (table, at) in {"prod_deployments": (MARTS["prod_deployments"], "finished_at"),
+                              "change_lead_times": (MARTS["change_lead_times"], "shipped_at")}.items():
+        wh.con.execute(f"DROP VIEW IF EXISTS temp.{view}")
+        wh.con.execute(f"CREATE TEMP TABLE {view} AS SELECT * FROM {table} WHERE {at} >= ? AND {at} < ?",
+                       [start, end])
+    for scope in STORED_SCOPES:
+        _set(wh, "scope", scope, "VARCHAR")
+        for name in AGGREGATES:
+            wh.con.execute(
+                f"DELETE FROM mart_{name} WHERE scope = ? AND period_kind = ? "
+                "AND list_contains(?, period_start)",
+                [scope, kind, chunk],
+            )
+            wh.con.execute(
+                f"INSERT INTO mart_{name} SELECT ?, ?, * FROM {name} WHERE list_contains(?, period_start)",
+                [scope, kind, chunk],
+            )
+    wh.con.execute(
+        "DELETE FROM mart_dirty_periods WHERE period_kind = ? AND list_contains(?, period_start)",
+        [kind, chunk],
+    )
+    for view in MARTS:
+        wh.con.execute(f"DROP TABLE temp.{view}")
