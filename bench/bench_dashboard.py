@@ -46,24 +46,55 @@ def drawn(page, must_contain: str | None = None, timeout: float = 120) -> None:
     raise TimeoutError("the page did not finish drawing")
 
 
-def measure(db: Path) -> dict[str, float]:
-    figures = {}
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def descendants_cpu() -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this process's descendants, by kind: the
+    dashboard server (python) and the browser (chromium). On a shared machine wall clock
+    depends on the neighbours; this does not."""
+    children: dict[int, list[int]] = {}
+    stats: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1:raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2:].split()
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        stats[int(entry.name)] = (name, (int(fields[11]) + int(fields[12])) / TICK)
+    totals = {"server": 0.0, "browser": 0.0}
+    todo = list(children.get(os.getpid(), []))
+    while todo:
+        pid = todo.pop()
+        todo.extend(children.get(pid, []))
+        name, cpu = stats.get(pid, ("", 0.0))
+        if name.startswith("python"):
+            totals["server"] += cpu
+        elif "chrom" in name:
+            totals["browser"] += cpu
+    return totals
+
+
+def step(figures: dict, label: str, action) -> None:
+    before, start = descendants_cpu(), time.perf_counter()
+    action()
+    wall, after = time.perf_counter() - start, descendants_cpu()
+    figures[label] = (wall, after["server"] - before["server"], after["browser"] - before["browser"])
+
+
+def measure(db: Path) -> dict[str, tuple[float, float, float]]:
+    """(wall s, server CPU s, browser CPU s) of each step."""
+    figures: dict[str, tuple[float, float, float]] = {}
     with dashboard(db, timeout=180) as url, browser_page(width=1440, height=1000) as page:
-        start = time.perf_counter()
-        page.goto(url)
-        drawn(page)
-        figures["first render"] = time.perf_counter() - start
-
-        second = page  # a reload is a new Streamlit session on the same server
-        start = time.perf_counter()
-        second.goto(url)
-        drawn(second)
-        figures["later visit"] = time.perf_counter() - start
-
-        start = time.perf_counter()
-        second.get_by_text("week", exact=True).first.click()
-        drawn(second, must_contain="-W")
-        figures["filter change (month -> week)"] = time.perf_counter() - start
+        step(figures, "first render", lambda: (page.goto(url), drawn(page)))
+        # A reload is a new Streamlit session on the same server.
+        step(figures, "later visit", lambda: (page.goto(url), drawn(page)))
+        step(figures, "filter change (month -> week)", lambda: (
+            page.get_by_text("week", exact=True).first.click(), drawn(page, must_contain="-W")))
     return figures
 
 
@@ -96,9 +127,12 @@ def main() -> None:
         if not args.skip_scale:
             targets["1M deployments"] = scale_db(Path(args.scale_folder))
         for name, db in targets.items():
-            for step, seconds in measure(db).items():
-                print(f"{name}: {step}: {seconds:.2f} s")
-    print(f"cores: {os.cpu_count()}; load average at the end: {os.getloadavg()[0]:.1f}")
+            load = os.getloadavg()[0]
+            for label, (wall, server, browser) in measure(db).items():
+                print(f"{name}: {label}: {wall:.2f} s wall; CPU: server {server:.2f} s, "
+                      f"browser {browser:.2f} s")
+            print(f"{name}: load average {load:.1f} before, {os.getloadavg()[0]:.1f} after")
+    print(f"cores: {os.cpu_count()}")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from dora_impact.context import AppContext
 def dashboard_command_line(context: AppContext, port: int, address: str) -> list[str]:
     app = resources.files("dashboards") / "app.py"
     command = [
-        sys.executable, "-m", "streamlit", "run", str(app),
+        # `streamlit run`, after importing the dashboard's modules (dashboards/server.py).
+        sys.executable, "-m", "dashboards.server", "run", str(app),
         "--server.port", str(port), "--server.address", address, "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
         "--", "--db", str(context.db_path.resolve()),
