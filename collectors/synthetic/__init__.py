@@ -12,7 +12,7 @@ Three ideas, one module each:
   are for, so that the same (seed, weeks) gives the same history relative to its end week
   whatever the date it ends on.
 
-The two initiatives and what they do are in INJECTED_EFFECTS (docs/demo-org.md).
+The three initiatives and what they do are in INJECTED_EFFECTS (docs/demo-org.md).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from collectors.synthetic.effects import INJECTED_EFFECTS, default_end, injected_effects, window
+from collectors.synthetic.effects import INJECTED_EFFECTS, default_end, fitting, injected_effects, window
 from collectors.synthetic.history import History
 from collectors.synthetic.org import OWNER, PEOPLE, TEAM_REPOS, people_teams
 
@@ -57,4 +57,4 @@ def generate_org(
     seed: int = DEFAULT_SEED, end: date | None = None, weeks: int = 104
 ) -> dict[str, pl.DataFrame]:
     """The demo org's canonical frames, deterministic for a given (seed, end, weeks)."""
-    return History(seed, end, weeks, INJECTED_EFFECTS).frames()
+    return History(seed, end, weeks, fitting(INJECTED_EFFECTS, weeks)).frames()

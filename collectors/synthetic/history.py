@@ -403,6 +403,28 @@ class History:
             "deployment_id": cause[keep][order],
         })
 
+    # -- 9. the CI workflow that ran each deployment -----------------------------------------
+    def workflows(self, dep: dict[str, np.ndarray]) -> tuple[np.ndarray, list[str], list[str]]:
+        """(index per production deployment into names/paths, names, paths): each team's own
+        "deploy" workflow, unless an initiative's workflow (spec["workflow"]) took the
+        deployment over, with probability share x adoption. Initiatives claim deployments in
+        the order they started, so a portal template's deployment stays the portal's. The
+        last name is the preview environments' workflow."""
+        names, paths = ["deploy"], [".github/workflows/deploy.yml"]
+        index = np.zeros(len(dep["t"]), np.int64)
+        by_start = sorted(self.effects.items(),
+                          key=lambda kv: -max(c["weeks_before_end"] for c in kv[1]["cohorts"]))
+        for name, spec in by_start:
+            flow = spec.get("workflow")
+            if not flow:
+                continue
+            share = flow["share"] * self.schedule.adoption(name, dep["team"], dep["t"])
+            taken = (index == 0) & (self.draw.random(f"{name} workflow", dep["key"]) < share)
+            index[taken] = len(names)
+            names.append(flow["name"])
+            paths.append(flow["path"])
+        return index, [*names, "preview"], [*paths, ".github/workflows/preview.yml"]
+
     # -- assembly ------------------------------------------------------------------------------------
     def frames(self) -> dict[str, pl.DataFrame]:
         draw = self.draw
@@ -428,6 +450,7 @@ class History:
         stage_finish = dep["merge_end"] - dep["pipeline"] * draw.uniform("stage finish", dep["key"], 0.1, 0.5)
         fr = dep["failed_run"]
         pv = pr["preview_env"]
+        workflow, names, paths = self.workflows(dep)
         preview_finish = pr["created"] + draw.lognormal("preview finish", pr["key"], 0.25, 0.5)
         parts = {
             "repo": [dep["repo"], dep["repo"][fr], dep["repo"][staged], pr["repo"][pv]],
@@ -439,6 +462,7 @@ class History:
             "started": [dep["started"], dep["fail_started"][fr], stage_finish[staged] - 0.05,
                         preview_finish[pv] - 0.08],
             "sha": [head, head[fr], head[staged], commits["merge_sha"][pv]],
+            "workflow": [workflow, workflow[fr], workflow[staged], np.full(pv.sum(), len(names) - 1)],
             "hotfix": [dep["is_hotfix"], np.zeros(fr.sum(), bool), np.zeros(staged.sum(), bool),
                        np.zeros(pv.sum(), bool)],
             "rollback": [dep["is_rollback"], np.zeros(fr.sum(), bool), np.zeros(staged.sum(), bool),
@@ -463,6 +487,8 @@ class History:
             "service": [r.split("/", 1)[1] for r in repo_names],
             "is_rollback": rows["rollback"],
             "is_hotfix": rows["hotfix"],
+            "workflow": np.array(names)[rows["workflow"]],
+            "workflow_path": np.array(paths)[rows["workflow"]],
         }).sort("finished_at", "deployment_id")
 
         # Pull request numbers count up per repository in order of creation.
@@ -539,5 +565,6 @@ class History:
                 "kind": spec["kind"], "ramp_weeks": spec["ramp_weeks"], "ended_on": None,
                 "description": spec["description"],
                 "adoption_environment": spec.get("adoption_environment"),
+                "adoption_workflow": spec.get("adoption_workflow"),
             })
         return INITIATIVES.frame(rows)
