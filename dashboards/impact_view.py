@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
@@ -56,7 +57,8 @@ def change(row: dict) -> str:
     unit = BY_NAME[metric].unit if metric in BY_NAME else ""
     count_like = not unit.startswith(("hours", "share"))
     if base is not None and after is not None and count_like and abs(base) < NEAR_ZERO:
-        return f"{after - base:+.2f} ({number(metric, base)} → {number(metric, after)})"
+        shown = f"{number(metric, base)} → {number(metric, after)} {unit}".strip()
+        return f"{after - base:+.2f} ({shown})"
     return f"{rel:+.1%}"
 
 
@@ -65,19 +67,45 @@ def interval(row: dict) -> str:
     return "–" if lo is None or hi is None else f"{lo:+.1%} to {hi:+.1%}"
 
 
+METHODS = {"did": "difference-in-differences", "its": "time series", "before_after": "before/after"}
+ADJUSTMENTS = {"holm": "Holm", "bh": "Benjamini-Hochberg", "fdr_bh": "Benjamini-Hochberg"}
+GROUPS = {"treated teams": "adopting teams", "org": "whole org"}
+
+
+def p_value(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def adjusted(row: dict) -> str:
+    """The adjusted p-value the verdict follows, with the adjustment and its family size."""
+    q = row.get("p_adjusted")
+    if q is None:
+        return "–"
+    how = ADJUSTMENTS.get(row.get("adjustment") or "", row.get("adjustment") or "")
+    size = row.get("family_size")
+    return f"{p_value(q)} ({how}" + (f", {size} endpoints)" if size else ")")
+
+
 def table(rows: list[dict]) -> pl.DataFrame:
-    """One row per primary estimate, in words and formatted numbers."""
+    """One row per estimate, in words and formatted numbers."""
     return pl.DataFrame(
         {
             "Metric": [label(r["metric"]) for r in rows],
-            "Group": [r["group"] for r in rows],
-            "Method": [r["method"] for r in rows],
+            "Endpoint": [r.get("endpoint") or "–" for r in rows],
+            "Group": [GROUPS.get(r["group"], r["group"]) for r in rows],
+            "Method": [METHODS.get(r["method"], r["method"]) for r in rows],
             "Without the initiative": [number(r["metric"], counterfactual(r)) for r in rows],
             "Adopters, after": [number(r["metric"], r.get("after")) for r in rows],
             "Change": [change(r) for r in rows],
             "95% interval (relative)": [interval(r) for r in rows],
+            "p": [p_value(r.get("p_value")) for r in rows],
+            "p adjusted": [adjusted(r) for r in rows],
             "Verdict": [r.get("verdict") or "–" for r in rows],
-        }
+            "Why": [r.get("reason") or "" for r in rows],
+        },
+        schema_overrides={"Why": pl.String},
     )
 
 
@@ -122,4 +150,91 @@ def stage_chart(stages: list[dict]) -> go.Figure | None:
         ))
     fig.update_layout(barmode="stack", height=240, xaxis_title="hours per pull request (geometric mean)",
                       margin={"t": 20, "b": 20}, legend={"orientation": "h", "y": -0.45})
+    return fig
+
+
+GROUP_METRICS = ("deployment_frequency", "lead_time", "change_fail_rate", "rework_rate", "recovery_time")
+SMOOTH_WEEKS = 4  # the weekly series are summed over this many weeks: one week is mostly noise
+
+
+def comparison_teams(design) -> np.ndarray:
+    """Teams that never adopted the initiative and served as a clean comparison in some week
+    before and some week after a cohort's adoption. (The estimate also uses teams that adopt
+    later, in the weeks before they do; the chart leaves them out so the two lines never
+    share a team.)"""
+    out = np.zeros(len(design.treated), dtype=bool)
+    for window in design.cohorts:
+        if len(window.pre) and len(window.post):
+            pre = design.exposure.controls(window, window.pre.astype(int)).any(axis=0)
+            post = design.exposure.controls(window, window.post.astype(int)).any(axis=0)
+            out |= pre & post
+    return out & ~design.treated
+
+
+def group_series(impact, metrics: tuple[str, ...] = GROUP_METRICS) -> pl.DataFrame:
+    """week, metric, group (adopting / comparison teams), value: each group's metric over a
+    trailing SMOOTH_WEEKS-week sum of the panel's numerators and denominators (rates through
+    their counts, durations as geometric means in hours), complete weeks only."""
+    panel, design = impact.panel, impact.design
+    if panel is None or not design.cohorts:
+        return pl.DataFrame()
+    groups = {"adopting teams": design.treated, "comparison teams": comparison_teams(design)}
+    weeks = panel.weeks[: panel.complete_weeks]
+    kernel = np.ones(SMOOTH_WEEKS)
+    rows = []
+    for name in metrics:
+        m = BY_NAME[name]
+        for group, mask in groups.items():
+            if not mask.any():
+                continue
+            num = panel[m.num][mask].sum(axis=0)[: len(weeks)]
+            den = panel[m.den][mask].sum(axis=0)[: len(weeks)]
+            num = np.convolve(num, kernel)[: len(weeks)]
+            den = np.convolve(den, kernel)[: len(weeks)]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value = num / den
+            if m.kind == "log":
+                value = np.exp(value)
+            value[: SMOOTH_WEEKS - 1] = np.nan
+            rows += [
+                {"week": w, "metric": name, "group": group, "value": None if not np.isfinite(v) else float(v),
+                 "teams": int(mask.sum())}
+                for w, v in zip(weeks, value, strict=True)
+            ]
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+GROUP_COLOURS = {"adopting teams": "#cf222e", "comparison teams": "#0969da"}
+
+
+def groups_chart(frame: pl.DataFrame, starts: list) -> go.Figure | None:
+    """One panel per metric: the adopting and the comparison teams' series, adoption dates
+    dotted."""
+    if frame.is_empty():
+        return None
+    metrics = frame["metric"].unique(maintain_order=True).to_list()
+    cols = min(3, len(metrics))
+    rows = math.ceil(len(metrics) / cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[label(m) for m in metrics],
+                        shared_xaxes="all", vertical_spacing=0.14)
+    for i, metric in enumerate(metrics):
+        r, c = i // cols + 1, i % cols + 1
+        unit = BY_NAME[metric].unit
+        for group, colour in GROUP_COLOURS.items():
+            part = frame.filter((pl.col("metric") == metric) & (pl.col("group") == group))
+            if part.is_empty():
+                continue
+            fig.add_trace(go.Scatter(
+                x=part["week"], y=part["value"], mode="lines", line={"color": colour, "width": 1.5},
+                name=f"{group} ({part['teams'][0]})", legendgroup=group, showlegend=i == 0,
+                hovertemplate=f"{group}, 4 weeks to %{{x}}: %{{y:.3g}}<extra>{label(metric)}</extra>",
+            ), r, c)
+        if unit.startswith("share"):
+            fig.update_yaxes(tickformat=".0%", row=r, col=c)
+        elif unit.startswith("hours"):
+            fig.update_yaxes(ticksuffix=" h", row=r, col=c)
+        for day in starts:
+            fig.add_vline(x=day.isoformat(), line_dash="dot", line_color="#6e7781", row=r, col=c)
+    fig.update_layout(height=290 * rows + 40, margin={"t": 60, "b": 20},
+                      legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.08})
     return fig

@@ -10,11 +10,13 @@ import polars as pl
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from dashboards import adoption as adoption_view
 from dashboards import data, impact_view
 from warehouse.impact.measures import DORA_MEASURES
 from warehouse.impact.summary import stage_breakdown
 
 LEVEL_COLOURS = {"elite": "#1a7f37", "high": "#2da44e", "medium": "#bf8700", "low": "#cf222e"}
+NO_INITIATIVES = "No initiatives: declare them in the config (`[[initiatives]]`) or import initiatives.csv."
 PARTIAL = "partial"  # the label of a period the data covers only in part (metrics' `complete`)
 
 
@@ -349,6 +351,23 @@ def teams() -> None:
     right.dataframe(changes, hide_index=True, width="stretch", height=360)
 
 
+ESTIMATE_COLUMNS = {
+    "Verdict": st.column_config.TextColumn("Verdict", width="medium"),
+    "Why": st.column_config.TextColumn("Why (inconclusive, or not called after adjustment)", width="large"),
+    "p adjusted": st.column_config.TextColumn(
+        "p adjusted", help="Holm over the primary endpoints, Benjamini-Hochberg over the secondary ones: "
+        "a call needs the adjusted p-value under 0.05"),
+    "Endpoint": st.column_config.TextColumn(
+        "Endpoint", help="primary: the throughput and instability factors; secondary: each metric"),
+}
+
+
+@st.cache_data(ttl=600, show_spinner=False)
+def _group_series(db, config, name):
+    results, _, _ = _impact(db, config)
+    return impact_view.group_series(next(r.impact for r in results if r.initiative.name == name))
+
+
 def initiatives() -> None:
     st.title("Initiatives")
     st.caption(
@@ -363,9 +382,7 @@ def initiatives() -> None:
         return
     _stale_note(read_at, stale)
     if not results:
-        st.warning(
-            "No initiatives: declare them in the config (`[[initiatives]]`) or import initiatives.csv."
-        )
+        st.warning(NO_INITIATIVES)
         return
     names = [r.initiative.name for r in results]
     name = st.selectbox("Initiative", names, key="initiative")
@@ -415,17 +432,33 @@ def initiatives() -> None:
         "initiative (for difference-in-differences: their trend carried by the teams that had "
         "not adopted). From a base near zero the change is absolute, not a percentage."
     )
+    adopters = primary.filter(pl.col("group") != "org")
+    shown = primary if adopters.is_empty() else adopters
     st.dataframe(
-        impact_view.table(primary.to_dicts()), hide_index=True, width="stretch",
-        height=ROW_PX * (primary.height + 1) + 3,
-        column_config={"Verdict": st.column_config.TextColumn("Verdict", width="large")},
+        # The adopting teams' estimates (the whole org's are under "Every estimate"), in the
+        # columns a reader needs to follow each verdict.
+        impact_view.table(shown.to_dicts()).drop("Group", "p"), hide_index=True, width="stretch",
+        height=ROW_PX * (shown.height + 1) + 3, column_config=ESTIMATE_COLUMNS,
     )
     stages = impact_view.stage_chart(stage_breakdown(result.impact))
     if stages is not None:
         st.subheader("Where lead time goes")
         st.caption("Lead-time stages per pull request, without the initiative and with it.")
         st.plotly_chart(stages, width="stretch")
+    groups = impact_view.groups_chart(
+        _group_series(db, config, name), [c.started_on for c in result.initiative.cohorts])
     study = impact_view.event_study_chart(_event_study(db, config, name))
+    st.subheader("Adopters against comparison teams, over time")
+    if groups is None:
+        st.caption("No comparison: an org-wide initiative has no teams to compare with.")
+    else:
+        st.caption(
+            f"Each group's metric over the {impact_view.SMOOTH_WEEKS} weeks to each week (rates "
+            "through their counts, durations as geometric means), the adoption dates dotted. The "
+            "comparison teams are those that never adopted; the estimate also compares each cohort "
+            "with teams that adopt later, in the weeks before they do."
+        )
+        st.plotly_chart(groups, width="stretch", key="groups")
     st.subheader("Week by week, relative to adoption")
     if study is None:
         st.caption("No event study: an org-wide initiative has no teams to compare with.")
@@ -434,10 +467,10 @@ def initiatives() -> None:
             "The effect on the adopting teams in each week from adoption (0, red) with its 95% "
             "interval; before 0 it should hover at zero if the two groups' trends were parallel."
         )
-        st.plotly_chart(study, width="stretch")
+        st.plotly_chart(study, width="stretch", key="event-study")
     adoption = result.adoption
     st.subheader("Adoption")
-    st.caption(adoption.message)
+    st.caption(adoption.message + ". Per team on the Adoption page.")
     if adoption.weeks:
         weeks = pl.DataFrame(adoption.weeks, infer_schema_length=None)
         fig = go.Figure(go.Scatter(x=weeks["week"], y=weeks["share"], mode="lines", name="deployments"))
@@ -446,11 +479,8 @@ def initiatives() -> None:
         )
         st.plotly_chart(fig, width="stretch")
     with st.expander("Every estimate (all methods and groups)"):
-        st.dataframe(
-            rows, hide_index=True, width="stretch",
-            column_config={c: st.column_config.NumberColumn(c, format="percent")
-                           for c in ("relative_change", "ci_low", "ci_high")},
-        )
+        every = impact_view.table(rows.to_dicts()).with_columns(Primary=rows["primary"])
+        st.dataframe(every, hide_index=True, width="stretch", column_config=ESTIMATE_COLUMNS)
 
 
 def health() -> None:
@@ -548,3 +578,60 @@ def quarters() -> None:
             html = data.report_html(db, config, a, b)
         right.download_button("Download the HTML report", html, file_name=f"report-{a}.html",
                               mime="text/html")
+
+
+@st.cache_data(ttl=60, show_spinner="Measuring adoption…")
+def _adoption(db, config):
+    return adoption_view.curves(db, config)
+
+
+def adoption() -> None:
+    st.title("Adoption")
+    st.caption(
+        "Declaring that teams adopted is not the same as them using it. Per initiative, the weekly "
+        "share of the adopting teams' production deployments that went through the new path (its "
+        "adoption rule: a deployment environment or CI workflow), together and per team; dotted red "
+        "lines mark each cohort's adoption date."
+    )
+    db, config = _db()
+    curves, read_at, stale = _adoption(db, config)
+    _stale_note(read_at, stale)
+    if not curves:
+        st.warning(NO_INITIATIVES)
+        return
+    for curve in curves:
+        initiative = curve.initiative
+        st.subheader(initiative.name)
+        cohorts = "; ".join(
+            f"{', '.join(c.teams) or 'every team'} from {c.started_on:%Y-%m-%d}" for c in initiative.cohorts
+        )
+        st.caption(f"{initiative.kind}: {cohorts}. {initiative.description or ''}")
+        if curve.signal is None:
+            st.info("No adoption signal: no adoption rule is configured (`adoption_environment` or "
+                    "`adoption_workflow` in `[[initiatives]]`, or the columns of initiatives.csv).")
+            continue
+        if not curve.has_signal:
+            st.info(f"No adoption signal: no deployment of the adopting teams matches the {curve.signal}.")
+            continue
+        total = adoption_view.weekly(curve)
+        latest = total.filter(pl.col("deployments") > 0).row(-1, named=True)
+        shares = adoption_view.team_shares(curve)
+        cols = st.columns(3)
+        cols[0].metric(f"Week of {latest['week']:%Y-%m-%d}", f"{latest['share']:.0%}",
+                       help="Share of the adopting teams' production deployments on the new path")
+        cols[1].metric("Deployments that week", f"{latest['new_path']} of {latest['deployments']}")
+        settled = shares.filter(pl.col("share since") >= 0.5).height
+        cols[2].metric("Teams with half or more on the new path", f"{settled} of {shares.height}")
+        st.caption(f"Measured by {curve.signal}.")
+        st.plotly_chart(adoption_view.chart(curve), width="stretch", key=f"adoption-{initiative.name}")
+        st.dataframe(
+            shares, hide_index=True, width="stretch", height=ROW_PX * (shares.height + 1) + 3,
+            column_config={
+                "team": st.column_config.TextColumn("Team"),
+                "adopted on": st.column_config.DateColumn("Adopted on"),
+                "deployments since": st.column_config.NumberColumn(
+                    "Deployments since the ramp", help="Production deployments after the settling-in weeks"),
+                "share since": st.column_config.NumberColumn("On the new path since", format="percent"),
+                "share, last 4 weeks": st.column_config.NumberColumn("Last 4 weeks", format="percent"),
+            },
+        )

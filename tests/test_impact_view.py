@@ -18,7 +18,19 @@ def test_a_did_change_is_measured_against_the_counterfactual_not_the_adopters_be
 
 def test_a_near_zero_count_changes_absolutely():
     row = {"metric": "outside_reviews", "method": "did", "after": 1.04, "relative_change": 1.04 / 0.08 - 1}
-    assert change(row) == "+0.96 (0.08 → 1.04)"
+    assert change(row) == "+0.96 (0.08 → 1.04 reviews from outside the author's team per PR)"
+
+
+def test_the_table_names_the_endpoint_and_the_adjusted_p_value():
+    row = {"metric": "lead_time", "method": "did", "after": 24.5, "relative_change": 0.084, "ci_low": 0.0,
+           "ci_high": 0.176, "group": "treated teams", "verdict": "no detectable change", "p_value": 0.0497,
+           "p_adjusted": 0.0994, "adjustment": "bh", "family_size": 11, "endpoint": "secondary",
+           "reason": "p = 0.0497 alone, 0.0994 after Benjamini-Hochberg adjustment over 11 secondary endpoints"}
+    shown = table([row]).row(0, named=True)
+    assert (shown["Endpoint"], shown["Group"], shown["Method"]) == (
+        "secondary", "adopting teams", "difference-in-differences")
+    assert (shown["p"], shown["p adjusted"]) == ("0.050", "0.099 (Benjamini-Hochberg, 11 endpoints)")
+    assert shown["Why"].startswith("p = 0.0497 alone")
 
 
 def test_rates_are_percentages_everywhere():
