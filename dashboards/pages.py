@@ -267,6 +267,43 @@ def delivery() -> None:
     levels = " · ".join(f"{level}: {name}" for level, name in zip(
         LEVEL_COLOURS, ("dark green", "green", "amber", "red"), strict=True))
     st.caption(f"Production deployments are coloured by each period's DORA 2024 level ({levels}).")
+    if by == "org":
+        team_multiples(db, config, period, since)
+
+
+# The metrics the team comparison can show: (column, label, y-axis format).
+TEAM_METRICS = {
+    "Deployments / week": ("deployments_per_week", None),
+    "Lead time, median (hours)": ("lead_time_median_hours", None),
+    "Change fail rate": ("change_fail_rate", ".0%"),
+    "Recovery time, median (hours)": ("recovery_time_median_hours", None),
+    "Rework rate": ("rework_rate", ".0%"),
+}
+
+
+def team_multiples(db: str, config: str | None, period: str, since: date | None) -> None:
+    """Every team in its own small panel, on one scale: which team moves, and when."""
+    frame, _, _ = _metrics(db, config, "team", period, since, None)
+    if frame.height == 0:
+        return
+    st.subheader("Team by team")
+    choice = st.radio("Metric", list(TEAM_METRICS), horizontal=True, key="delivery-team-metric")
+    column, tick = TEAM_METRICS[choice]
+    teams = sorted(frame["key"].unique().to_list())
+    cols = 4
+    rows = -(-len(teams) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=teams, shared_xaxes="all", shared_yaxes="all",
+                        vertical_spacing=min(0.12, 0.5 / rows))
+    for i, team in enumerate(teams):
+        _line(fig, frame.filter(pl.col("key") == team), column, team, i // cols + 1, i % cols + 1,
+              line={"width": 1.5, "color": "#0969da"}, marker={"size": 4})
+    if tick:
+        fig.update_yaxes(tickformat=tick)
+    fig.update_layout(height=190 * rows + 60, margin={"t": 40, "b": 20, "l": 20, "r": 20}, showlegend=False)
+    mark_initiatives(fig, since)
+    st.plotly_chart(fig, width="stretch", key="team-multiples")
+    st.caption(f"{len(teams)} teams, one scale; hollow markers labelled {PARTIAL} are periods the data "
+               "covers only in part; dotted lines mark initiatives starting.")
 
 
 ROW_PX = 35  # the height of a row in st.dataframe
