@@ -54,6 +54,19 @@ def repo_name(repo: Git, path: Path) -> str:
     return f"local/{folder[:-4] if folder.endswith('.git') else folder}"
 
 
+GITHUB_REMOTE = re.compile(
+    r"^(?:https?://(?:[^@/]+@)?|ssh://git@|git@)github\.com[:/]([\w.-]+)/([\w.-]+?)(?:\.git)?/?$"
+)
+
+
+def github_web(repo: Git) -> str | None:
+    """https://github.com/OWNER/REPO when the `origin` remote is on github.com, else None
+    (another host's pages are not derived: their paths differ)."""
+    url = repo.run("config", "--get", "remote.origin.url", check=False).strip()
+    m = GITHUB_REMOTE.match(url)
+    return f"https://github.com/{m.group(1)}/{m.group(2)}" if m else None
+
+
 def open_repo(path: Path) -> Git:
     if not path.exists():
         raise UserError(f"{path}: no such directory (sync --git needs a git repository)")
@@ -67,9 +80,12 @@ def open_repo(path: Path) -> Git:
     return repo
 
 
-def pull_request_rows(name: str, repo: Git, since: datetime) -> tuple[list[dict], list[dict]]:
+def pull_request_rows(
+    name: str, repo: Git, since: datetime, web: str | None = None
+) -> tuple[list[dict], list[dict]]:
     """Pull requests from merge commits, and the PR number of every commit they brought in.
-    created_at is the first commit's time (the history has no opening time).
+    created_at is the first commit's time (the history has no opening time). With `web` (the
+    repository's GitHub page) each row carries the URL of its pull request or commit there.
 
     One `git log` for the whole history, not one per merge: merges are taken oldest first, and
     what a merge brought in is what its second parent reaches without crossing the main line
@@ -112,13 +128,14 @@ def pull_request_rows(name: str, repo: Git, since: datetime) -> tuple[list[dict]
                 "merged_at": merge.committed_at,
                 "first_commit_at": first,
                 "merge_sha": merge.sha,
+                "url": f"{web}/pull/{number}" if web else None,
             }
         )
-        changes += [_change(name, c, number) for c in brought if len(c.parents) == 1]
+        changes += [_change(name, c, number, web) for c in brought if len(c.parents) == 1]
     for c in history:
         m = SQUASH_PR.search(c.subject)
         if m and len(c.parents) == 1 and c.committed_at >= since and c.sha not in taken:
-            changes.append(_change(name, c, int(m.group(1))))
+            changes.append(_change(name, c, int(m.group(1)), web))
     return prs, changes
 
 
@@ -126,7 +143,7 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def _change(name: str, c, number: int) -> dict:
+def _change(name: str, c, number: int, web: str | None = None) -> dict:
     return {
         "repo": name,
         "sha": c.sha,
@@ -134,6 +151,7 @@ def _change(name: str, c, number: int) -> dict:
         "authored_at": c.authored_at,
         "author": c.author,
         "pr_number": number,
+        "url": f"{web}/commit/{c.sha}" if web else None,
     }
 
 
@@ -148,6 +166,7 @@ def sync_local(
 ) -> LocalResult:
     repo = open_repo(path)
     name = repo_name(repo, path)
+    web = github_web(repo)
     result = LocalResult(name)
     gh = config.github
     if full:
@@ -186,14 +205,14 @@ def sync_local(
         attribution.save_evidence(
             wh, [d["deployment_id"] for d in deployments], attribution.TEXT_KINDS, evidence
         )
-        prs, pr_changes = pull_request_rows(name, repo, window)
+        prs, pr_changes = pull_request_rows(name, repo, window, web)
         result.add(
             load_rows(
                 wh, {"deployments": deployments, "pull_requests": prs, "changes": pr_changes}, SOURCE, []
             )
         )
     shipped = ship_and_load(
-        wh, SOURCE, name, repo, window, config.metrics.production_environment, rules, bounds
+        wh, SOURCE, name, repo, window, config.metrics.production_environment, rules, bounds, web
     )
     result.add(shipped.counts)
     if not unchanged:

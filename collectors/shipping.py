@@ -58,8 +58,11 @@ def ship_and_load(
     production_regex: str,
     deployment_rules: DeploymentRules,
     bounds: list[Deployed] = (),
+    web: str | None = None,
 ) -> ShipResult:
-    """`bounds`: deployments older than the window (old tags) that bound what later ones ship."""
+    """`bounds`: deployments older than the window (old tags) that bound what later ones ship.
+    `web`: the repository's GitHub page (https://github.com/OWNER/REPO), when known: each
+    shipped commit then carries its URL there."""
     deployments = attribution.graph_deployments(wh, repo_name, production_regex)
 
     def index() -> PullRequestIndex:  # read only when a deployment is walked
@@ -100,7 +103,8 @@ def ship_and_load(
             attribution.unship(wh, repo_name, batch.unshipped)
             counts = load_rows(
                 wh,
-                {CHANGES.name: batch.changes},
+                {CHANGES.name: [{**c, "url": f"{web}/commit/{c['sha']}"} for c in batch.changes]
+                 if web else batch.changes},
                 source,
                 [Cursor(source, repo_name, RESOURCE, json.dumps(batch.state, sort_keys=True))],
             )

@@ -11,7 +11,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from dashboards import adoption as adoption_view
-from dashboards import data, impact_view
+from dashboards import data, drilldown, impact_view
 from warehouse.impact.measures import DORA_MEASURES
 from warehouse.impact.summary import stage_breakdown
 
@@ -372,8 +372,8 @@ def teams() -> None:
     team = st.selectbox("Team", table["team"].to_list(), key="teams-drill")
     row = frame.filter((pl.col("period") == chosen) & (pl.col("key") == team)).row(0, named=True)
     start, end = row["period_start"], row["period_end"]
-    deployments, _, _ = data.rows_behind("deployments", db, config, team, start, end)
-    changes, _, _ = data.rows_behind("changes", db, config, team, start, end)
+    deployments, _, _ = drilldown.rows("deployments", db, config, team, start, end)
+    changes, _, _ = drilldown.rows("changes", db, config, team, start, end)
     left, right = st.columns(2)
     # The same two counts as the CLI's `deploys` and `of`: the table lists every production
     # deployment, failed runs included, so its heading counts those rows.
@@ -383,9 +383,9 @@ def teams() -> None:
         f"{row['deployments']} successful, {failed_runs} failed runs; "
         f"{row['failed_deployments']} needed intervention"
     )
-    left.dataframe(deployments, hide_index=True, width="stretch", height=360)
-    right.markdown(f"**{changes.height} changes shipped** (lead time per change)")
-    right.dataframe(changes, hide_index=True, width="stretch", height=360)
+    left.dataframe(deployments, hide_index=True, width="stretch", height=360, column_config=drilldown.COLUMNS)
+    right.markdown(f"**{changes.height} changes shipped** by {team} in {chosen} (lead time per change)")
+    right.dataframe(changes, hide_index=True, width="stretch", height=360, column_config=drilldown.COLUMNS)
 
 
 ESTIMATE_COLUMNS = {

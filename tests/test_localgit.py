@@ -105,3 +105,29 @@ def test_cli_sync_git_not_a_repository_is_exit_2(tmp_path):
     assert done.stderr.strip() == f"dora-impact: {tmp_path / 'plain'}: not a git repository"
     done = run_cli("sync", "--since", "yesterday", "--git", str(tmp_path), db=tmp_path / "x.duckdb")
     assert done.code == 2 and "--since 'yesterday'" in done.stderr
+
+
+@pytest.mark.parametrize("remote", [
+    "https://github.com/acme/shop.git", "git@github.com:acme/shop.git", "ssh://git@github.com/acme/shop",
+])
+def test_a_github_remote_gives_each_commit_and_pull_request_its_url(repo, tmp_path, remote):
+    g, s = repo
+    g.git("remote", "add", "origin", remote)
+    with Warehouse(tmp_path / "db.duckdb") as wh:
+        result = sync_local(wh, Config(), g.path, since=date(2026, 1, 1))
+        changes = dict(wh.con.execute("SELECT sha, url FROM changes").fetchall())
+        prs = wh.con.execute("SELECT number, url FROM pull_requests ORDER BY number").fetchall()
+    assert result.repo == "acme/shop"
+    # Commits of pull requests and commits shipped outside any (r0, the revert) alike.
+    assert changes == {sha: f"https://github.com/acme/shop/commit/{sha}"
+                       for key, sha in s.items() if key not in ("m7", "m9")}
+    assert prs == [(7, "https://github.com/acme/shop/pull/7"), (9, "https://github.com/acme/shop/pull/9")]
+
+
+def test_a_remote_elsewhere_derives_no_url(repo, tmp_path):
+    g, _ = repo
+    g.git("remote", "add", "origin", "https://gitlab.example.com/acme/shop.git")
+    with Warehouse(tmp_path / "db.duckdb") as wh:
+        sync_local(wh, Config(), g.path, since=date(2026, 1, 1))
+        assert wh.con.execute("SELECT count(*) FROM changes WHERE url IS NOT NULL").fetchone() == (0,)
+        assert wh.con.execute("SELECT count(*) FROM changes").fetchone()[0] == 6
