@@ -11,7 +11,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from dashboards import adoption as adoption_view
-from dashboards import data, drilldown, impact_view
+from dashboards import data, drilldown, health_view, impact_view
 from warehouse.impact.measures import DORA_MEASURES
 from warehouse.impact.summary import stage_breakdown
 
@@ -540,9 +540,33 @@ def health() -> None:
     }
     st.table({"gap": list(gaps), "rows": list(gaps.values())})
     st.markdown(f"Last production deployment: **{info['last_deployment']}**")
-    if info["sync_state"].height:
-        st.subheader("Sync cursors")
-        st.dataframe(info["sync_state"], hide_index=True, width="stretch")
+    checks, _, _ = health_view.checks(db, config)
+    st.subheader("Coverage gaps")
+    for gap in checks["gaps"]:
+        with st.expander(f"{gap.title}: {gap.count:,}", expanded=bool(gap.count)):
+            st.caption(gap.why)
+            if gap.count:
+                part = gap.count > gap.sample.height
+                st.caption(f"Sample: the newest {gap.sample.height} of {gap.count:,}." if part else "All of them.")
+                st.dataframe(gap.sample, hide_index=True, width="stretch")
+    st.subheader("Last sync per repository and resource")
+    syncs = checks["syncs"]
+    if syncs.height:
+        tall = min(ROW_PX * (syncs.height + 1) + 3, 600)
+        st.dataframe(syncs, hide_index=True, width="stretch", height=tall,
+                     column_config={"last_synced": st.column_config.DatetimeColumn(
+                         "Last synced (UTC)", format="YYYY-MM-DD HH:mm")})
+    else:
+        st.caption("No repository has been synced (the data came from imports or the demo).")
+    st.subheader("Rate limits at the last sync")
+    limits = checks["rate_limits"]
+    if limits.height:
+        st.dataframe(limits, hide_index=True, width="stretch", column_config={
+            "remaining": st.column_config.NumberColumn("Requests remaining"),
+            "reset_at": st.column_config.TextColumn("Resets at (UTC)"),
+            "reported_at": st.column_config.DatetimeColumn("Reported (UTC)", format="YYYY-MM-DD HH:mm")})
+    else:
+        st.caption("No rate-limit state recorded: no GitHub sync has completed.")
 
 
 LEVEL_RANK = {"low": 0, "medium": 1, "high": 2, "elite": 3}

@@ -18,10 +18,11 @@ from tests.browser import browser_page, dashboard  # noqa: E402
 # page, so a full-page screenshot is only as tall as the viewport). The default page (Delivery)
 # lives at the root: its url_path answers "Page not found".
 PAGES = {
-    "": ("Deployments / week", 1100),
+    "": ("Team by team", 1900),
     "teams": ("Drill down", 1300),
-    "initiatives": ("Week by week, relative to adoption", 3400),
-    "health": ("Sync cursors", 1100),
+    "initiatives": ("Week by week, relative to adoption", 4300),
+    "adoption": ("preview-environments", 3600),
+    "health": ("Rate limits at the last sync", 1500),
 }
 NAMES = {"": "delivery"}
 

@@ -66,6 +66,9 @@ class Failure:
     message: str
 
 
+RATE_LIMIT_SCOPE = "rate-limit"  # sync_state rows: resource -> {"remaining", "reset_at"}
+
+
 @dataclass
 class SyncResult:
     counts: dict[str, LoadCounts] = field(default_factory=dict)
@@ -187,8 +190,20 @@ class GitHubSync:
             "window": counts["window"],
             "unattributed": counts["unattributed"],
         }
+        self._save_rate_limits()
         self.reporter.step("*", "done")
         return self.result
+
+    def _save_rate_limits(self) -> None:
+        """The rate limit GitHub last reported per resource (core, graphql, search): what the
+        Data health page shows as the state at the last sync."""
+        cursors = [
+            Cursor(SOURCE, RATE_LIMIT_SCOPE, resource, json.dumps(
+                {"remaining": remaining, "reset_at": datetime.fromtimestamp(reset, UTC).isoformat()}))
+            for resource, (remaining, reset) in sorted(self.client.spent.items())
+        ]
+        if cursors:
+            self.wh.load({}, cursors=cursors)
 
     def _discover(self) -> tuple[list[RepoInfo], dict]:
         """(repositories, the new listing cache to store); --full ignores the stored one."""
