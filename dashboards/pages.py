@@ -546,8 +546,8 @@ def health() -> None:
         with st.expander(f"{gap.title}: {gap.count:,}", expanded=bool(gap.count)):
             st.caption(gap.why)
             if gap.count:
-                part = gap.count > gap.sample.height
-                st.caption(f"Sample: the newest {gap.sample.height} of {gap.count:,}." if part else "All of them.")
+                n = gap.sample.height
+                st.caption(f"Sample: the newest {n} of {gap.count:,}." if gap.count > n else "All of them.")
                 st.dataframe(gap.sample, hide_index=True, width="stretch")
     st.subheader("Last sync per repository and resource")
     syncs = checks["syncs"]
