@@ -17,7 +17,7 @@ import streamlit as st
 # Streamlit runs this file as a script; make the project importable when run from a checkout.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dashboards import data, pages  # noqa: E402
+from dashboards import auth, data, pages  # noqa: E402
 
 
 def arguments() -> argparse.Namespace:
@@ -44,6 +44,7 @@ def main() -> None:
     args = arguments()
     st.session_state["db"] = str(Path(args.db).resolve())
     st.session_state["config"] = args.config
+    auth.gate(data.config(args.config).dashboard.auth)  # sign-in, when [dashboard.auth] is set
     if not Path(args.db).exists():
         st.error(f"{args.db}: no such database. Run `dora-impact demo --no-serve`, `import` or `sync`.")
         st.stop()

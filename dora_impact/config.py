@@ -12,6 +12,7 @@ Nothing secret lives in the file: tokens come from environment variables.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -37,6 +38,9 @@ class Config(Strict):
     teams: dict[str, list[str]] = Field(default_factory=dict)  # team -> repo globs
     initiatives: list[InitiativeConfig] = Field(default_factory=list)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    # `[dashboard]` belongs to the dashboard (dashboards/settings.py), a room beside this one:
+    # `dora-impact dashboard` has it validated there (dashboards/auth.py) before serving.
+    dashboard: dict[str, Any] = Field(default_factory=dict)
 
     source_path: Path | None = Field(default=None, exclude=True)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import tempfile
 from importlib import resources
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -29,8 +31,23 @@ def dashboard_command_line(context: AppContext, port: int, address: str) -> list
 
 def serve_dashboard(context: AppContext, port: int = 8501, address: str = "localhost") -> None:
     context.open(read_only=True).close()  # a missing or unusable file: one line, before serving
-    typer.echo(f"Dashboard on http://{address}:{port} (Ctrl-C stops it)", err=True)
-    raise typer.Exit(run_child(dashboard_command_line(context, port, address)))
+    command = dashboard_command_line(context, port, address)
+    with tempfile.TemporaryDirectory(prefix="dora-impact-") as private:  # 0700, removed after
+        if context.config.source_path:
+            # [dashboard.auth]: the dashboard room validates it and writes the secrets file
+            # st.login reads, with the secrets from the environment (dashboards/auth.py).
+            secrets = Path(private) / "secrets.toml"
+            done = subprocess.run([sys.executable, "-m", "dashboards.auth",
+                                   str(context.config.source_path.resolve()), str(secrets)],
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                typer.echo(done.stderr.strip() or "dora-impact: [dashboard.auth] is not valid", err=True)
+                raise typer.Exit(2)
+            if secrets.exists():
+                command[command.index("--") : command.index("--")] = ["--secrets.files", str(secrets)]
+        typer.echo(f"Dashboard on http://{address}:{port} (Ctrl-C stops it)", err=True)
+        code = run_child(command)
+    raise typer.Exit(code)
 
 
 def run_child(command: list[str]) -> int:

@@ -35,9 +35,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def dashboard(db: Path, config: Path | None = None, timeout: float = 60) -> Iterator[str]:
-    """Serve `dora-impact dashboard` on a free loopback port; yield its URL."""
-    port = free_port()
+def dashboard(db: Path, config: Path | None = None, timeout: float = 60, port: int | None = None) -> Iterator[str]:
+    """Serve `dora-impact dashboard` on a free loopback port (or `port`); yield its URL."""
+    port = port or free_port()
     command = [sys.executable, "-m", "dora_impact", "--db", str(db)]
     if config:
         command += ["--config", str(config)]
