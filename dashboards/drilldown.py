@@ -17,18 +17,18 @@ from warehouse.metrics import prepare
 # from these rows (warehouse/sql: prod_deployments, change_lead_times).
 QUERIES = {
     "deployments": (
-        "SELECT d.deployment_id, d.repo, d.status, d.finished_at, d.failed, d.caused_incident, "
-        "d.fixed_forward_or_rolled_back, d.run_failed, d.is_hotfix, d.is_rollback, "
-        "round(d.recovery_hours, 2) AS recovery_hours, r.url AS deployment_url "
+        "SELECT d.deployment_id, r.url AS deployment_url, d.repo, d.status, d.finished_at, d.failed, "
+        "d.caused_incident, d.fixed_forward_or_rolled_back, d.run_failed, d.is_hotfix, d.is_rollback, "
+        "round(d.recovery_hours, 2) AS recovery_hours "
         "FROM prod_deployments d LEFT JOIN deployments r USING (deployment_id) "
         "WHERE d.finished_at >= ? AND d.finished_at < ? AND (? IS NULL OR d.team = ?) "
         "ORDER BY d.finished_at, d.deployment_id",
         "finished_at",
     ),
     "changes": (
-        "SELECT l.repo, l.sha, l.author, l.pr_number, l.deployment_id, l.committed_at, l.shipped_at, "
-        "round(l.lead_time_hours, 2) AS lead_time_hours, c.url AS commit_url, p.url AS pr_url, "
-        "d.url AS deployment_url "
+        "SELECT c.url AS commit_url, p.url AS pr_url, l.repo, l.sha, l.author, l.pr_number, "
+        "l.deployment_id, d.url AS deployment_url, l.committed_at, l.shipped_at, "
+        "round(l.lead_time_hours, 2) AS lead_time_hours "
         "FROM change_lead_times l "
         "LEFT JOIN changes c ON c.repo = l.repo AND c.sha = l.sha "
         "LEFT JOIN pull_requests p ON p.repo = l.repo AND p.number = l.pr_number "

@@ -344,18 +344,19 @@ def teams() -> None:
     whole = [i for i, c in enumerate(periods["complete"]) if c]
     label = st.selectbox("Period", labels, index=whole[0] if whole else 0, key="teams-chosen-period")
     chosen = periods["period"][labels.index(label)]
+    # A column no row fills (no failure, no recovery) has no numeric type: cast before rounding.
     table = frame.filter(pl.col("period") == chosen).select(
         pl.col("key").alias("team"),
         "deployments",
-        pl.col("deployments_per_week").round(1),
+        pl.col("deployments_per_week").cast(pl.Float64).round(1),
         "changes",
-        pl.col("lead_time_median_hours").round(1),
-        pl.col("lead_time_p90_hours").round(1),
+        pl.col("lead_time_median_hours").cast(pl.Float64).round(1),
+        pl.col("lead_time_p90_hours").cast(pl.Float64).round(1),
         "failed_deployments",
         "production_deployments",
-        pl.col("change_fail_rate").round(3),
-        pl.col("recovery_time_median_hours").round(1),
-        pl.col("rework_rate").round(3),
+        pl.col("change_fail_rate").cast(pl.Float64).round(3),
+        pl.col("recovery_time_median_hours").cast(pl.Float64).round(1),
+        pl.col("rework_rate").cast(pl.Float64).round(3),
         "dora_level",
     )
     st.markdown(f"**{table.height} teams** in {chosen}")
@@ -474,7 +475,10 @@ def initiatives() -> None:
     st.dataframe(
         # The adopting teams' estimates (the whole org's are under "Every estimate"), in the
         # columns a reader needs to follow each verdict.
-        impact_view.table(shown.to_dicts()).drop("Group", "p"), hide_index=True, width="stretch",
+        impact_view.table(shown.to_dicts()).select(
+            "Metric", "Endpoint", "Without the initiative", "Adopters, after", "Change", "Verdict",
+            "95% interval (relative)", "p adjusted", "Why", "Method"),
+        hide_index=True, width="stretch",
         height=ROW_PX * (shown.height + 1) + 3, column_config=ESTIMATE_COLUMNS,
     )
     stages = impact_view.stage_chart(stage_breakdown(result.impact))
