@@ -19,7 +19,7 @@ from tests.browser import browser_page, dashboard  # noqa: E402
 # lives at the root: its url_path answers "Page not found".
 PAGES = {
     "": ("Team by team", 1900),
-    "teams": ("Drill down", 1300),
+    "teams": ("changes shipped", 1300),
     "initiatives": ("Week by week, relative to adoption", 4300),
     "adoption": ("preview-environments", 3600),
     "health": ("Rate limits at the last sync", 1500),
@@ -33,7 +33,8 @@ def main(db: str) -> None:
             page.set_viewport_size({"width": 1440, "height": height})
             page.goto(f"{url}/{path}")
             page.get_by_text(ready).first.wait_for(timeout=180_000)
-            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            if path not in ("teams", "health"):  # the pages with charts
+                page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
             page.wait_for_timeout(4000)  # charts finish drawing after the text arrives
             out = ROOT / "docs" / f"dashboard-{NAMES.get(path, path)}.png"
             page.screenshot(path=str(out), full_page=True)

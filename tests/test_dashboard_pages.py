@@ -232,9 +232,12 @@ def test_drill_down_links_to_github_where_the_url_is_known(small):
     expect(deployments).to_contain_text("Deployment link")
     expect(changes).to_contain_text("Commit link")
     expect(changes).to_contain_text("Pull request link")
-    # The link column shows the short sha it points at (the full one is beside it).
-    expect(changes).to_contain_text("a" * 7)
-    expect(deployments).to_contain_text("view")
+    # Each link is the stored URL (shown as "view", the short sha, the number); rows without
+    # one have no link.
+    expect(deployments).to_contain_text("https://github.com/acme/shop/actions/runs/11")
+    expect(changes).to_contain_text(f"https://github.com/acme/shop/commit/{'a' * 40}")
+    expect(changes).to_contain_text("https://github.com/acme/shop/pull/7")
+    assert "/commit/" + "b" * 40 not in changes.inner_text()
     small.check("teams-links")
 
 
