@@ -423,7 +423,10 @@ def initiatives() -> None:
         st.warning(NO_INITIATIVES)
         return
     names = [r.initiative.name for r in results]
-    name = st.selectbox("Initiative", names, key="initiative")
+    # ?initiative=NAME opens on that one (a link can say which it means).
+    wanted = st.query_params.get("initiative")
+    name = st.selectbox("Initiative", names, index=names.index(wanted) if wanted in names else 0,
+                        key="initiative")
     result = results[names.index(name)]
     for line in result.summary:
         st.markdown(f"- {line}")

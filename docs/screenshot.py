@@ -20,11 +20,11 @@ from tests.browser import browser_page, dashboard  # noqa: E402
 PAGES = {
     "": ("Team by team", 1900),
     "teams": ("changes shipped", 1300),
-    "initiatives": ("Week by week, relative to adoption", 4300),
+    "initiatives?initiative=deploy-platform": ("Week by week, relative to adoption", 4300),
     "adoption": ("preview-environments", 3600),
     "health": ("Rate limits at the last sync", 1500),
 }
-NAMES = {"": "delivery"}
+NAMES = {"": "delivery", "initiatives?initiative=deploy-platform": "initiatives"}
 
 
 def main(db: str) -> None:
