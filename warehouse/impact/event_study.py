@@ -166,14 +166,13 @@ def compute(
     edges = bins(design, width, ramp, post)
     if not edges:
         return None
-    weights = did.jackknife_weights(panel.n_teams)
     columns, treated, control = [], np.zeros(panel.n_teams, bool), np.zeros(panel.n_teams, bool)
     for start, stop in edges:
         windows = _bin_windows(start, stop, design.cohorts)
         if not any(len(w.post) for w in windows):
             columns.append(np.full(panel.n_teams + 1, math.nan))
             continue
-        reps = did.replicates(panel, measure, design, windows, weights)
+        reps = did.replicates(panel, measure, design, windows)
         columns.append(reps.treated)
         treated |= reps.treated_teams
         control |= reps.control_teams
