@@ -90,6 +90,13 @@ def judge(
                 f"{trend.distance:.0f} weeks would change the conclusion): adopting and comparison "
                 "teams were already drifting apart"
             )
+        if trend.unruled:
+            return "inconclusive", (
+                f"the pre-adoption trend ({math.expm1(trend.slope):+.2%} a week between adopting and "
+                f"comparison teams, over {trend.restrictions + 1} bins), carried on over "
+                f"{trend.distance:.0f} weeks, would explain this change away (it breaks at "
+                f"{math.expm1(trend.breakdown):+.2%} a week)"
+            )
     # The 95% interval decides (for t-based intervals this is exactly p < 0.05; for bootstrap
     # percentile intervals it keeps the verdict and the interval shown consistent).
     if est.low <= 0 <= est.high:
