@@ -10,7 +10,12 @@ estimate is also `inconclusive` when its pre-adoption event study (event_study.p
 joint test of the pre-adoption bins rejects parallel trends (p < 0.05) *and* the linear trend
 those bins show, carried over the distance from the baseline to the weeks after, would change
 the conclusion (turn a call into no change, or no change into a call). A significant but tiny
-wiggle beside a large effect does not withhold the verdict; a drift that explains it does.
+wiggle beside a large effect does not withhold the verdict; a drift that explains it does. And
+a call is `inconclusive` when the pre-adoption trend, carried on, reaches the breakdown trend
+(event_study.check's `unruled`), significant or not: 26 noisy baseline weeks rarely reject.
+
+The p-value of a difference-in-differences row is the larger of its jackknife-t and its
+randomization p (estimate.randomized), its interval widened to match.
 
 Otherwise: `improved` or `worsened` when the 95% interval excludes no change (p < 0.05), by
 the metric's direction (more deployments is better; longer durations, more failures and more
