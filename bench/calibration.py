@@ -238,7 +238,7 @@ def power_bound(orgs: int, seed: int) -> str:
     found: dict[str, list[tuple[float, float, float]]] = {"deployment_frequency": [], "lead_time": []}
     for k in range(orgs):
         panel, initiative = simulate(scenario, np.random.default_rng(seed * 7919 + k))
-        rows = analyse(panel, initiative, [initiative], window_weeks=WINDOW, resamples=99, seed=k).rows()
+        rows = analyse(panel, initiative, [initiative], window_weeks=WINDOW, resamples=499, seed=k).rows()
         r2 = baseline_r2(panel, np.arange(2, 28), np.arange(32, 58))
         for metric in found:
             row = next(r for r in rows if r["group"] == TREATED and r["primary"] and r["metric"] == metric)
