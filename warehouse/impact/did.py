@@ -242,6 +242,9 @@ def estimate(
     org.extra.update({k: v for k, v in treated.extra.items() if k.startswith(("p_", "randomization"))})
     with np.errstate(invalid="ignore", over="ignore"):
         org.draws = scale(thetas)
+        if treated.reference is not None:  # so that the org's factors get theirs too
+            ref = treated.reference
+            org.reference = Reference(scale(ref.thetas), ref.strata, ref.exact)
     step = max(se, 1e-9) * 1e-3  # delta method for the reported standard error
     org.se = (
         se
