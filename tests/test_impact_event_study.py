@@ -77,10 +77,9 @@ def test_block_bootstrap_and_hac_bandwidth_by_hand():
     for row in idx:
         for b in range(0, 9, 3):
             assert np.diff(row[b : b + 3]).tolist() == [1, 1] and row[b] <= 107
-    # Newey-West's rule for 52 weeks: int(4 (0.52)^(2/9)) = 3. Andrews, rho 0.8:
-    # alpha = 4 0.64 / 0.36^2 = 19.75, 1.1447 (19.75 x 52)^(1/3) = 11.55 -> 12 weeks, 11 lags.
-    assert its.hac_lags(52) == 3 and its.hac_lags(52, 0.8) == 11
+    # Kiefer-Vogelsang's polynomial: 1.96 + 2.9694 b + 0.4160 b^2 - 0.5324 b^3.
     assert its.fixed_b_critical(0) == 1.96 and its.fixed_b_critical(0.2) == pytest.approx(2.5667, abs=1e-3)
+    assert its.fixed_b_critical(its.BANDWIDTH_SHARE) == pytest.approx(4.813, abs=1e-3)
 
 
 # -- rates over simulated orgs -------------------------------------------------------------------

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from warehouse.impact import before_after, did, event_study, factors, its, multiplicity
+from warehouse.impact import before_after, did, event_study, factors, its, multiplicity, randomization
 from warehouse.impact.design import Design, build
 from warehouse.impact.estimate import Estimate, relative
 from warehouse.impact.event_study import TrendCheck
@@ -167,8 +167,11 @@ def analyse(
     if not initiative.org_wide and design.cohorts:
         cohort_spans = [(w.treated, w.pre, w.post) for w in design.cohorts]
         post_union = np.unique(np.concatenate([w.post for w in design.cohorts])).astype(int)
+        # One set of re-drawn adoption labels for every metric (randomization inference).
+        drawn = randomization.assignments(panel, design, resamples, seed)
         for m in measures:
-            treated, org = did.estimate(panel, m, design)
+            reference = randomization.reference(panel, m, design, drawn)
+            treated, org = did.estimate(panel, m, design, reference=reference)
             if treated.unavailable:
                 notes.append(f"{m.name}: difference-in-differences not possible: {treated.unavailable}")
                 continue

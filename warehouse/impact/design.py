@@ -37,16 +37,28 @@ class Exposure:
     signature: np.ndarray  # (teams, weeks) code of the team's status on all other initiatives
     ramping: np.ndarray  # (teams, weeks) the team is settling into another initiative
 
-    def controls(self, window: Window, weeks: np.ndarray) -> np.ndarray:
-        """(len(weeks), teams) bool: the clean comparison teams for each of these weeks."""
+    def controls(
+        self,
+        window: Window,
+        weeks: np.ndarray,
+        start: np.ndarray | None = None,
+        members: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """(len(weeks), teams) bool: the clean comparison teams for each of these weeks.
+
+        start, members: other adoption weeks and cohort members than the real ones, e.g.
+        (draws, teams) re-drawn ones for randomization inference; then (draws, weeks, teams)."""
+        start = self.start if start is None else start
+        members = window.treated if members is None else members
         pre = window.pre
         if len(pre) == 0 or len(weeks) == 0:
-            return np.zeros((len(weeks), len(self.start)), dtype=bool)
+            return np.zeros(start.shape[:-1] + (len(weeks), len(self.start)), dtype=bool)
         baseline = self.signature[:, pre[0]]
         steady = (self.signature[:, pre] == baseline[:, None]).all(axis=1)
-        steady &= ~self.ramping[:, pre].any(axis=1) & ~window.treated
-        same_now = self.signature[:, weeks].T == baseline[None, :]
-        return steady[None, :] & (self.start[None, :] > weeks[:, None]) & same_now & ~self.ramping[:, weeks].T
+        steady &= ~self.ramping[:, pre].any(axis=1)
+        same_now = (self.signature[:, weeks].T == baseline[None, :]) & ~self.ramping[:, weeks].T
+        not_yet = start[..., None, :] > weeks[:, None]
+        return (steady & ~members)[..., None, :] & not_yet & same_now
 
 
 @dataclass

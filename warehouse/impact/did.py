@@ -26,6 +26,7 @@ calibration.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from warehouse.impact.design import Design, Window
-from warehouse.impact.estimate import Estimate, t_interval
+from warehouse.impact.estimate import Estimate, Reference, jackknife_many, randomized, t_interval
 from warehouse.impact.measures import Measure
 from warehouse.impact.panel import Panel
 
@@ -59,81 +60,121 @@ def partition(treated: np.ndarray, control: np.ndarray) -> list[np.ndarray]:
     return [treated, control & ~treated]
 
 
-def jackknife_weights(n: int) -> np.ndarray:
-    weights = np.ones((n + 1, n))
-    weights[1:][np.diag_indices(n)] = 0.0
-    return weights
+def _with_left_out(full: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """(rows, teams + 1, ...): a sum over teams (full: (rows, ...)), then that sum without each
+    team (part: (rows, teams, ...), each team's share). Every estimate below is a smooth function
+    of such sums, so its delete-one-team replicates need no re-estimation."""
+    return np.concatenate([full[:, None], full[:, None] - part], axis=1)
 
 
-def _segments(design: Design, window: Window, has_data: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Post weeks grouped by their set of comparison teams: [(team mask, weeks)]."""
-    masks = design.exposure.controls(window, window.post) & has_data[None, :]
-    if len(window.post) == 0:
-        return []
-    unique, inverse = np.unique(masks, axis=0, return_inverse=True)
-    return [(unique[k], window.post[inverse.ravel() == k]) for k in range(len(unique)) if unique[k].any()]
+def _treated_sum(wt: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Adopting teams' sum per week (and without each team) of values (teams, weeks)."""
+    return _with_left_out(wt @ values, wt[:, :, None] * values[None])
 
 
-def replicates(
-    panel: Panel, measure: Measure, design: Design, windows: list[Window], weights: np.ndarray
-) -> Replicates:
+def _control_sum(wc: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Comparison teams' sum per week (and without each team) of values (teams, weeks)."""
+    return _with_left_out(np.einsum("rwt,tw->rw", wc, values), wc.transpose(0, 2, 1) * values[None])
+
+
+def effects(
+    panel: Panel,
+    measure: Measure,
+    windows: list[Window],
+    treated: list[np.ndarray],
+    controls: list[np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The estimator itself, for many assignments at once, with its jackknife replicates.
+
+    treated[c]: (rows, teams) bool, the adopting teams of window c in each row; controls[c]:
+    (rows, post weeks, teams) bool, its comparison teams in each post week. Rows are the real
+    assignment (one row) or re-drawn ones (randomization.py): one formula serves both.
+    Returns (theta, a, b), each (rows, teams + 1): column 0 with every team, column i + 1 with
+    team i left out; (a, b) are (actual, expected) counts for ratio metrics and (summed excess
+    log, events) for log metrics, theta is log(a / b) or a / b.
+    """
     num, den = panel[measure.num], panel[measure.den]
-    rows = weights.shape[0]
-    actual, expected = np.zeros(rows), np.zeros(rows)  # ratio: sums of counts
-    excess, events = np.zeros(rows), np.zeros(rows)  # log: sums of log-differences, of events
+    rows = treated[0].shape[0] if treated else 1
+    a, b = np.zeros((rows, panel.n_teams + 1)), np.zeros((rows, panel.n_teams + 1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for window, t_mask, c_mask in zip(windows, treated, controls, strict=True):
+            wt, wc = t_mask.astype(float), c_mask.astype(float)
+            x, d = num[:, window.post], den[:, window.post]  # (teams, weeks)
+            pre_num, pre_den = num[:, window.pre].sum(axis=1), den[:, window.pre].sum(axis=1)
+            t_sum = functools.partial(_treated_sum, wt)
+            c_sum = functools.partial(_control_sum, wc)
+            d_t = t_sum(d)
+            if measure.kind == "ratio":
+                rate_t_pre = _with_left_out(wt @ pre_num, wt * pre_num) / _with_left_out(
+                    wt @ pre_den, wt * pre_den
+                )
+                n_c, d_c = c_sum(x), c_sum(d)
+                rate_c_pre = c_sum(np.broadcast_to(pre_num[:, None], x.shape)) / c_sum(
+                    np.broadcast_to(pre_den[:, None], x.shape)
+                )
+                trend = (n_c / d_c) / rate_c_pre
+                ok = d_c > 0
+                a += np.where(ok, t_sum(x), 0).sum(axis=-1)
+                b += np.where(ok, d_t * rate_t_pre[..., None] * trend, 0).sum(axis=-1)
+            else:
+                has_pre = pre_den > 0
+                base = np.where(has_pre, pre_num / np.where(has_pre, pre_den, 1), 0.0)
+                shift = x - d * base[:, None]  # sum of (log - own baseline) per team-week
+                e_c = c_sum(d)
+                ok = e_c > 0
+                change_c = c_sum(shift) / e_c  # comparison teams' mean within-team change
+                a += np.where(ok, t_sum(shift) - d_t * change_c, 0).sum(axis=-1)
+                b += np.where(ok, d_t, 0).sum(axis=-1)
+        theta = np.log(a / b) if measure.kind == "ratio" else a / b
+    return theta, a, b
+
+
+def usable(panel: Panel, measure: Measure, windows: list[Window]) -> list[Window]:
+    """The windows with weeks on both sides and adopting teams with baseline data."""
+    den = panel[measure.den]
+    return [
+        w
+        for w in windows
+        if len(w.pre) and len(w.post) and (w.treated & (den[:, w.pre].sum(axis=1) > 0)).any()
+    ]
+
+
+def replicates(panel: Panel, measure: Measure, design: Design, windows: list[Window]) -> Replicates:
+    den = panel[measure.den]
+    windows = usable(panel, measure, windows)
     treated_teams = np.zeros(panel.n_teams, dtype=bool)
     control_teams = np.zeros(panel.n_teams, dtype=bool)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for window in windows:
-            if len(window.pre) == 0 or len(window.post) == 0:
-                continue
-            pre_num, pre_den = num[:, window.pre].sum(axis=1), den[:, window.pre].sum(axis=1)
-            has_pre = pre_den > 0
-            treated = window.treated & has_pre
-            if not treated.any():
-                continue
-            treated_teams |= treated
-            wt = weights * treated
-            if measure.kind == "ratio":
-                rate_t_pre = (wt @ pre_num) / (wt @ pre_den)
-            else:
-                base = np.where(has_pre, pre_num / np.where(has_pre, pre_den, 1), 0.0)
-            for mask, weeks in _segments(design, window, has_pre):
-                control_teams |= mask
-                wc = weights * mask
-                n_t, d_t = wt @ num[:, weeks], wt @ den[:, weeks]
-                if measure.kind == "ratio":
-                    n_c, d_c = wc @ num[:, weeks], wc @ den[:, weeks]
-                    rate_c_pre = (wc @ pre_num) / (wc @ pre_den)
-                    trend = (n_c / d_c) / rate_c_pre[:, None]
-                    ok = d_c > 0
-                    actual += np.where(ok, n_t, 0).sum(axis=1)
-                    expected += np.where(ok, d_t * rate_t_pre[:, None] * trend, 0).sum(axis=1)
-                else:
-                    shift = num[:, weeks] - den[:, weeks] * base[:, None]  # sum of (log - own baseline)
-                    x_c, e_c = wc @ shift, wc @ den[:, weeks]
-                    ok = e_c > 0
-                    change_c = x_c / e_c  # comparison teams' mean within-team change in week t
-                    excess += np.where(ok, wt @ shift - d_t * change_c, 0).sum(axis=1)
-                    events += np.where(ok, d_t, 0).sum(axis=1)
-        # The org: the adopting teams' change, with every team's volume over the weeks some
-        # cohort was compared in as the base. Only the adopting teams change (no spill-over),
-        # so the org's effect is a fixed, increasing function of theirs.
-        weeks = np.unique(np.concatenate([w.post for w in windows] + [np.arange(0)])).astype(int)
-        if measure.kind == "ratio":
-            treated_theta = np.log(actual / expected)
-            total, observed = float(num[:, weeks].sum()), float(actual[0])
+    treated, controls = [], []
+    for window in windows:
+        has_pre = den[:, window.pre].sum(axis=1) > 0
+        members = window.treated & has_pre
+        masks = design.exposure.controls(window, window.post) & has_pre[None, :]  # (weeks, teams)
+        treated_teams |= members
+        control_teams |= masks.any(axis=0)
+        treated.append(members[None])
+        controls.append(masks[None])
+    if not windows:
+        nan = np.full(panel.n_teams + 1, math.nan)
+        return Replicates(nan, lambda theta: np.asarray(theta) * math.nan, treated_teams, control_teams)
+    thetas, actual, events = (v[0] for v in effects(panel, measure, windows, treated, controls))
+    num = panel[measure.num]
+    # The org: the adopting teams' change, with every team's volume over the weeks some
+    # cohort was compared in as the base. Only the adopting teams change (no spill-over),
+    # so the org's effect is a fixed, increasing function of theirs.
+    weeks = np.unique(np.concatenate([w.post for w in windows])).astype(int)
+    if measure.kind == "ratio":
+        total, observed = float(num[:, weeks].sum()), float(actual[0])
 
-            def org_scale(theta: np.ndarray) -> np.ndarray:
+        def org_scale(theta: np.ndarray) -> np.ndarray:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 return np.log(total / (total - observed * (1 - np.exp(-theta))))
-        else:
-            treated_theta = excess / events
-            share = float(events[0] / den[:, weeks].sum()) if len(weeks) else math.nan
+    else:
+        share = float(events[0] / den[:, weeks].sum()) if len(weeks) else math.nan
 
-            def org_scale(theta: np.ndarray) -> np.ndarray:
-                return share * np.asarray(theta)
+        def org_scale(theta: np.ndarray) -> np.ndarray:
+            return share * np.asarray(theta)
 
-    return Replicates(treated_theta, org_scale, treated_teams, control_teams)
+    return Replicates(thetas, org_scale, treated_teams, control_teams)
 
 
 def jackknife(thetas: np.ndarray, strata: list[np.ndarray]) -> tuple[float, float]:
@@ -142,30 +183,26 @@ def jackknife(thetas: np.ndarray, strata: list[np.ndarray]) -> tuple[float, floa
     strata: team masks (e.g. adopting, comparison); teams in no stratum did not enter the
     estimate. Each stratum contributes (n-1)/n * sum of squared deviations (CV3).
     """
-    parts, dfs = [], []
-    for members in strata:
-        left_out = thetas[1:][members]
-        k = len(left_out)
-        if k < 2 or not np.isfinite(left_out).all():
-            return math.nan, math.nan
-        v = (k - 1) / k * float(((left_out - left_out.mean()) ** 2).sum())
-        parts.append(v)
-        dfs.append(k - 1)
-    total = sum(parts)
-    if total <= 0:
-        return math.nan, math.nan
-    df = total**2 / sum(v * v / d for v, d in zip(parts, dfs, strict=True) if v > 0)
-    return math.sqrt(total), df
+    se, df = jackknife_many(thetas[None], [m[None] for m in strata])
+    return float(se[0]), float(df[0])
 
 
-def estimate(panel: Panel, measure: Measure, design: Design, min_teams: int = 2) -> tuple[Estimate, Estimate]:
+def estimate(
+    panel: Panel,
+    measure: Measure,
+    design: Design,
+    min_teams: int = 2,
+    reference: Reference | None = None,
+) -> tuple[Estimate, Estimate]:
     """(adopting teams, org) difference-in-differences estimates of one measure.
+
+    reference: the estimate under re-drawn adoption labels (randomization.thetas); with it the
+    p-value is the larger of the jackknife-t and the randomization one (estimate.randomized).
 
     The org's estimate is the adopting teams' effect expressed on the org's volume, so its
     interval and p-value are theirs, transformed (an increasing function keeps the order).
     """
-    weights = jackknife_weights(panel.n_teams)
-    reps = replicates(panel, measure, design, design.cohorts, weights)
+    reps = replicates(panel, measure, design, design.cohorts)
     treated, org = Estimate("did", measure.name), Estimate("did", measure.name)
     n_treated, n_control = int(reps.treated_teams.sum()), int(reps.control_teams.sum())
     for est in (treated, org):
@@ -196,12 +233,18 @@ def estimate(panel: Panel, measure: Measure, design: Design, min_teams: int = 2)
     if not math.isfinite(se):
         treated.unavailable = org.unavailable = "the team-level error could not be estimated"
         return treated, org
+    randomized(treated, reference)
+    se = treated.se
     scale = reps.org_scale
     org.theta = float(scale(np.array(treated.theta)))
     org.low, org.high = float(scale(np.array(treated.low))), float(scale(np.array(treated.high)))
     org.p_value, org.df, org.strata = treated.p_value, df, strata
+    org.extra.update({k: v for k, v in treated.extra.items() if k.startswith(("p_", "randomization"))})
     with np.errstate(invalid="ignore", over="ignore"):
         org.draws = scale(thetas)
+        if treated.reference is not None:  # so that the org's factors get theirs too
+            ref = treated.reference
+            org.reference = Reference(scale(ref.thetas), ref.strata, ref.exact)
     step = max(se, 1e-9) * 1e-3  # delta method for the reported standard error
     org.se = (
         se

@@ -166,14 +166,13 @@ def compute(
     edges = bins(design, width, ramp, post)
     if not edges:
         return None
-    weights = did.jackknife_weights(panel.n_teams)
     columns, treated, control = [], np.zeros(panel.n_teams, bool), np.zeros(panel.n_teams, bool)
     for start, stop in edges:
         windows = _bin_windows(start, stop, design.cohorts)
         if not any(len(w.post) for w in windows):
             columns.append(np.full(panel.n_teams + 1, math.nan))
             continue
-        reps = did.replicates(panel, measure, design, windows, weights)
+        reps = did.replicates(panel, measure, design, windows)
         columns.append(reps.treated)
         treated |= reps.treated_teams
         control |= reps.control_teams
@@ -203,6 +202,10 @@ class TrendCheck:
     slope_high: float | None = None
     distance: float | None = None
     failed: bool = False  # the pre-period contradicts parallel trends *and* its trend matters
+    # The call could be a drift: a differential trend that would move the interval to zero
+    # (the breakdown trend, log scale per week) lies inside what the pre-period allows.
+    breakdown: float | None = None
+    unruled: bool = False
 
     @property
     def ran(self) -> bool:
@@ -235,6 +238,16 @@ def check(study: EventStudy | None, low: float | None, high: float | None, alpha
         return out
     shift = (slope or 0.0) * study.distance
     out.failed = out.p < alpha and _call(low, high) != _call(low - shift, high - shift)
+    out.breakdown = breakdown_trend(low, high, study.distance)
+    if out.breakdown is not None and slope is not None:
+        # A drift at least as large as the breakdown, in the call's direction, explains the
+        # call away. Withhold the call when the pre-period's own trend, carried on, reaches
+        # it - whether or not the pre-test rejects, since 26 noisy weeks rarely can. Not when
+        # the trend's 95% interval merely reaches it (the plain Rambachan-Roth bound): the
+        # extrapolated trend's error is about 3x the estimate's, so that withheld 74-90% of
+        # the calls of a -30% effect (docs/impact-method.md).
+        direction = _call(low, high)
+        out.unruled = bool(direction * (slope - out.breakdown) >= 0)
     return out
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from warehouse.impact import did
 from warehouse.impact.before_after import bootstrap_p
-from warehouse.impact.estimate import Estimate, t_interval
+from warehouse.impact.estimate import Estimate, Reference, randomized, t_interval
 from warehouse.impact.measures import BY_NAME, Factor
 from warehouse.impact.panel import Panel
 
@@ -84,6 +84,16 @@ def combine(factor: Factor, parts: dict[str, Estimate], sds: dict[str, float], m
         if all(parts[n].study is not None for n in names):
             est.study = parts[names[0]].study.combine(signed, {n: parts[n].study for n in names})
         est.low, est.high, est.p_value = t_interval(est.theta, se, df)
+        if math.isfinite(est.low) and all(parts[n].reference is not None for n in names):
+            # The same re-drawn assignments for every metric: the factor's re-drawn estimates
+            # are the same combination of its metrics'.
+            refs = [parts[n].reference for n in names]
+            reference = Reference(
+                sum(signed[n] * r.thetas for n, r in zip(names, refs, strict=True)),
+                did.partition(*(np.logical_or.reduce([r.strata[k] for r in refs]) for k in range(2))),
+                all(r.exact for r in refs),
+            )
+            randomized(est, reference)
     elif method == "before_after":
         draws = sum(signed[n] * parts[n].draws for n in names)
         est.draws = draws

@@ -10,7 +10,12 @@ estimate is also `inconclusive` when its pre-adoption event study (event_study.p
 joint test of the pre-adoption bins rejects parallel trends (p < 0.05) *and* the linear trend
 those bins show, carried over the distance from the baseline to the weeks after, would change
 the conclusion (turn a call into no change, or no change into a call). A significant but tiny
-wiggle beside a large effect does not withhold the verdict; a drift that explains it does.
+wiggle beside a large effect does not withhold the verdict; a drift that explains it does. And
+a call is `inconclusive` when the pre-adoption trend, carried on, reaches the breakdown trend
+(event_study.check's `unruled`), significant or not: 26 noisy baseline weeks rarely reject.
+
+The p-value of a difference-in-differences row is the larger of its jackknife-t and its
+randomization p (estimate.randomized), its interval widened to match.
 
 Otherwise: `improved` or `worsened` when the 95% interval excludes no change (p < 0.05), by
 the metric's direction (more deployments is better; longer durations, more failures and more
@@ -89,6 +94,13 @@ def judge(
                 f"pre-adoption bins; trend {math.expm1(trend.slope or 0):+.2%} a week, which over "
                 f"{trend.distance:.0f} weeks would change the conclusion): adopting and comparison "
                 "teams were already drifting apart"
+            )
+        if trend.unruled:
+            return "inconclusive", (
+                f"the pre-adoption trend ({math.expm1(trend.slope):+.2%} a week between adopting and "
+                f"comparison teams, over {trend.restrictions + 1} bins), carried on over "
+                f"{trend.distance:.0f} weeks, would explain this change away (it breaks at "
+                f"{math.expm1(trend.breakdown):+.2%} a week)"
             )
     # The 95% interval decides (for t-based intervals this is exactly p < 0.05; for bootstrap
     # percentile intervals it keeps the verdict and the interval shown consistent).
