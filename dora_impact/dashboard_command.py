@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 from importlib import resources
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -15,11 +16,12 @@ from dora_impact.context import AppContext
 
 def dashboard_command_line(context: AppContext, port: int, address: str) -> list[str]:
     app = resources.files("dashboards") / "app.py"
+    db = context.db_path.resolve() if isinstance(context.db_path, Path) else context.db_path  # a lake
     command = [
         sys.executable, "-m", "streamlit", "run", str(app),
         "--server.port", str(port), "--server.address", address, "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
-        "--", "--db", str(context.db_path.resolve()),
+        "--", "--db", str(db),
     ]
     if context.config.source_path:
         command += ["--config", str(context.config.source_path.resolve())]
