@@ -112,6 +112,12 @@ def _extension(package: str, name: str) -> str:
     return str(found[-1])
 
 
+def _installed(package: str) -> bool:
+    from importlib.util import find_spec
+
+    return find_spec(package) is not None
+
+
 def _load(con: duckdb.DuckDBPyConnection, package: str, name: str, entry: str) -> None:
     """LOAD an extension by its entry-point name, installing it from its package's file the
     first time (the postgres extension's file is `postgres`, its entry point
@@ -205,6 +211,8 @@ class LakeWarehouse(Warehouse):
         try:
             _load(con, "duckdb_extension_postgres", "postgres", "postgres_scanner")
             _load(con, "duckdb_extension_ducklake", "ducklake", "ducklake")
+            if _installed("duckdb_extension_httpfs"):  # for remote data paths, when installed
+                _load(con, "duckdb_extension_httpfs", "httpfs", "httpfs")
             con.execute("SET TimeZone = 'UTC'")
             self._attach(con)
         except BaseException:
