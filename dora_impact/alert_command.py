@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -59,10 +60,11 @@ def register(app: typer.Typer) -> None:
         context: AppContext = ctx.obj
         alerts = context.config.alerts
         channels = configured_channels()
-        if not context.db_path.exists():
+        if isinstance(context.db_path, Path) and not context.db_path.exists():
             raise UserError(f"{context.db_path}: no such database (run `dora-impact sync` or `import` first)")
         now = datetime.now(UTC)
-        with context.open(read_only=dry_run) as wh:
+        # whole: on a DuckLake, alert reads every shard's rows and writes only its own tables.
+        with context.open(read_only=dry_run, whole=True) as wh:
             state = load_state(wh)
             findings = evaluate(wh, context.config.metrics, alerts, now.date(), frozen_baselines(state))
             result = plan(findings, state, now, alerts.dashboard_url)

@@ -22,6 +22,7 @@ from dora_impact import (
     dashboard_command,
     demo_command,
     impact_command,
+    maintain_command,
     metrics_command,
     report_command,
     sync_command,
@@ -108,6 +109,7 @@ compare_command.register(app)
 alert_command.register(app)
 report_command.register(app)
 dashboard_command.register(app)
+maintain_command.register(app)
 webhooks_command.register(app)
 
 

@@ -30,6 +30,9 @@ DEFAULT_DB = "dora.duckdb"
 
 class Config(Strict):
     db: str | None = None
+    # Where a DuckLake (`db = "ducklake:postgres:..."`) keeps its Parquet files: a folder or an
+    # s3:// URL; needed when the lake is created (env DORA_IMPACT_LAKE_DATA_PATH otherwise).
+    lake_data_path: str | None = None
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     github: GitHubConfig | None = None
     gitlab: GitLabConfig | None = None

@@ -18,7 +18,7 @@ from warehouse.precompute import refresh
 @dataclass
 class AppContext:
     config: Config
-    db_path: Path
+    db_path: Path | str  # a file, or a `ducklake:` location (warehouse/lake.py)
 
     @classmethod
     def resolve(cls, db: str | None, config_path: str | None) -> AppContext:
@@ -26,7 +26,8 @@ class AppContext:
         config_path = config_path or os.environ.get("DORA_IMPACT_CONFIG")
         config = load_config(config_path)
         chosen = db or os.environ.get("DORA_IMPACT_DB") or config.db or DEFAULT_DB
-        return cls(config=config, db_path=Path(chosen))
+        # A DuckLake location is a connection string, kept as given (Path would fold `//`).
+        return cls(config=config, db_path=chosen if chosen.startswith("ducklake:") else Path(chosen))
 
     def _refresh(self, wh: Warehouse) -> None:
         """A failed refresh leaves the precomputed tables stale, which readers detect and
@@ -36,9 +37,10 @@ class AppContext:
         except duckdb.Error as exc:
             print(f"dora-impact: warning: precomputed tables not refreshed: {exc}", file=sys.stderr)
 
-    def open(self, read_only: bool = False) -> Warehouse:
+    def open(self, read_only: bool = False, **options: object) -> Warehouse:
         """The database, waited for while another command holds it; a database this command
-        creates is removed again if the command fails inside its `with` block."""
+        creates is removed again if the command fails inside its `with` block. `options`
+        matter to a DuckLake only (warehouse/lake.py: `shard`, `whole`)."""
         try:
             wh = Warehouse(
                 self.db_path,
@@ -46,6 +48,8 @@ class AppContext:
                 command=" ".join(["dora-impact", *sys.argv[1:]]),
                 on_wait=lambda message: print(f"dora-impact: {message}", file=sys.stderr),
                 remove_if_failed=True,
+                data_path=self.config.lake_data_path,
+                **options,
             )
         except FileNotFoundError as exc:  # reading a database that was never built
             raise UserError(str(exc)) from None

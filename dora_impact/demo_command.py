@@ -149,6 +149,8 @@ def register(app: typer.Typer) -> None:
         """Build the synthetic demo org into the database, then serve the dashboard."""
         context: AppContext = ctx.obj
         console = Console(stderr=True)
+        if not isinstance(context.db_path, Path):
+            raise UserError("demo builds a DuckDB file: pass --db with a file path, not a DuckLake")
         check_path(context.db_path, read_only=False)
         if not holds_only_demo_data(context.db_path):
             raise UserError(

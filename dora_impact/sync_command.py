@@ -126,6 +126,14 @@ def register(app: typer.Typer) -> None:
         git: Annotated[
             Path | None, typer.Option("--git", help="Read a local git repository instead (no API).")
         ] = None,
+        shard: Annotated[
+            str | None,
+            typer.Option(
+                "--shard",
+                help="K/N: only the GitHub repositories of shard K of N, with token "
+                "DORA_GITHUB_TOKEN_SHARD_K if set (docs/scaling.md).",
+            ),
+        ] = None,
     ) -> None:
         """Pull deployments, runs, pull requests, commits and incidents, incrementally.
 
@@ -138,6 +146,9 @@ def register(app: typer.Typer) -> None:
         app_ctx = ctx.obj
         day = parse_day(since, "--since")
         console = Console(stderr=False, highlight=False)
+        if shard is not None:
+            _sync_shard(app_ctx, shard, full, day, git, console)
+            return
         if git is not None:
             _sync_git(app_ctx, git, day, full, console)
             return
@@ -172,12 +183,40 @@ def register(app: typer.Typer) -> None:
             )
 
 
-def _sync_github(app_ctx, full: bool, day: date | None, console: Console) -> list[str]:
+def _sync_shard(app_ctx, text: str, full: bool, day: date | None, git: Path | None, console: Console) -> None:
+    """One shard worker: GitHub only (GitLab and PagerDuty are not sharded: one plain `sync`
+    job takes them), writing its own shard's rows."""
+    from collectors.http import Unreachable
+    from collectors.shards import Shard
+
+    shard = Shard.parse(text)
+    config = app_ctx.config
+    if git is not None:
+        raise UserError("--shard splits the [github] repositories; it cannot be combined with --git")
+    if config.github is None:
+        raise UserError("--shard: no [github] section in the config: nothing to shard")
+    skipped = [f"[{name}]" for name in ("gitlab", "pagerduty") if getattr(config, name) is not None]
+    if skipped:
+        console.print(f"shard {shard}: {', '.join(skipped)} not synced here (a plain `sync` takes them)")
+    try:
+        failures = _sync_github(app_ctx, full, day, console, shard)
+    except Unreachable as exc:
+        raise HostUnreachable(f"{exc}; nothing was synced") from None
+    if failures:
+        for line in failures:
+            typer.echo(REDACT(f"dora-impact: failed: {line}"), err=True)
+        raise PartialFailure(
+            f"partial failure: {len(failures)} resource(s) failed; everything else was synced"
+        )
+
+
+def _sync_github(app_ctx, full: bool, day: date | None, console: Console, shard=None) -> list[str]:
     from collectors.github.sync import GitHubSync
     from collectors.http import Unreachable
 
-    with app_ctx.open() as wh, RichReporter(console) as reporter:
-        sync = GitHubSync(wh, app_ctx.config, full=full, since=day, reporter=reporter)
+    options = {"shard": (shard.k, shard.n)} if shard else {}
+    with app_ctx.open(**options) as wh, RichReporter(console) as reporter:
+        sync = GitHubSync(wh, app_ctx.config, full=full, since=day, reporter=reporter, shard=shard)
         try:
             result = sync.run()
         except Unreachable as exc:

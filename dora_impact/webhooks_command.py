@@ -289,7 +289,10 @@ def register(app: typer.Typer) -> None:
         REDACT.add(secret)
         REDACT.add(token)
         app_ctx = ctx.obj
-        spool_path = spool or app_ctx.db_path.with_name(app_ctx.db_path.name + ".webhooks.jsonl")
+        spool_path = spool or (
+            app_ctx.db_path.with_name(app_ctx.db_path.name + ".webhooks.jsonl")
+            if isinstance(app_ctx.db_path, Path) else Path("dora-lake.webhooks.jsonl")
+        )
         with app_ctx.open():  # create or migrate the database once, then let go of it
             pass
         web = create_app(

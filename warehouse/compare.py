@@ -156,13 +156,15 @@ class _Side:
 
 def _side(wh: Warehouse, cfg: MetricsConfig | None, by: str, period: Period, span, now) -> _Side:
     rows = compute_metrics(wh, cfg, by, period.kind, period.start, period.last_day)  # type: ignore[arg-type]
-    # The views now hold exactly this period's rows (compute_metrics narrowed them).
+    # The views now hold exactly this period's rows (compute_metrics narrowed them). In a fixed
+    # order (ORDER BY ALL: equal rows are interchangeable), so that the seeded bootstrap draws
+    # the same intervals whatever order the storage returns rows in (a file, a lake, threads).
     deployments = wh.frame(
         "SELECT key, floor(epoch(finished_at - getvariable('since_ts')) / 604800)::INTEGER AS block,"
         " status = 'success' AS success, failed, is_rework AS rework, recovery_hours"
-        " FROM scoped_deployments"
+        " FROM scoped_deployments ORDER BY ALL"
     )
-    changes = wh.frame("SELECT key, lead_time_hours FROM scoped_changes")
+    changes = wh.frame("SELECT key, lead_time_hours FROM scoped_changes ORDER BY ALL")
     if not rows:  # a period not begun: the views were left unnarrowed, their rows are not its own
         deployments, changes = deployments.clear(), changes.clear()
     complete, covered = coverage(period, span, now)

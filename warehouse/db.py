@@ -81,7 +81,21 @@ class Warehouse:
 
     `remove_if_failed`: a database that this Warehouse created is deleted again when the
     `with` block fails, so that a failed command leaves no new file behind.
+
+    A `ducklake:` location opens a DuckLake instead (warehouse/lake.py, docs/scaling.md);
+    `shard`, `whole` and `data_path` mean something only there.
     """
+
+    # Other storages by location prefix ("ducklake:" -> warehouse.lake.LakeWarehouse, which
+    # registers itself: it builds on this class, so this module cannot import it).
+    kinds: dict[str, type[Warehouse]] = {}
+
+    def __new__(cls, path: str | Path, *args: object, **kwargs: object) -> Warehouse:
+        if cls is Warehouse:
+            for prefix, kind in Warehouse.kinds.items():
+                if str(path).startswith(prefix):
+                    return super().__new__(kind)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -92,6 +106,9 @@ class Warehouse:
         wait: float | None = None,
         on_wait: Callable[[str], None] | None = None,
         remove_if_failed: bool = False,
+        shard: tuple[int, int] | None = None,
+        whole: bool | None = None,
+        data_path: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.read_only = read_only
@@ -172,7 +189,8 @@ class Warehouse:
     # -- schema ---------------------------------------------------------------------------
     def schema_version(self) -> int:
         exists = self.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version' "
+            "AND table_catalog = current_database() AND table_schema = current_schema()"
         ).fetchone()[0]
         if not exists:
             return 0

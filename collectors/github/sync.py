@@ -31,6 +31,7 @@ from collectors.github.streams import (
     Stream,
     WorkflowRuns,
 )
+from collectors.shards import Shard
 from collectors.shipping import load_rows, ship_and_load
 from collectors.teams import team_rows
 from warehouse import attribution
@@ -116,6 +117,7 @@ class GitHubSync:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         cache_root: Path | None = None,
+        shard: Shard | None = None,
     ) -> None:
         if config.github is None:
             raise UserError("no [github] section in the config: nothing to sync from GitHub")
@@ -131,12 +133,15 @@ class GitHubSync:
         self.cache_dir = (
             Path(self.gh.cache_dir) if Path(self.gh.cache_dir).is_absolute() else base / self.gh.cache_dir
         )
+        self.shard = shard  # only this shard's repositories (collectors/shards.py)
         self.result = SyncResult()
         self.bounds: dict[str, list] = {}  # repo -> tags older than the window (they bound the graph)
 
     # -- entry -------------------------------------------------------------------------------------
     def run(self) -> SyncResult:
-        token, variable = self.gh.token()
+        token, variable = self.shard.token() if self.shard else (None, "")
+        if not token:
+            token, variable = self.gh.token()
         if not token:
             raise UserError(f"no GitHub token: set {variable} ({SCOPES_HINT})")
         self.token, self.variable = token, variable
@@ -212,6 +217,8 @@ class GitHubSync:
         repos, new_cache = repo_discovery.discover(
             self.client, self.config, cache, self._warn, self._fail
         )
+        if self.shard is not None:
+            repos = [r for r in repos if self.shard.owns(r.full_name)]
         if not repos and not self.result.warnings and not self.result.failures:
             self._warn("no repositories selected: set [github] repos or orgs")
         return repos, new_cache

@@ -1,0 +1,80 @@
+"""Upkeep of the warehouse (`dora-impact maintain`, docs/scaling.md#maintenance).
+
+On a DuckLake, every commit of every worker adds a snapshot and small files (or rows inlined
+in the catalog). Maintenance, in this order:
+
+1. flush inlined data: rows DuckLake kept in the catalog (small commits) go to Parquet files;
+2. compaction: adjacent small files of a table are merged into larger ones;
+3. snapshot expiry: snapshots older than the retention (7 days by default; `--retention-days`,
+   env DORA_IMPACT_LAKE_RETENTION_DAYS) are forgotten: time travel reaches back that far;
+4. old files: files that only expired snapshots referenced are deleted;
+5. orphans: files in the data path that no snapshot knows (a worker killed before its commit)
+   are deleted once older than the grace period (1 day), so a file that a running worker has
+   written but not yet committed is never touched.
+
+Each step is its own DuckLake transaction; one that loses a race with a worker's commit is
+retried (workers only insert into and update their own tables, so conflicts are rare and
+short). Safe to run while workers write. On a DuckDB file it checkpoints (folds the WAL into
+the file) and says there is nothing else to do.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from warehouse.db import Warehouse
+from warehouse.lake import ALIAS, LakeWarehouse, retrying
+
+DEFAULT_RETENTION_DAYS = 7.0
+ORPHAN_GRACE_HOURS = 24.0
+RETENTION_ENV = "DORA_IMPACT_LAKE_RETENTION_DAYS"
+
+
+def retention_days(given: float | None = None) -> float:
+    if given is not None:
+        return given
+    try:
+        return float(os.environ.get(RETENTION_ENV, DEFAULT_RETENTION_DAYS))
+    except ValueError:
+        return DEFAULT_RETENTION_DAYS
+
+
+@dataclass
+class Upkeep:
+    steps: list[tuple[str, int]] = field(default_factory=list)  # (what, how many)
+    snapshots_before: int = 0
+    snapshots_after: int = 0
+
+    def add(self, what: str, count: int) -> None:
+        self.steps.append((what, count))
+
+
+def maintain(
+    wh: Warehouse, retention: float | None = None, grace_hours: float = ORPHAN_GRACE_HOURS
+) -> Upkeep:
+    out = Upkeep()
+    if not isinstance(wh, LakeWarehouse):
+        wh.con.execute("CHECKPOINT")
+        out.add("checkpoint", 1)
+        return out
+    days = retention_days(retention)
+    out.snapshots_before = _snapshots(wh)
+
+    def call(what: str, sql: str) -> None:
+        rows = retrying(lambda: wh.con.execute(sql).fetchall(), what)
+        out.add(what, len(rows))
+
+    call("inlined data flushed", f"CALL ducklake_flush_inlined_data('{ALIAS}')")
+    call("tables compacted", f"CALL ducklake_merge_adjacent_files('{ALIAS}')")
+    older = f"now() - INTERVAL {float(days) * 86400:.0f} SECOND"
+    call("snapshots expired", f"CALL ducklake_expire_snapshots('{ALIAS}', older_than => {older})")
+    call("old files deleted", f"CALL ducklake_cleanup_old_files('{ALIAS}', older_than => {older})")
+    grace = f"now() - INTERVAL {float(grace_hours) * 3600:.0f} SECOND"
+    call("orphaned files deleted", f"CALL ducklake_delete_orphaned_files('{ALIAS}', older_than => {grace})")
+    out.snapshots_after = _snapshots(wh)
+    return out
+
+
+def _snapshots(wh: LakeWarehouse) -> int:
+    return int(wh.scalar(f"SELECT count(*) FROM {ALIAS}.snapshots()"))
