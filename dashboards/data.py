@@ -132,7 +132,10 @@ def freshness(db: str) -> tuple[pl.DataFrame, datetime, bool]:
     def compute(wh: Warehouse) -> pl.DataFrame:
         if not wh.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'source_loads'"):
             return pl.DataFrame({"source": [], "loaded_at": []})  # a file older than the table
-        return wh.frame("SELECT source, loaded_at FROM source_loads ORDER BY loaded_at DESC")
+        # One row per source (on a DuckLake, each shard's home has its own).
+        return wh.frame(
+            "SELECT source, max(loaded_at) AS loaded_at FROM source_loads GROUP BY source ORDER BY 2 DESC"
+        )
 
     return read(("freshness", db), db, compute)
 

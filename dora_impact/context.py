@@ -54,5 +54,5 @@ class AppContext:
         except FileNotFoundError as exc:  # reading a database that was never built
             raise UserError(str(exc)) from None
         # Every command that loads (import, sync) leaves the precomputed tables fresh.
-        wh.after_load = self._refresh
+        wh.after_load = self._refresh if wh.precomputes else None
         return wh

@@ -97,6 +97,9 @@ class Warehouse:
                     return super().__new__(kind)
         return super().__new__(cls)
 
+    # Whether loads keep the precomputed tables (warehouse/precompute.py) that readers may use.
+    precomputes = True
+
     def __init__(
         self,
         path: str | Path,
@@ -237,8 +240,10 @@ class Warehouse:
                 self.con.execute("UPDATE load_version SET version = version + 1")
                 self.loaded = True
                 if source is not None:
+                    # Delete and insert rather than INSERT OR REPLACE: a DuckLake has no keys.
+                    self.con.execute("DELETE FROM source_loads WHERE source = ?", [source])
                     self.con.execute(
-                        "INSERT OR REPLACE INTO source_loads VALUES (?, ?)", [source, datetime.now(UTC)]
+                        "INSERT INTO source_loads VALUES (?, ?)", [source, datetime.now(UTC)]
                     )
         return counts
 
@@ -247,7 +252,10 @@ class Warehouse:
         (warehouse/precompute.py) `touched` may change: a query of (repo, deployment_id,
         service) where each may be NULL; a deployment stands for its repository, and a service
         without a repository (an incident) for every repository deploying it. Nothing is queued
-        while a full rebuild ('*') is already queued."""
+        while a full rebuild ('*') is already queued, nor where nothing is precomputed."""
+        if not self.precomputes:
+            self.loaded = True
+            return
         if self.scalar("SELECT count(*) FROM mart_dirty_repos WHERE repo = '*'"):
             return
         self.con.execute(

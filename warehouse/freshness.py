@@ -44,6 +44,8 @@ def _exists(wh: Warehouse, table: str) -> bool:
 def is_fresh(wh: Warehouse, cfg: MetricsConfig) -> bool:
     """Whether the stored tables were built under these rules from the data as it is now:
     same rules, nothing queued, no load since the refresh finished."""
+    if not wh.precomputes:
+        return False
     if not _exists(wh, "mart_state") or not _exists(wh, "mart_dirty_repos"):
         return False
     row = wh.con.execute(

@@ -151,6 +151,10 @@ def retrying(action: Callable[[], object], what: str = "commit", also: re.Patter
 class LakeWarehouse(Warehouse):
     """Warehouse(location) for a `ducklake:` location (Warehouse.__new__ picks this class)."""
 
+    # No precomputed tables: each home would hold aggregates of its own shard only, and
+    # per-period medians of several shards cannot be combined. Readers compute from the rows.
+    precomputes = False
+
     def __init__(
         self,
         path: str | Path,
@@ -185,6 +189,8 @@ class LakeWarehouse(Warehouse):
         self._opened_at = 0.0
         self._in_transaction = False
         self._writer = None
+        self.after_load = None
+        self.loaded = False
         self._created = False
         self._remove_if_failed = False  # a lake is never deleted by a failed command
         try:
