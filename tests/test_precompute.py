@@ -285,3 +285,24 @@ def test_metrics_json_is_the_same_with_and_without_the_precomputed_tables(tmp_pa
             demo_args = ("metrics", "--by", by, "--period", "month", "--format", "json", "--until", "2026-11-30")
             a, b = run_cli(*demo_args, db=path), run_cli(*demo_args, db=demo_stale)
             assert a.code == b.code == 0 and a.stdout == b.stdout and len(json.loads(a.stdout)) > 10
+
+
+def test_a_refresh_on_a_connection_that_already_computed_metrics_succeeds(tmp_path):
+    """A sync computes metrics (attribution) and then refreshes on the same connection: the
+    per-row relations left as temp tables are replaced by views of the stored tables without
+    a caught error aborting the refresh's transaction (DuckDB aborts it even when caught)."""
+    from collectors.importer import import_files
+    from warehouse.metrics import prepare
+
+    csv = write(tmp_path / "deployments.csv", "deployment_id,repo,environment,status,finished_at\n"
+                "d1,acme/api,production,success,2026-09-01T10:00:00Z\n")
+    with Warehouse(tmp_path / "d.duckdb") as wh:
+        import_files(wh, [csv])
+        refresh(wh)
+        prepare(wh, MetricsConfig(), precomputed=False)  # leaves temp tables on the connection
+        with wh.transaction():
+            assert prepare(wh, MetricsConfig(), marts=True)  # replaces them by views
+            assert wh.scalar("SELECT count(*) FROM prod_deployments") == 1
+        import_files(wh, [csv])
+        refresh(wh)
+        assert is_fresh(wh, MetricsConfig())

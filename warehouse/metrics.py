@@ -11,8 +11,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from typing import Literal
 
-import duckdb
-
 from warehouse import freshness
 from warehouse.config import MetricsConfig
 from warehouse.db import Warehouse
@@ -76,12 +74,15 @@ def prepare(
         if relation is None:
             wh.con.execute(sql)
             continue
-        # A relation of either kind may be left on this connection by an earlier prepare.
-        for kind in ("VIEW", "TABLE"):
-            try:
-                wh.con.execute(f"DROP {kind} IF EXISTS temp.{relation}")
-            except duckdb.CatalogException:
-                pass  # it exists as the other kind
+        # A relation of either kind may be left on this connection by an earlier prepare. The
+        # catalog says which: dropping the wrong kind raises, and inside a transaction (a
+        # refresh) that error aborts the transaction even when caught.
+        for (kind,) in wh.con.execute(
+            "SELECT 'VIEW' FROM duckdb_views() WHERE temporary AND view_name = $1 "
+            "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE temporary AND table_name = $1",
+            [relation],
+        ).fetchall():
+            wh.con.execute(f"DROP {kind} temp.{relation}")
         if stored:
             # The file's other (cheap) views before the stored relation still come from it.
             head = sql.split(f"CREATE OR REPLACE TEMP TABLE {relation}")[0]
