@@ -159,7 +159,7 @@ def test_initiatives_page_states_the_estimates_of_impact(browser, demo):
     groups = page.locator(".js-plotly-plot").filter(has_text="comparison teams")
     expect(groups).to_have_count(1)
     legend = texts(groups.locator("g.legend text.legendtext"))
-    assert legend == [f"adopting teams ({throughput['treated_teams']})", "comparison teams (6)"]
+    assert legend == [f"adopting teams ({throughput['treated_teams']})", "comparison teams (14)"]
     browser.check("initiatives")
 
 

@@ -219,7 +219,6 @@ STORY = {
     ("preview-environments", "lead_time"): "improved",
     ("preview-environments", "pickup_time"): "improved",
     ("preview-environments", "review_time"): "improved",
-    ("preview-environments", "outside_reviews"): "no detectable change",
     # Nobody uses the portal: nothing moves.
     ("developer-portal", "deployment_frequency"): "no detectable change",
     ("developer-portal", "lead_time"): "no detectable change",

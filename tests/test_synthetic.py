@@ -388,8 +388,8 @@ def test_deploy_platform_adopters_deploy_less_than_controls_after_the_ramp(prod)
         did_ratio(prod, c["teams"], spec["control_teams"], c["started_on"], spec["ramp_weeks"])
         for c in spec["cohorts"]
     ]
-    # Injected x0.85; Poisson and weekly noise put one cohort's ratio within about +-0.08 of
-    # it (this seed: 0.81 and 0.83).
+    # Injected x0.84; Poisson and weekly noise put one cohort's ratio within about +-0.08 of
+    # it (this seed: 0.80 and 0.82).
     assert all(r < 0.93 for r in ratios), ratios
     assert 0.75 < (ratios[0] * ratios[1]) ** 0.5 < 0.92, ratios
 

@@ -34,7 +34,7 @@ def _change(j: Judged) -> str:
     return f"{verb} {abs(rel) * 100:.0f}% (95% CI {pct(low)} to {pct(high)})"
 
 
-def _count_change(j: Judged) -> str:
+def count_change(j: Judged) -> str:
     """A count's change: relative, or from-to when its base is near zero. The base is what the
     adopters would show without the initiative: for difference-in-differences their after
     value taken back by the estimated change, else their own before value."""
@@ -152,7 +152,7 @@ def summarise(impact: InitiativeImpact, adoption: Adoption | None) -> list[str]:
     handoff = impact.primary(group, "outside_reviews")
     if handoff and handoff.verdict in ("improved", "worsened"):
         lines.append(
-            f"Handoffs: reviews from people outside the author's team per pull request {_count_change(handoff)}."
+            f"Handoffs: reviews from people outside the author's team per pull request {count_change(handoff)}."
         )
     if group == TREATED:
         org = impact.primary(ORG, "throughput")
