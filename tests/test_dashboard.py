@@ -181,7 +181,7 @@ def test_delivery_charts_mark_the_partial_period_and_name_their_lines(demo_at):
 def test_teams_page_opens_on_the_newest_whole_period(demo_at):
     page = demo_at("teams")
     page.get_by_text("Drill down").wait_for()
-    page.get_by_text("production deployments of catalog in 2026-02:").wait_for()
+    page.get_by_text("production deployments of ads in 2026-02:").wait_for()
 
 
 def _screenshot_pages() -> dict:

@@ -151,9 +151,8 @@ def summarise(impact: InitiativeImpact, adoption: Adoption | None) -> list[str]:
             lines.append(sentence)
     handoff = impact.primary(group, "outside_reviews")
     if handoff and handoff.verdict in ("improved", "worsened"):
-        lines.append(
-            f"Handoffs: reviews from people outside the author's team per pull request {count_change(handoff)}."
-        )
+        per = "reviews from people outside the author's team per pull request"
+        lines.append(f"Handoffs: {per} {count_change(handoff)}.")
     if group == TREATED:
         org = impact.primary(ORG, "throughput")
         if org and org.est.theta is not None and org.est.low is not None:
