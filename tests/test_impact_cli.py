@@ -184,6 +184,8 @@ def test_window_option_and_initiatives_from_the_imported_table(demo):
     # Without the config, the imported row carries the cohorts and the adoption rule.
     table = run_cli("impact", "deploy-platform", db=db).stdout
     assert "Adoption (workflow matching '^platform-deploy')" in table
+    # From a near-zero base the handoff count reads as from-to, not as a +1300% change.
+    assert "per pull request rose from 0.07 to 1.03 (+0.96)." in " ".join(table.split())
 
 
 def test_unknown_initiative_and_missing_database_are_one_line_errors(demo, tmp_path):
