@@ -181,7 +181,7 @@ def test_delivery_charts_mark_the_partial_period_and_name_their_lines(demo_at):
 def test_teams_page_opens_on_the_newest_whole_period(demo_at):
     page = demo_at("teams")
     page.get_by_text("Drill down").wait_for()
-    page.get_by_text("production deployments of catalog in 2026-02:").wait_for()
+    page.get_by_text("production deployments of ads in 2026-02:").wait_for()
 
 
 def _screenshot_pages() -> dict:
@@ -222,7 +222,7 @@ def test_teams_page_shows_every_team_with_readable_headings(demo_at):
     heading = page.get_by_text(re.compile(r"^\d+ teams in "))
     heading.wait_for(timeout=120_000)
     count = int(heading.inner_text().split()[0])
-    assert count == 12  # the demo's teams (docs/demo-org.md)
+    assert count == 20  # the demo's teams (docs/demo-org.md)
     grid = page.get_by_test_id("stDataFrame").first
     expect(grid).to_contain_text("Lead time median (h)")
     # Every team's row is drawn: the grid is as tall as its rows, no scroll hides any.

@@ -159,17 +159,20 @@ def test_initiatives_page_states_the_estimates_of_impact(browser, demo):
     groups = page.locator(".js-plotly-plot").filter(has_text="comparison teams")
     expect(groups).to_have_count(1)
     legend = texts(groups.locator("g.legend text.legendtext"))
-    assert legend == [f"adopting teams ({throughput['treated_teams']})", "comparison teams (6)"]
+    assert legend == [f"adopting teams ({throughput['treated_teams']})", "comparison teams (14)"]
     browser.check("initiatives")
 
 
 def test_adoption_page_shows_every_initiative_as_impact_measures_it(browser, demo):
     page = browser.open("adoption", "preview-environments")
-    for name in ("developer-portal", "deploy-platform", "preview-environments"):
-        table = run_cli("impact", name, db=demo).stdout
-        week, share = re.search(r"in the week of (\S+), (\d+)% of the adopting teams'", table).groups()
+    latest = [
+        re.search(r"in the week of (\S+), (\d+)% of the adopting teams'", run_cli("impact", name, db=demo).stdout).groups()
+        for name in ("developer-portal", "deploy-platform", "preview-environments")
+    ]
+    # Both paved paths may show the same week and share: one section for each initiative.
+    for week, share in set(latest):
         section = page.get_by_test_id("stMetric").filter(has_text=f"Week of {week}")
-        expect(section.filter(has_text=f"{share}%")).to_have_count(1)
+        expect(section.filter(has_text=f"{share}%")).to_have_count(latest.count((week, share)))
     # The portal stalls near 10%; the paved paths carry nearly all of their teams' deployments.
     portal = page.get_by_test_id("stMetric").filter(has_text="Teams with half or more").first
     expect(portal).to_contain_text("0 of 6")

@@ -17,7 +17,7 @@ from warehouse.impact import ROW_KEYS
 DORA = ("deployment_frequency", "lead_time", "recovery_time", "change_fail_rate", "rework_rate")
 END = date(2026, 3, 2)  # a Monday: the demo ends here, whatever day the tests run
 SEEDS = (1, 2, 3, 4, 5, 6)
-COVERED = 19  # of the default demo's 21 intervals, those that hold the injected value  # the statistical checks: rates over these orgs
+COVERED = 21  # of the default demo's 21 intervals, those that hold the injected value
 SIGNS = {
     "throughput": {"deployment_frequency": 1, "lead_time": -1, "recovery_time": -1},
     "instability": {"change_fail_rate": 1, "rework_rate": 1},
@@ -146,13 +146,10 @@ def test_the_default_demo_calls_nothing_in_the_wrong_direction(rows):
 def test_demo_handoffs_and_waits_are_found(rows):
     # The deploy platform adds a platform-team approval to every pull request: a handoff, and
     # longer pickup and review waits.
-    for metric in ("review_time", "outside_reviews", "teams_per_change"):
+    for metric in ("pickup_time", "review_time", "outside_reviews", "teams_per_change"):
         assert primary(rows, "deploy-platform", metric)["verdict"] == "worsened", metric
-    # The pickup wait rose too (its interval is above zero), but the adopting teams' pickup was
-    # already drifting up before adoption, fast enough to explain the rise: withheld.
-    pickup = primary(rows, "deploy-platform", "pickup_time")
-    assert pickup["ci_low"] > 0 and pickup["verdict"] == "inconclusive", pickup
-    assert pickup["reason"].startswith("the pre-adoption trend"), pickup
+        assert primary(rows, "deploy-platform", metric)["ci_low"] > 0, metric
+    # From about 0.07 reviews from outside the team per pull request to about one.
     assert primary(rows, "deploy-platform", "outside_reviews")["relative_change"] > 5
     # Reviewers try preview environments: pickup and review waits shrink, handoffs do not move.
     for metric in ("pickup_time", "review_time"):
@@ -160,9 +157,9 @@ def test_demo_handoffs_and_waits_are_found(rows):
         assert primary(rows, "preview-environments", metric)["ci_high"] < 0, metric
     handoffs = primary(rows, "preview-environments", "outside_reviews")
     assert handoffs["ci_low"] <= 0 <= handoffs["ci_high"]
-    # The portal changes nothing, handoffs included.
-    for metric in ("throughput", "instability", "outside_reviews"):
-        assert primary(rows, "developer-portal", metric)["verdict"] == "no detectable change", metric
+    # The portal changes nothing: no DORA metric, factor, stage or handoff is called.
+    portal = [r for r in rows if r["initiative"] == "developer-portal" and r["primary"]]
+    assert portal and not [(r["group"], r["metric"]) for r in portal if r["verdict"] in ("improved", "worsened")]
 
 
 def test_table_shows_summary_estimates_stages_and_adoption(demo):
@@ -187,6 +184,8 @@ def test_window_option_and_initiatives_from_the_imported_table(demo):
     # Without the config, the imported row carries the cohorts and the adoption rule.
     table = run_cli("impact", "deploy-platform", db=db).stdout
     assert "Adoption (workflow matching '^platform-deploy')" in table
+    # From a near-zero base the handoff count reads as from-to, not as a +1300% change.
+    assert "per pull request rose from 0.07 to 1.03 (+0.96)." in " ".join(table.split())
 
 
 def test_unknown_initiative_and_missing_database_are_one_line_errors(demo, tmp_path):
@@ -213,7 +212,8 @@ def test_no_initiatives_is_an_empty_array(tmp_path):
 # default seed ending in the current week, at several fixed "todays".
 STORY = {
     ("deploy-platform", "deployment_frequency"): "worsened",
-    ("deploy-platform", "pickup_time"): "worsened",
+    # The pickup wait rose too (+13% for this seed), but at some ends the adopting teams' own
+    # baseline drift is enough to explain it and the call is withheld: not part of the story.
     ("deploy-platform", "review_time"): "worsened",
     ("deploy-platform", "outside_reviews"): "worsened",
     ("deploy-platform", "teams_per_change"): "worsened",
@@ -221,12 +221,12 @@ STORY = {
     ("preview-environments", "lead_time"): "improved",
     ("preview-environments", "pickup_time"): "improved",
     ("preview-environments", "review_time"): "improved",
-    ("preview-environments", "outside_reviews"): "no detectable change",
     # Nobody uses the portal: nothing moves.
     ("developer-portal", "deployment_frequency"): "no detectable change",
     ("developer-portal", "lead_time"): "no detectable change",
     ("developer-portal", "throughput"): "no detectable change",
     ("developer-portal", "instability"): "no detectable change",
+    ("developer-portal", "outside_reviews"): "no detectable change",
 }
 
 

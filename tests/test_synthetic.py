@@ -135,13 +135,14 @@ def test_frames_are_canonical(org):
 
 def test_org_size_and_span(org, prod):
     teams = org["teams"]
-    assert teams["team"].n_unique() >= 8
+    assert teams["team"].n_unique() == 20  # docs/demo-org.md
     assert "platform" in teams["team"].to_list()
-    assert teams["repo"].n_unique() >= 40
+    assert teams["repo"].n_unique() == 81
     assert teams["repo"].str.starts_with("acme/").all()
     assert "acme/checkout-api" in teams["repo"].to_list()
-    assert 10_000 <= prod.height <= 30_000
-    assert 50_000 <= org["changes"].height <= 150_000
+    # About 600 successful production deployments per repository in two years (47,173 here).
+    assert 500 * 81 <= prod.height <= 700 * 81
+    assert 100_000 <= org["changes"].height <= 250_000
     # Two years: deployments in the first and the last week, nothing outside the window.
     first, last = prod["finished_at"].min(), prod["finished_at"].max()
     assert START <= first.date() < START + timedelta(days=7)
@@ -328,14 +329,14 @@ def test_injected_effects_are_documented_with_dates(org):
     resolved = injected_effects(END)
     assert set(resolved) == set(INJECTED_EFFECTS)
     platform = resolved["deploy-platform"]
-    assert platform["factors"] == {"throughput": 0.92, "instability": 1.14}
+    assert platform["factors"] == {"throughput": 0.89, "instability": 1.14}
     first, second = platform["cohorts"]
     assert first["started_on"].weekday() == 0
     assert second["started_on"] - first["started_on"] == timedelta(weeks=10)
     # At least 4 teams on each side of every initiative: below that no verdict is given.
-    assert len(first["teams"]) == 2 and len(second["teams"]) == 2
+    assert len(first["teams"]) == 3 and len(second["teams"]) == 3
     controls = set(platform["control_teams"])
-    assert len(controls) >= 4 and "platform" in controls
+    assert len(controls) >= 8 and "platform" in controls
     for spec in resolved.values():
         assert not controls & set(spec["teams"])
         assert len(spec["teams"]) >= 4
@@ -346,14 +347,14 @@ def test_injected_effects_are_documented_with_dates(org):
     row = rows["deploy-platform"]
     assert row["started_on"] == first["started_on"] == date(2025, 3, 3)
     assert second["started_on"] == date(2025, 5, 12)
-    assert row["teams"] == "checkout;payments;search@2025-05-12;catalog@2025-05-12"
+    assert row["teams"] == "checkout;payments;marketplace;search@2025-05-12;catalog@2025-05-12;billing@2025-05-12"
     assert parse_cohorts(row["teams"], row["started_on"]) == [
         (c["started_on"], c["teams"]) for c in platform["cohorts"]
     ]
     assert (row["kind"], row["ramp_weeks"]) == ("deploy platform", 4)
     assert row["adoption_workflow"] == "^platform-deploy"
     preview = rows["preview-environments"]
-    assert (preview["kind"], preview["teams"]) == ("environments", "growth;mobile;fulfilment;identity")
+    assert (preview["kind"], preview["teams"]) == ("environments", "growth;mobile;fulfilment;identity;loyalty;content")
     assert rows["developer-portal"]["adoption_workflow"] == "portal-golden-path"
 
 
@@ -388,10 +389,10 @@ def test_deploy_platform_adopters_deploy_less_than_controls_after_the_ramp(prod)
         did_ratio(prod, c["teams"], spec["control_teams"], c["started_on"], spec["ramp_weeks"])
         for c in spec["cohorts"]
     ]
-    # Injected x0.92; Poisson and weekly noise put one cohort's ratio within about +-0.08 of
-    # it (this seed: 0.87 and 0.89).
-    assert all(r < 0.97 for r in ratios), ratios
-    assert 0.80 < (ratios[0] * ratios[1]) ** 0.5 < 0.95, ratios
+    # Injected x0.84; Poisson and weekly noise put one cohort's ratio within about +-0.08 of
+    # it (this seed: 0.80 and 0.82).
+    assert all(r < 0.93 for r in ratios), ratios
+    assert 0.75 < (ratios[0] * ratios[1]) ** 0.5 < 0.92, ratios
 
 
 def test_preview_environment_adopters_deploy_more_than_controls(prod):
@@ -421,7 +422,7 @@ def test_lead_time_moves_with_the_review_handoff(org, prod):
         return (median(teams, settled, END) / median(teams, START, started)) / (
             median(controls, settled, END) / median(controls, START, started))
 
-    assert 1.0 < ratio("deploy-platform") < 1.25  # injected x1.08
+    assert 1.0 < ratio("deploy-platform") < 1.25  # injected x1.09
     assert 0.70 < ratio("preview-environments") < 0.97  # injected x0.85
 
 

@@ -154,9 +154,10 @@ class History:
     def production(self) -> dict[str, np.ndarray]:
         draw, n_repos, n_days = self.draw, len(self.repos), self.weeks * 7
         structural = self.repo_rate[:, None] * self.day_factors()[None, :]
-        # ~28,500 production deployments in two years once the holidays (about -6 %) are
-        # taken out (scaled with the length of the history).
-        structural *= 30_300 * self.weeks / 104 / structural.sum()
+        # ~600 production deployments per repository in two years once the holidays (about
+        # -6 %) are taken out, scaled with the length of the history; per repository, so that
+        # a team added to the org adds its own deployments rather than thinning everyone's.
+        structural *= 618 * n_repos * self.weeks / 104 / structural.sum()
         structural *= self.holidays()[None, :]
         week = np.arange(n_days) // 7
         org_noise = self.org_noise[week]

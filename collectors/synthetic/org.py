@@ -6,7 +6,8 @@ import polars as pl
 
 OWNER = "acme"
 
-# Team -> repositories (without the owner). 12 teams, 49 repositories.
+# Team -> repositories (without the owner). 20 teams, 81 repositories. The teams after
+# "platform" joined the demo later: appended, so that the earlier teams keep their draws.
 TEAM_REPOS: dict[str, tuple[str, ...]] = {
     "checkout": ("checkout-api", "checkout-web", "cart-service", "promo-engine"),
     "payments": ("payments-api", "payments-gateway", "ledger", "fraud-scoring"),
@@ -21,6 +22,14 @@ TEAM_REPOS: dict[str, tuple[str, ...]] = {
     "support": ("helpdesk-api", "support-portal", "chat-widget", "knowledge-base"),
     "platform": ("deploy-pipeline", "infra-modules", "service-catalog", "observability-stack",
                  "k8s-config"),
+    "billing": ("billing-api", "invoice-renderer", "tax-service", "subscriptions"),
+    "marketplace": ("seller-api", "seller-portal", "listings-sync", "commission-service"),
+    "loyalty": ("loyalty-api", "rewards-engine", "vouchers", "member-web"),
+    "content": ("cms-api", "media-service", "editorial-tools", "localisation"),
+    "partners": ("partner-api", "affiliate-tracker", "webhooks-relay", "partner-portal"),
+    "security": ("secrets-broker", "audit-log", "waf-rules", "vuln-scanner"),
+    "ads": ("ads-api", "ad-server", "campaign-manager", "bidding-service"),
+    "risk": ("risk-api", "kyc-checks", "sanctions-screening", "chargebacks"),
 }
 
 # How often each team's repositories deploy, relative to each other. The deploy platform's
@@ -29,7 +38,8 @@ TEAM_REPOS: dict[str, tuple[str, ...]] = {
 TEAM_CADENCE: dict[str, float] = {
     "checkout": 1.4, "payments": 1.2, "search": 1.3, "catalog": 1.1, "identity": 1.0,
     "growth": 1.2, "mobile": 0.8, "fulfilment": 1.0, "notifications": 0.9, "data": 0.8,
-    "support": 0.7, "platform": 0.9,
+    "support": 0.7, "platform": 0.9, "billing": 1.0, "marketplace": 1.2, "loyalty": 0.9,
+    "content": 0.9, "partners": 0.8, "security": 0.7, "ads": 1.0, "risk": 0.8,
 }
 
 # Team -> first names; a person's login is "<name>.<team>" (see PEOPLE).
@@ -46,6 +56,14 @@ ROSTER: dict[str, tuple[str, ...]] = {
     "data": ("gia", "hiro", "ida", "joel", "kai", "lena", "marek"),
     "support": ("nora", "oscar", "pia", "raj", "sofia", "theo"),
     "platform": ("adele", "boris", "clara", "diego", "eva", "felix", "gwen", "henrik"),
+    "billing": ("aron", "bea", "cosmin", "delia", "enzo", "freya"),
+    "marketplace": ("gael", "helga", "ilan", "juno", "kasia", "luca", "mina"),
+    "loyalty": ("noah", "opal", "piet", "rhea", "silas", "tara"),
+    "content": ("umar", "vesna", "willa", "xena", "yosef", "zelda"),
+    "partners": ("anouk", "basil", "cleo", "darius", "esme", "finn"),
+    "security": ("gita", "hamid", "isla", "jaro", "kofi", "lumi"),
+    "ads": ("ansel", "brigit", "caio", "dunja", "eero", "fenna"),
+    "risk": ("gerd", "hanne", "ilse", "jules", "konstantin", "liv"),
 }
 
 PEOPLE: dict[str, str] = {

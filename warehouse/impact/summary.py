@@ -9,6 +9,10 @@ from warehouse.impact.measures import BY_NAME, FACTORS, STAGES
 
 HEADLINE = ("deployment_frequency", "lead_time", "recovery_time", "change_fail_rate", "rework_rate")
 LABELS = {**{m.name: m.label for m in BY_NAME.values()}, **{f.name: f.label for f in FACTORS}}
+# A count this close to zero (reviews from outside the team per pull request before a handoff
+# exists) turns any rise into a four-digit percentage: give the absolute change instead, as the
+# dashboard's table does (dashboards/impact_view.py).
+NEAR_ZERO = 0.25
 COMPARED = {
     "did": "relative to teams that had not adopted",
     "its": "against the trend before adoption",
@@ -28,6 +32,20 @@ def _change(j: Judged) -> str:
         return "could not be estimated"
     verb = "rose" if rel > 0 else "fell"
     return f"{verb} {abs(rel) * 100:.0f}% (95% CI {pct(low)} to {pct(high)})"
+
+
+def count_change(j: Judged) -> str:
+    """A count's change: relative, or from-to when its base is near zero. The base is what the
+    adopters would show without the initiative: for difference-in-differences their after
+    value taken back by the estimated change, else their own before value."""
+    rel, after = relative(j.est.theta), j.est.after
+    base = j.est.before
+    if j.est.method == "did":
+        base = after / (1 + rel) if after is not None and rel is not None and rel > -1 else None
+    if base is None or after is None or abs(base) >= NEAR_ZERO:
+        return _change(j)
+    verb = "rose" if after > base else "fell"
+    return f"{verb} from {base:.2f} to {after:.2f} ({after - base:+.2f})".replace("-", "−")
 
 
 def _sentence(j: Judged, subject: str) -> str:
@@ -133,9 +151,8 @@ def summarise(impact: InitiativeImpact, adoption: Adoption | None) -> list[str]:
             lines.append(sentence)
     handoff = impact.primary(group, "outside_reviews")
     if handoff and handoff.verdict in ("improved", "worsened"):
-        lines.append(
-            f"Handoffs: reviews from people outside the author's team per pull request {_change(handoff)}."
-        )
+        per = "reviews from people outside the author's team per pull request"
+        lines.append(f"Handoffs: {per} {count_change(handoff)}.")
     if group == TREATED:
         org = impact.primary(ORG, "throughput")
         if org and org.est.theta is not None and org.est.low is not None:
