@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.docsection import write_section  # noqa: E402
 from tests import contention  # noqa: E402
 
 HEADING = "## Readers and writers at once"
@@ -58,17 +59,6 @@ def report(out: contention.Outcome, seconds: float, delay: float) -> str:
     return "\n".join(lines)
 
 
-def write_section(doc: Path, text: str) -> None:
-    body = doc.read_text()
-    if HEADING in body:
-        start = body.index(HEADING)
-        end = body.find("\n## ", start + len(HEADING))
-        body = body[:start] + text + (body[end + 1 :] if end != -1 else "")
-    else:
-        body = body.rstrip("\n") + "\n\n" + text
-    doc.write_text(body)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=900)
@@ -83,7 +73,7 @@ def main() -> None:
     for error in out.errors()[:20]:
         print("error:", error)
     if args.write:
-        write_section(args.write, text)
+        write_section(args.write, HEADING, text)
     sys.exit(1 if out.errors() else 0)
 
 

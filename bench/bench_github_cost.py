@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from pytest_httpserver import HTTPServer  # noqa: E402
 
+from bench.docsection import write_section  # noqa: E402
 from collectors.github.sync import GitHubSync  # noqa: E402
 from dora_impact.config import load_config  # noqa: E402
 from tests.github_fake import TOKEN, FakeGitHub, GitRepo, github_config  # noqa: E402
@@ -276,7 +277,7 @@ def main() -> None:
     ok = first["pr_points"] <= 25 and again["counted"] <= 2 and actions["first"] < BEFORE_ACTIONS["first"]
     print("targets met" if ok else "TARGET MISSED", file=sys.stderr)
     if args.write:
-        write_section(args.write, text)
+        write_section(args.write, HEADING, text)
     sys.exit(0 if ok else 1)
 
 
@@ -294,19 +295,6 @@ def row(name: str, m: dict, target: str) -> str:
         f"{m['seconds']:.1f} s",
     ]
     return "| " + " | ".join(str(c) for c in cells) + " |"
-
-
-def write_section(path: Path, text: str) -> None:
-    """Replace this script's section (from its heading to the next `## ` or the end); append it
-    at the end when absent. Other sections are left as they are."""
-    old = path.read_text() if path.exists() else "# Performance\n"
-    start = old.find(HEADING)
-    if start < 0:
-        path.write_text(old.rstrip("\n") + "\n\n" + text)
-        return
-    end = old.find("\n## ", start + len(HEADING))
-    rest = old[end + 1 :] if end >= 0 else ""
-    path.write_text(old[:start] + text + ("\n" + rest if rest else ""))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from pytest_httpserver import HTTPServer  # noqa: E402
 
+from bench.docsection import write_section  # noqa: E402
 from tests import postgres  # noqa: E402
 from tests.github_fake import TOKEN  # noqa: E402
 from tests.lake_org import ShardedFake, build_org, start_worker  # noqa: E402
@@ -131,7 +132,7 @@ def main() -> None:
     text = report(args, seconds, reading, load_before)
     print(text)
     if args.write:
-        write_section(args.write, text)
+        write_section(args.write, HEADING, text)
 
 
 def report(
@@ -172,17 +173,6 @@ def report(
         "",
     ]
     return "\n".join(lines)
-
-
-def write_section(doc: Path, text: str) -> None:
-    body = doc.read_text()
-    if HEADING in body:
-        start = body.index(HEADING)
-        end = body.find("\n## ", start + len(HEADING))
-        body = body[:start] + text + (body[end + 1 :] if end != -1 else "")
-    else:
-        body = body.rstrip("\n") + "\n\n" + text
-    doc.write_text(body)
 
 
 if __name__ == "__main__":
