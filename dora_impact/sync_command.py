@@ -175,12 +175,7 @@ def register(app: typer.Typer) -> None:
         except Unreachable as exc:
             done = f"{' and '.join(ran)} was synced and is stored" if ran else "nothing was synced"
             raise HostUnreachable(f"{exc}; {done}") from None
-        if failures:
-            for line in failures:
-                typer.echo(REDACT(f"dora-impact: failed: {line}"), err=True)
-            raise PartialFailure(
-                f"partial failure: {len(failures)} resource(s) failed; everything else was synced"
-            )
+        _report_failures(failures)
 
 
 def _sync_shard(app_ctx, text: str, full: bool, day: date | None, git: Path | None, console: Console) -> None:
@@ -202,6 +197,11 @@ def _sync_shard(app_ctx, text: str, full: bool, day: date | None, git: Path | No
         failures = _sync_github(app_ctx, full, day, console, shard)
     except Unreachable as exc:
         raise HostUnreachable(f"{exc}; nothing was synced") from None
+    _report_failures(failures)
+
+
+def _report_failures(failures: list[str]) -> None:
+    """Each failed resource on its own line, then exit 3: everything else was stored."""
     if failures:
         for line in failures:
             typer.echo(REDACT(f"dora-impact: failed: {line}"), err=True)
