@@ -10,7 +10,8 @@ the family-wise rate: the share of initiatives with any call among the adopting 
 primary rows (all 13 metrics and factors), and among the two primary endpoints.
 
 Several scenarios break the estimators' assumptions on purpose: a differential pre-trend of
-the adopting teams, an autocorrelated org-wide factor, two or three teams on one side.
+the adopting teams, an autocorrelated org-wide factor, two or three teams on one side; others
+have cohorts with different effects, teams that go quiet, or only 26 weeks of history.
 
     .venv/bin/python bench/calibration.py --orgs 50    # 50 orgs per scenario, 2 processes
     .venv/bin/python bench/calibration.py --orgs 50 --processes 1
@@ -43,17 +44,31 @@ from warehouse.impact.simulate import DORA_EFFECT, LARGE_EFFECT, Scenario, simul
 
 WINDOW = 26
 DORA, LARGE = DORA_EFFECT, LARGE_EFFECT
-# 10 adopting teams of 30, adoption at week 28: 26 baseline weeks, 4 ramp, 26 after.
-BASE = {"teams": 30, "cohorts": ((10, 28),), "weeks": 58, "ramp": 4}
-ORG_WIDE = {"teams": 30, "cohorts": ((30, 28),), "weeks": 58, "ramp": 4}
+# 10 adopting teams of 30, adoption at week 54: a year of history (the pre-adoption trend is
+# estimated on up to 52 weeks, analysis.TREND_WEEKS), of which the comparison's own baseline is
+# the last 26; a 4-week ramp, 26 weeks after.
+BASE = {"teams": 30, "cohorts": ((10, 54),), "weeks": 84, "ramp": 4}
+# The same with only the 26 baseline weeks of history: the trend rests on those.
+SHORT = {"teams": 30, "cohorts": ((10, 28),), "weeks": 58, "ramp": 4}
+ORG_WIDE = {"teams": 30, "cohorts": ((30, 54),), "weeks": 84, "ramp": 4}
+STAGGERED = {"teams": 30, "cohorts": ((5, 54), (5, 62)), "weeks": 92, "ramp": 4}
 SCENARIOS = {
     "null": Scenario(**BASE),
     "dora (-8% throughput, +14% instability)": Scenario(**BASE, effects=DORA),
     "large (x0.7 frequency, x1.43 durations, x1.5 failures)": Scenario(**BASE, effects=LARGE),
     "null + org-wide slowdown and holiday dip": Scenario(**BASE, slowdown=True),
-    "null, staggered (2 cohorts of 5)": Scenario(teams=30, cohorts=((5, 28), (5, 36)), weeks=66, ramp=4),
-    "dora, staggered (2 cohorts of 5)": Scenario(
-        teams=30, cohorts=((5, 28), (5, 36)), weeks=66, ramp=4, effects=DORA
+    "null, staggered (2 cohorts of 5)": Scenario(**STAGGERED),
+    "dora, staggered (2 cohorts of 5)": Scenario(**STAGGERED, effects=DORA),
+    # The first cohort changes by twice DORA's effect (on the log scale), the second not at
+    # all: the estimate is their average (truth() weighs cohorts by size).
+    "dora, staggered, cohorts differ (x2 and x0 the effect)": Scenario(
+        **STAGGERED, effects=DORA, cohort_scale=(2.0, 0.0)
+    ),
+    # Teams that go quiet (a fifth stop shipping for good, a fifth pause for 4-8 weeks), on
+    # both sides alike: their zero weeks count, and must not look like an effect.
+    "null, inactive teams (20% stop, 20% pause)": Scenario(**BASE, stop_share=0.2, pause_share=0.2),
+    "dora, inactive teams (20% stop, 20% pause)": Scenario(
+        **BASE, effects=DORA, stop_share=0.2, pause_share=0.2
     ),
     # Everyone adopts at once: no comparison teams, the time series is the primary estimate.
     "null, org-wide rollout (time series)": Scenario(**ORG_WIDE),
@@ -63,19 +78,24 @@ SCENARIOS = {
     "null, AR(1) org factor rho 0.5": Scenario(**BASE, org_rho=0.5),
     "null, AR(1) org factor rho 0.8": Scenario(**BASE, org_rho=0.8),
     "null, AR(1) rho 0.8, org-wide rollout": Scenario(**ORG_WIDE, org_rho=0.8),
-    "null, 2 adopting teams of 30": Scenario(teams=30, cohorts=((2, 28),), weeks=58, ramp=4),
-    "null, 3 adopting teams of 30": Scenario(teams=30, cohorts=((3, 28),), weeks=58, ramp=4),
-    "null, 3 comparison teams (27 of 30 adopt)": Scenario(teams=30, cohorts=((27, 28),), weeks=58, ramp=4),
-    "null, 4 adopting teams of 30": Scenario(teams=30, cohorts=((4, 28),), weeks=58, ramp=4),
-    "null, 5 adopting teams of 30": Scenario(teams=30, cohorts=((5, 28),), weeks=58, ramp=4),
-    "null, 5 comparison teams (25 of 30 adopt)": Scenario(teams=30, cohorts=((25, 28),), weeks=58, ramp=4),
+    "null, 2 adopting teams of 30": Scenario(teams=30, cohorts=((2, 54),), weeks=84, ramp=4),
+    "null, 3 adopting teams of 30": Scenario(teams=30, cohorts=((3, 54),), weeks=84, ramp=4),
+    "null, 3 comparison teams (27 of 30 adopt)": Scenario(teams=30, cohorts=((27, 54),), weeks=84, ramp=4),
+    "null, 4 adopting teams of 30": Scenario(teams=30, cohorts=((4, 54),), weeks=84, ramp=4),
+    "null, 5 adopting teams of 30": Scenario(teams=30, cohorts=((5, 54),), weeks=84, ramp=4),
+    "null, 5 comparison teams (25 of 30 adopt)": Scenario(teams=30, cohorts=((25, 54),), weeks=84, ramp=4),
+    # Only the comparison's 26 baseline weeks of history.
+    "null, 26 weeks of history": Scenario(**SHORT),
+    "dora, 26 weeks of history": Scenario(**SHORT, effects=DORA),
+    "null, drifting 0.003 log/week, 26 weeks of history": Scenario(**SHORT, adopter_trend=0.003),
+    "null, drifting 0.005 log/week, 26 weeks of history": Scenario(**SHORT, adopter_trend=0.005),
 }
 METRICS = ("deployment_frequency", "lead_time", "change_fail_rate", "throughput", "instability")
-FACTOR_TRUTH = {"throughput": ("deployment_frequency", +1), "instability": ("change_fail_rate", +1)}
 
 
 def truth(scenario: Scenario, metric: str) -> float:
-    """True relative change of a metric (factors: their metrics share one log effect here)."""
+    """True relative change of a metric (factors: their metrics share one log effect here);
+    with cohorts that differ, the cohorts' mean log effect weighted by their sizes."""
     effects = scenario.effects
     if metric == "throughput":
         logs = [
@@ -85,10 +105,15 @@ def truth(scenario: Scenario, metric: str) -> float:
         ]
         if max(logs) - min(logs) > 1e-9:
             raise ValueError("calibration factors need equal sign-aligned effects")
-        return math.expm1(logs[0])
-    if metric == "instability":
-        return effects.get("change_fail_rate", 1) - 1
-    return effects.get(metric, 1) - 1
+        log_effect = logs[0]
+    elif metric == "instability":
+        log_effect = math.log(effects.get("change_fail_rate", 1))
+    else:
+        log_effect = math.log(effects.get(metric, 1))
+    sizes = [size for size, _ in scenario.cohorts]
+    scales = scenario.cohort_scale or (1.0,) * len(sizes)
+    mean_scale = sum(n * k for n, k in zip(sizes, scales, strict=True)) / sum(sizes)
+    return math.expm1(log_effect * mean_scale)
 
 
 CALLED = ("improved", "worsened")
@@ -151,6 +176,10 @@ def summarise(rows: list[dict]) -> list[dict]:
                 est = np.array([r["estimate"] for r in sel if r["estimate"] is not None])
                 ok = [r for r in sel if r["low"] is not None and r["high"] is not None]
                 cover = np.mean([r["low"] <= true <= r["high"] for r in ok]) if ok else math.nan
+                # Coverage of the intervals that carry a verdict: where the tool withholds one
+                # (inconclusive, with its reason) it does not vouch for the interval.
+                given = [r for r in ok if r["verdict"] != "inconclusive"]
+                cover_given = np.mean([r["low"] <= true <= r["high"] for r in given]) if given else math.nan
                 table.append(
                     {
                         "scenario": name,
@@ -161,6 +190,7 @@ def summarise(rows: list[dict]) -> list[dict]:
                         # median-unbiased for the relative change, not mean-unbiased.
                         "bias_log": float(np.log1p(est).mean() - math.log1p(true)) if len(est) else math.nan,
                         "coverage": float(cover),
+                        "coverage_given": float(cover_given),
                         "significant": float(np.mean([r["p"] is not None and r["p"] < 0.05 for r in sel])),
                         "called": float(np.mean([r["verdict"] in CALLED for r in sel])),
                         "inconclusive": float(np.mean([r["verdict"] == "inconclusive" for r in sel])),
@@ -200,14 +230,14 @@ def markdown(table: list[dict], family: list[dict]) -> str:
         )
     lines += [
         "",
-        "| scenario | metric | method | truth | bias (log) | 95% CI coverage | p < 0.05 | "
-        "verdict improved/worsened | inconclusive | orgs |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | metric | method | truth | bias (log) | 95% CI coverage | coverage where a verdict "
+        "is given | p < 0.05 | verdict improved/worsened | inconclusive | orgs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in table:
         lines.append(
             f"| {r['scenario']} | {r['metric']} | {r['method']} | {r['truth']:+.1%} | {r['bias_log']:+.3f} | "
-            f"{r['coverage']:.1%} | {r['significant']:.1%} | {r['called']:.1%} | "
+            f"{r['coverage']:.1%} | {r['coverage_given']:.1%} | {r['significant']:.1%} | {r['called']:.1%} | "
             f"{r['inconclusive']:.1%} | {r['n']} |"
         )
     return "\n".join(lines)
@@ -239,7 +269,7 @@ def power_bound(orgs: int, seed: int) -> str:
     for k in range(orgs):
         panel, initiative = simulate(scenario, np.random.default_rng(seed * 7919 + k))
         rows = analyse(panel, initiative, [initiative], window_weeks=WINDOW, resamples=499, seed=k).rows()
-        r2 = baseline_r2(panel, np.arange(2, 28), np.arange(32, 58))
+        r2 = baseline_r2(panel, np.arange(28, 54), np.arange(58, 84))
         for metric in found:
             row = next(r for r in rows if r["group"] == TREATED and r["primary"] and r["metric"] == metric)
             found[metric].append(

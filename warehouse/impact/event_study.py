@@ -161,8 +161,13 @@ def compute(
     ramp: int,
     width: int | None = None,
     post: bool = False,
+    estimate_design: Design | None = None,
 ) -> EventStudy | None:
-    """The event study of one measure; None when the baselines are shorter than 4 weeks."""
+    """The event study of one measure; None when the baselines are shorter than 4 weeks.
+
+    estimate_design: the design of the estimate the study checks, when the study itself runs
+    on a longer history (analysis.trend_design): the trend is carried over that estimate's
+    distance from its own baseline to its weeks after."""
     edges = bins(design, width, ramp, post)
     if not edges:
         return None
@@ -176,17 +181,23 @@ def compute(
         columns.append(reps.treated)
         treated |= reps.treated_teams
         control |= reps.control_teams
+    starts = np.array([s for s, _ in edges])
+    stops = np.array([e for _, e in edges])
+    with np.errstate(invalid="ignore"):
+        draws = np.column_stack(columns)
+    distance = trend_distance(estimate_design or design)
+    return EventStudy(starts, stops, draws, did.partition(treated, control), distance)
+
+
+def trend_distance(design: Design) -> float:
+    """Weeks from the average baseline week to the average week after the ramp, over the
+    cohorts weighted by their size: how far a differential trend carries into the estimate."""
     sizes = np.array([w.treated.sum() for w in design.cohorts], dtype=float)
     gaps = np.array(
         [w.post.mean() - w.pre.mean() if len(w.pre) and len(w.post) else math.nan for w in design.cohorts]
     )
     ok = np.isfinite(gaps)
-    distance = float((gaps[ok] * sizes[ok]).sum() / sizes[ok].sum()) if ok.any() else math.nan
-    starts = np.array([s for s, _ in edges])
-    stops = np.array([e for _, e in edges])
-    with np.errstate(invalid="ignore"):
-        draws = np.column_stack(columns)
-    return EventStudy(starts, stops, draws, did.partition(treated, control), distance)
+    return float((gaps[ok] * sizes[ok]).sum() / sizes[ok].sum()) if ok.any() else math.nan
 
 
 @dataclass
@@ -201,6 +212,7 @@ class TrendCheck:
     slope_low: float | None = None
     slope_high: float | None = None
     distance: float | None = None
+    weeks: int | None = None  # weeks of history before adoption the trend was estimated on
     failed: bool = False  # the pre-period contradicts parallel trends *and* its trend matters
     # The call could be a drift: a differential trend that would move the interval to zero
     # (the breakdown trend, log scale per week) lies inside what the pre-period allows.
@@ -223,6 +235,7 @@ def check(study: EventStudy | None, low: float | None, high: float | None, alpha
     if study is None:
         return out
     out.joint_p, out.restrictions = study.joint_test()
+    out.weeks = int(-study.starts.min())
     slope, se, df = study.slope()
     out.distance = study.distance
     if slope is not None:

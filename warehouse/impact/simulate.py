@@ -8,7 +8,10 @@ Used by the tests and by bench/calibration.py. An org of teams delivers week by 
 * each team drifts on its own (AR(1) shocks, so a team's weeks are correlated);
 * deployments are over-dispersed counts (gamma-Poisson), failures and rework binomial,
   durations log-normal per event (simulated as weekly sums of logs);
-* adopting cohorts get multiplicative effects, ramping in linearly over the ramp weeks.
+* adopting cohorts get multiplicative effects, ramping in linearly over the ramp weeks
+  (each cohort its own multiple of them, when `cohort_scale` says so);
+* optionally teams go quiet: some stop shipping for good, some pause for 4-8 weeks, adopting
+  and comparison teams alike (weeks with zero deployments that still count).
 """
 
 from __future__ import annotations
@@ -61,6 +64,13 @@ class Scenario:
     # an autocorrelated org-wide factor (AR(1) with this rho, same stationary spread).
     adopter_trend: float = 0.0
     org_rho: float = 0.0
+    # Each cohort's effects are `effects` with their logs times its scale (None: all 1), so
+    # staggered cohorts can differ: (2, 0) is twice the effect for the first, none for the second.
+    cohort_scale: tuple[float, ...] | None = None
+    # Shares of teams that stop shipping for good at a random week, and that pause for 4-8
+    # weeks, drawn among all teams whatever their adoption: the truth stays the effects.
+    stop_share: float = 0.0
+    pause_share: float = 0.0
     name: str = "simulated"
 
 
@@ -70,9 +80,10 @@ def simulate(scenario: Scenario, rng: np.random.Generator) -> tuple[Panel, Initi
     effect_share = np.zeros((n, t))  # 0 before adoption, ramping to 1
     cohorts, k = [], 0
     names = [f"team-{i:02d}" for i in range(n)]
-    for size, start in scenario.cohorts:
+    scales = scenario.cohort_scale or (1.0,) * len(scenario.cohorts)
+    for (size, start), scale in zip(scenario.cohorts, scales, strict=True):
         share = np.clip((weeks - start + 1) / (scenario.ramp + 1), 0, 1)
-        effect_share[k : k + size] = share[None, :]
+        effect_share[k : k + size] = scale * share[None, :]
         cohorts.append(CohortSpec(tuple(names[k : k + size]), FIRST_MONDAY + timedelta(weeks=start)))
         k += size
     if scenario.effect_teams is not None:
@@ -104,7 +115,7 @@ def simulate(scenario: Scenario, rng: np.random.Generator) -> tuple[Panel, Initi
         org = org + np.where(dip, -0.7, 0)
     team_rate = np.log(scenario.deploys_per_week) + rng.normal(0, 0.5, n)
     log_rate = team_rate[:, None] + org[None, :] + ar1(0.15) + effect("deployment_frequency") - drift
-    mean = np.exp(log_rate)
+    mean = np.exp(log_rate) * quiet(scenario, rng, n, t)
     deployments = rng.poisson(rng.gamma(5.0, mean / 5.0))  # over-dispersed
     cfr = np.clip(
         0.12 * np.exp(rng.normal(0, 0.3, n))[:, None] * np.exp(effect("change_fail_rate") + 0.5 * ar1(0.1)),
@@ -145,3 +156,19 @@ def simulate(scenario: Scenario, rng: np.random.Generator) -> tuple[Panel, Initi
     panel = Panel(names, [FIRST_MONDAY + timedelta(weeks=int(w)) for w in weeks], values, t)
     initiative = Initiative(scenario.name, "deploy platform", tuple(cohorts), ramp_weeks=scenario.ramp)
     return panel, initiative
+
+
+def quiet(scenario: Scenario, rng: np.random.Generator, n: int, t: int) -> np.ndarray:
+    """(teams, weeks) 0 where a team ships nothing (stopped for good, or paused), else 1.
+    A quiet team still exists: its weeks count, with zero deployments and no changes."""
+    out = np.ones((n, t))
+    if not (scenario.stop_share or scenario.pause_share):
+        return out  # no draws: every other scenario keeps its random numbers
+    stopping = rng.random(n) < scenario.stop_share
+    for i in np.flatnonzero(stopping):
+        out[i, rng.integers(t // 4, t - 4) :] = 0
+    pausing = rng.random(n) < scenario.pause_share
+    for i in np.flatnonzero(pausing):
+        start = rng.integers(0, t - 8)
+        out[i, start : start + rng.integers(4, 9)] = 0
+    return out
