@@ -212,9 +212,9 @@ def test_no_initiatives_is_an_empty_array(tmp_path):
 # default seed ending in the current week, at several fixed "todays".
 STORY = {
     ("deploy-platform", "deployment_frequency"): "worsened",
-    # The pickup wait rose too (+13% for this seed), but at some ends the adopting teams' own
-    # baseline drift is enough to explain it and the call is withheld: not part of the story.
-    ("deploy-platform", "review_time"): "worsened",
+    # The pickup and review waits rose too (+12-13% for this seed), but at some ends they do not
+    # survive the adopting teams' own pre-adoption trend, carried on and taken out, and the call
+    # is withheld: not part of the story.
     ("deploy-platform", "outside_reviews"): "worsened",
     ("deploy-platform", "teams_per_change"): "worsened",
     # Reviewers try changes in preview environments: shorter waits, shorter lead time.

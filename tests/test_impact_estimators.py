@@ -51,12 +51,16 @@ def primary(rows: list[dict], metric: str, group: str = TREATED) -> dict:
 
 def assert_called_when_adjusted(row: dict, direction: str) -> None:
     """A significant row is called exactly when its multiplicity-adjusted p is below 5%, unless
-    its own pre-adoption trend, carried on, would explain it (then it is withheld)."""
+    it does not survive its own pre-adoption trend carried on and taken out (then it is
+    withheld, and the trend-adjusted interval includes no change or points the other way)."""
     assert row["p_value"] < 0.05 and row["p_adjusted"] >= row["p_value"]
     if row["verdict"] == "inconclusive":
-        assert row["reason"].startswith("the pre-adoption trend"), row
-        slope, breakdown = math.log1p(row["pre_trend_per_week"]), math.log1p(row["breakdown_trend_per_week"])
-        assert slope / breakdown >= 1, row  # the trend points the call's way and reaches it
+        assert row["reason"].startswith("not robust to a linear pre-adoption trend"), row
+        low, high = row["trend_adjusted_ci_low"], row["trend_adjusted_ci_high"]
+        same_side = low > 0 if direction == "worsened" else high < 0
+        if row["higher_is"] == "better":
+            same_side = high < 0 if direction == "worsened" else low > 0
+        assert not same_side, row
         return
     if row["p_adjusted"] < 0.05:
         assert row["verdict"] == direction, row
@@ -212,14 +216,23 @@ def test_org_wide_slowdown_fools_before_after_but_not_the_primary_estimate():
 
 
 def test_staggered_cohorts_recover_the_effect():
-    scenario = Scenario(effects=LARGE, teams=30, cohorts=((6, 24), (6, 34)), weeks=64)
-    panel, ini = simulate(scenario, np.random.default_rng(9))
-    rows = rows_of(panel, ini)
-    row = primary(rows, "deployment_frequency")
-    assert row["method"] == "did" and row["treated_teams"] == 12
-    assert row["ci_low"] <= -0.3 <= row["ci_high"] and row["verdict"] == "worsened"
-    lead = primary(rows, "lead_time")
-    assert lead["ci_low"] <= 1 / 0.7 - 1 <= lead["ci_high"]
+    # Two cohorts of 6 after a year of history, a -30% deployment frequency, over 10 seeds. A call
+    # needs the trend-adjusted interval too, which withholds some (the calibration calls a -30%
+    # deployment frequency in 68% of orgs with 10 adopting teams): at least 5 of 10 called,
+    # none the wrong way, and at least 9 of 10 intervals cover the truth, for lead time too.
+    called = covered = lead_covered = 0
+    for seed in range(10):
+        scenario = Scenario(effects=LARGE, teams=30, cohorts=((6, 52), (6, 62)), weeks=92)
+        panel, ini = simulate(scenario, np.random.default_rng(seed))
+        rows = rows_of(panel, ini)
+        row = primary(rows, "deployment_frequency")
+        assert row["method"] == "did" and row["treated_teams"] == 12
+        assert row["verdict"] != "improved"
+        called += row["verdict"] == "worsened"
+        covered += row["ci_low"] <= -0.3 <= row["ci_high"]
+        lead = primary(rows, "lead_time")
+        lead_covered += lead["ci_low"] <= 1 / 0.7 - 1 <= lead["ci_high"]
+    assert called >= 5 and covered >= 9 and lead_covered >= 9, (called, covered, lead_covered)
 
 
 def test_without_comparison_teams_the_time_series_is_primary():

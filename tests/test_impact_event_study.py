@@ -143,40 +143,46 @@ def test_event_study_frame_for_the_chart():
     assert (freq["ci_low"] <= freq["estimate"]).all() and (freq["estimate"] <= freq["ci_high"]).all()
 
 
-def _by_hand_slope(y: np.ndarray, adopters: int, start: int, weeks: int) -> float:
+def _by_hand_slope(y: np.ndarray, adopters: list[int], controls: list[int], start: int, weeks: int) -> float:
     """The pre-adoption trend per week by hand: each of 6 bins of the `weeks` before adoption is
-    the adopters' mean change from their whole baseline to the bin minus the others', and the
-    slope is the least-squares line through the bins' centres (one change per team-week)."""
+    the adopters' mean change from their whole baseline to the bin minus the comparison teams',
+    and the slope is the least-squares line through the bins' centres (one change per
+    team-week)."""
     pre = np.arange(start - weeks, start)
     change = y - y[:, pre].mean(axis=1, keepdims=True)
     centres, effects = [], []
     for part in np.array_split(np.arange(-weeks, 0), 6):
-        cols = start + part
-        by_team = change[:, cols].mean(axis=1)
-        effects.append(by_team[:adopters].mean() - by_team[adopters:].mean())
+        by_team = change[:, start + part].mean(axis=1)
+        effects.append(by_team[adopters].mean() - by_team[controls].mean())
         centres.append((part[0] + part[-1]) / 2)
     c = np.array(centres) - np.mean(centres)
     return float(c @ np.array(effects) / (c @ c))
 
 
 def test_the_pre_trend_is_estimated_on_a_year_of_history_where_the_data_has_it():
-    # 8 teams over 90 weeks, teams 0-3 adopt in week 60, 26-week comparison window. The trend
+    # 10 teams over 90 weeks, teams 0-3 adopt in week 60, 26-week comparison window. The trend
     # check uses the 52 weeks before adoption (a slope's error falls as weeks^1.5), while the
     # estimate and its distance stay those of the 26-week baseline.
     rng = np.random.default_rng(11)
-    teams = [f"t{i}" for i in range(8)]
-    y = rng.normal(2, 0.3, (8, 90)) + np.where(np.arange(8)[:, None] < 4, 0.004 * np.arange(90), 0)
-    panel = hand_panel({"lead_log": y.tolist(), "changes": np.ones((8, 90)).tolist()}, teams)
+    teams = [f"t{i}" for i in range(10)]
+    y = rng.normal(2, 0.3, (10, 90)) + np.where(np.arange(10)[:, None] < 4, 0.004 * np.arange(90), 0)
+    panel = hand_panel({"lead_log": y.tolist(), "changes": np.ones((10, 90)).tolist()}, teams)
     ini = initiative(teams[:4], 60)
+    adopters, controls = [0, 1, 2, 3], [4, 5, 6, 7, 8, 9]
     row = primary(rows_of(panel, ini), "lead_time")
     assert row["pre_trend_weeks"] == 52
-    assert row["pre_trend_per_week"] == pytest.approx(math.expm1(_by_hand_slope(y, 4, 60, 52)), rel=1e-6)
+    assert row["pre_trend_per_week"] == pytest.approx(math.expm1(_by_hand_slope(y, adopters, controls, 60, 52)))
     assert row["trend_distance_weeks"] == pytest.approx((60 + 85) / 2 - (34 + 59) / 2)  # weeks 60-85 vs 34-59
 
     # A comparison team that moved onto another initiative in week 20 is a clean comparison over
-    # the 26-week baseline (weeks 34-59) but not over the year: the trend falls back to the
-    # baseline's weeks rather than be measured between other teams than the estimate's.
-    other = initiative(["t6"], 20, name="other")
+    # the 26-week baseline (weeks 34-59) but not over the year: the year's trend is measured
+    # against the five that stayed clean.
+    row = primary(rows_of(panel, ini, others=[ini, initiative(["t9"], 20, name="other")]), "lead_time")
+    assert row["pre_trend_weeks"] == 52
+    assert row["pre_trend_per_week"] == pytest.approx(math.expm1(_by_hand_slope(y, adopters, controls[:-1], 60, 52)))
+    # With three of them moved, fewer than 4 stay clean over the year: the trend falls back to
+    # the 26 weeks of the comparison's own baseline, with all six.
+    other = initiative(["t7", "t8", "t9"], 20, name="other")
     row = primary(rows_of(panel, ini, others=[ini, other]), "lead_time")
     assert row["pre_trend_weeks"] == 26
-    assert row["pre_trend_per_week"] == pytest.approx(math.expm1(_by_hand_slope(y, 4, 60, 26)), rel=1e-6)
+    assert row["pre_trend_per_week"] == pytest.approx(math.expm1(_by_hand_slope(y, adopters, controls, 60, 26)))

@@ -21,7 +21,7 @@ from warehouse.impact.event_study import TrendCheck
 from warehouse.impact.initiatives import Initiative
 from warehouse.impact.measures import BY_NAME, FACTORS, MEASURES, METRIC_ORDER, Measure
 from warehouse.impact.panel import Panel
-from warehouse.impact.verdict import ALPHA, judge, thin_reason
+from warehouse.impact.verdict import ALPHA, MIN_VERDICT_TEAMS, judge, thin_reason
 
 METHOD_RANK = {"did": 0, "its": 1, "before_after": 2}
 TREATED, ORG = "treated teams", "org"
@@ -137,7 +137,7 @@ def _trend(
 
     history: the same cohorts with a longer baseline (trend_design), to estimate the trend on."""
     est.study = event_study.compute(panel, m, history or design, ramp, estimate_design=design)
-    return event_study.check(est.study, est.low, est.high, ALPHA)
+    return event_study.check(est.study, est.low, est.high, ALPHA, est.draws, est.strata)
 
 
 def trend_design(
@@ -145,9 +145,11 @@ def trend_design(
 ) -> Design:
     """The design the pre-adoption trend is estimated on: the same cohorts with up to `weeks`
     weeks of history before each adoption. Used only when the data has more history than the
-    comparison's own baseline and the longer baseline keeps every comparison team (a team that
-    changed status on another initiative in the extra weeks is not a clean comparison there):
-    the trend must be the one between the very teams the estimate compares."""
+    comparison's own baseline. A comparison team that changed status on another initiative in
+    the extra weeks is not a clean comparison there, so the longer history compares the
+    adopting teams with the comparison teams that stayed clean throughout (a subset of the
+    estimate's); when fewer than MIN_VERDICT_TEAMS of them remain for a cohort, the trend is
+    estimated on the comparison's own baseline."""
     if weeks <= max((len(w.pre) for w in design.cohorts), default=0):
         return design
     longer = build(panel, initiative, others, weeks)
@@ -157,8 +159,7 @@ def trend_design(
     for short, long in zip(design.cohorts, longer.cohorts, strict=True):
         if not np.array_equal(short.treated, long.treated):
             return design
-        kept = longer.exposure.controls(long, short.post).any(axis=0)
-        if not np.array_equal(kept, design.exposure.controls(short, short.post).any(axis=0)):
+        if longer.exposure.controls(long, short.post).any(axis=0).sum() < MIN_VERDICT_TEAMS:
             return design
         more |= len(long.pre) > len(short.pre)
     return longer if more else design
@@ -272,7 +273,7 @@ def analyse(
                 # The org's factor is the adopting teams', rescaled: it shares their check.
                 trend = factor_trends.get(f.name) if group == ORG else None
                 if trend is None:
-                    trend = event_study.check(est.study, est.low, est.high, ALPHA)
+                    trend = event_study.check(est.study, est.low, est.high, ALPHA, est.draws, est.strata)
                 if group == TREATED:
                     factor_trends[f.name] = trend
             v, reason = judge(est, f.better, None, trend)
@@ -390,6 +391,10 @@ def to_row(initiative: Initiative, j: Judged, window_weeks: int) -> dict:
         row["pre_trend_per_week_high"] = _num(relative(t.slope_high))
         row["trend_distance_weeks"] = _num(t.distance, 4)
         row["pre_trend_weeks"] = t.weeks
+        # The estimate with that trend carried on and taken out (docs/impact-method.md).
+        row["trend_adjusted_change"] = _num(relative(t.adjusted))
+        row["trend_adjusted_ci_low"] = _num(relative(t.adjusted_low))
+        row["trend_adjusted_ci_high"] = _num(relative(t.adjusted_high))
         # Sensitivity: the differential linear trend per week that would explain the call away.
         row["breakdown_trend_per_week"] = _num(
             relative(event_study.breakdown_trend(est.low, est.high, t.distance))

@@ -111,13 +111,20 @@ class EventStudy:
         f = (nu - rank + 1) / (nu * rank) * wald
         return float(stats.f.sf(f, rank, nu - rank + 1)), rank
 
-    def slope(self) -> tuple[float | None, float | None, float | None]:
-        """(slope per week, its standard error, df) of the pre-adoption bins."""
+    def slope_draws(self) -> np.ndarray | None:
+        """(teams + 1,) the least-squares slope per week of the pre-adoption bins, with every
+        team and with each team left out; None with fewer than 3 usable bins."""
         pre = (self.stops <= 0) & self._usable()
         if pre.sum() < 3:
-            return None, None, None
+            return None
         c = self.centers[pre] - self.centers[pre].mean()
-        line = self.draws[:, pre] @ (c / (c @ c))
+        return self.draws[:, pre] @ (c / (c @ c))
+
+    def slope(self) -> tuple[float | None, float | None, float | None]:
+        """(slope per week, its standard error, df) of the pre-adoption bins."""
+        line = self.slope_draws()
+        if line is None:
+            return None, None, None
         se, df = did.jackknife(line, self.strata)
         if not math.isfinite(se):
             return None, None, None
@@ -217,7 +224,13 @@ class TrendCheck:
     # The call could be a drift: a differential trend that would move the interval to zero
     # (the breakdown trend, log scale per week) lies inside what the pre-period allows.
     breakdown: float | None = None
-    unruled: bool = False
+    # The estimate with the pre-period's linear trend carried on and taken out, and its 95%
+    # interval: the honest interval when the groups may drift apart linearly (Rambachan and
+    # Roth's smoothness class with M = 0), from the same left-out teams as both parts.
+    adjusted: float | None = None
+    adjusted_low: float | None = None
+    adjusted_high: float | None = None
+    unruled: bool = False  # the call does not survive that adjustment
 
     @property
     def ran(self) -> bool:
@@ -228,9 +241,20 @@ def _call(low: float, high: float) -> int:
     return 0 if low <= 0 <= high else (1 if low > 0 else -1)
 
 
-def check(study: EventStudy | None, low: float | None, high: float | None, alpha: float) -> TrendCheck:
+def check(
+    study: EventStudy | None,
+    low: float | None,
+    high: float | None,
+    alpha: float,
+    draws: np.ndarray | None = None,
+    strata: list[np.ndarray] | None = None,
+) -> TrendCheck:
     """Fail when the pre-test rejects (p < alpha) and the pre-period's own linear trend,
-    carried over the distance D, would change the conclusion drawn from [low, high]."""
+    carried over the distance D, would change the conclusion drawn from [low, high].
+
+    draws, strata: the estimate's delete-one-team replicates (row 0 the estimate) and its
+    jackknife strata; with them the trend-adjusted estimate is computed and a call that does
+    not survive it is `unruled`."""
     out = TrendCheck()
     if study is None:
         return out
@@ -252,14 +276,28 @@ def check(study: EventStudy | None, low: float | None, high: float | None, alpha
     shift = (slope or 0.0) * study.distance
     out.failed = out.p < alpha and _call(low, high) != _call(low - shift, high - shift)
     out.breakdown = breakdown_trend(low, high, study.distance)
-    if out.breakdown is not None and slope is not None:
-        # A drift at least as large as the breakdown, in the call's direction, explains the
-        # call away. Withhold the call when the pre-period's own trend, carried on, reaches
-        # it - whether or not the pre-test rejects, since 26 noisy weeks rarely can. Not when
-        # the trend's 95% interval merely reaches it (the plain Rambachan-Roth bound): the
-        # extrapolated trend's error is about 3x the estimate's, so that withheld 74-90% of
-        # the calls of a -30% effect (docs/impact-method.md).
-        direction = _call(low, high)
+    line = study.slope_draws()
+    if draws is not None and strata is not None and line is not None:
+        # The estimate minus the trend carried over D, replicate by replicate: its jackknife
+        # error holds the estimate's, the slope's and their covariance. Both come from the same
+        # left-out teams (analysis.trend_design keeps the estimate's comparison teams).
+        adjusted = draws - study.distance * line
+        union = did.partition(*(a | b for a, b in zip(strata, study.strata, strict=True)))
+        a_se, a_df = did.jackknife(adjusted, union)
+        if math.isfinite(adjusted[0]) and math.isfinite(a_se):
+            out.adjusted = float(adjusted[0])
+            out.adjusted_low, out.adjusted_high, _ = t_interval(out.adjusted, a_se, a_df)
+    direction = _call(low, high)
+    if direction and out.adjusted is not None:
+        # A call must hold both under parallel trends (the plain interval) and under a linear
+        # trend the pre-period allows (the adjusted one): each test alone keeps its 5% where
+        # its assumption holds, so their conjunction keeps 5% under either. The adjusted
+        # interval is the wider (the carried slope's error is about 1x the estimate's with a
+        # year of history, 2-3x with 26 weeks), so this is where power is paid for robustness.
+        out.unruled = _call(out.adjusted_low, out.adjusted_high) != direction
+    elif direction and slope is not None:
+        # No replicates (a subgroup): the pre-period's own trend, carried on, reaches the
+        # breakdown trend.
         out.unruled = bool(direction * (slope - out.breakdown) >= 0)
     return out
 

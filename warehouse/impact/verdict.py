@@ -11,8 +11,10 @@ joint test of the pre-adoption bins rejects parallel trends (p < 0.05) *and* the
 those bins show, carried over the distance from the baseline to the weeks after, would change
 the conclusion (turn a call into no change, or no change into a call). A significant but tiny
 wiggle beside a large effect does not withhold the verdict; a drift that explains it does. And
-a call is `inconclusive` when the pre-adoption trend, carried on, reaches the breakdown trend
-(event_study.check's `unruled`), significant or not: 26 noisy baseline weeks rarely reject.
+a call is `inconclusive` when it does not survive the trend-adjusted estimate (event_study.check's
+`unruled`): the estimate with the pre-adoption linear trend carried on and taken out, whose
+interval must exclude no change on the same side. A call then holds under parallel trends and
+under any linear drift the pre-period allows; pre-tests alone rarely reject a drift.
 
 The p-value of a difference-in-differences row is the larger of its jackknife-t and its
 randomization p (estimate.randomized), its interval widened to match.
@@ -94,6 +96,17 @@ def judge(
                 f"pre-adoption bins; trend {math.expm1(trend.slope or 0):+.2%} a week, which over "
                 f"{trend.distance:.0f} weeks would change the conclusion): adopting and comparison "
                 "teams were already drifting apart"
+            )
+        if trend.unruled and trend.adjusted is not None:
+            low, high = trend.adjusted_low, trend.adjusted_high
+            tail = "which includes no change" if low <= 0 <= high else "which points the other way"
+            return "inconclusive", (
+                "not robust to a linear pre-adoption trend: the adopting teams' trend relative to the "
+                f"comparison teams over the {trend.weeks} weeks before adoption "
+                f"({math.expm1(trend.slope):+.2%} a week, {math.expm1(trend.slope_low):+.2%} to "
+                f"{math.expm1(trend.slope_high):+.2%}), carried on over {trend.distance:.0f} weeks and "
+                f"taken out, leaves {math.expm1(trend.adjusted):+.1%} ({math.expm1(low):+.1%} to "
+                f"{math.expm1(high):+.1%}), {tail}"
             )
         if trend.unruled:
             return "inconclusive", (
