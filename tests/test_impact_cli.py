@@ -147,8 +147,11 @@ def test_demo_handoffs_and_waits_are_found(rows):
     # The deploy platform adds a platform-team approval to every pull request: a handoff, and
     # longer pickup and review waits.
     for metric in ("pickup_time", "review_time", "outside_reviews", "teams_per_change"):
-        assert primary(rows, "deploy-platform", metric)["verdict"] == "worsened", metric
         assert primary(rows, "deploy-platform", metric)["ci_low"] > 0, metric
+    # All four are called but the review wait: +12% (p = 0.003 alone), its call does not hold
+    # once the pre-adoption trend is taken out and the eleven secondary endpoints adjusted.
+    for metric in ("pickup_time", "outside_reviews", "teams_per_change"):
+        assert primary(rows, "deploy-platform", metric)["verdict"] == "worsened", metric
     # From about 0.07 reviews from outside the team per pull request to about one.
     assert primary(rows, "deploy-platform", "outside_reviews")["relative_change"] > 5
     # Reviewers try preview environments: pickup and review waits shrink, handoffs do not move.
@@ -212,9 +215,10 @@ def test_no_initiatives_is_an_empty_array(tmp_path):
 # default seed ending in the current week, at several fixed "todays".
 STORY = {
     ("deploy-platform", "deployment_frequency"): "worsened",
-    # The pickup and review waits rose too (+12-13% for this seed), but at some ends they do not
-    # survive the adopting teams' own pre-adoption trend, carried on and taken out, and the call
-    # is withheld: not part of the story.
+    # Every pull request now waits for a platform-team reviewer. The review wait rose too (+11%
+    # to +12% for this seed), but at some ends it does not survive the adopting teams' own
+    # pre-adoption trend, carried on and taken out, and the call is withheld: not in the story.
+    ("deploy-platform", "pickup_time"): "worsened",
     ("deploy-platform", "outside_reviews"): "worsened",
     ("deploy-platform", "teams_per_change"): "worsened",
     # Reviewers try changes in preview environments: shorter waits, shorter lead time.

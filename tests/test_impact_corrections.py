@@ -14,6 +14,7 @@ from warehouse.impact import did
 from warehouse.impact.analysis import ORG, TREATED, Judged, _adjust
 from warehouse.impact.design import build
 from warehouse.impact.estimate import Estimate
+from warehouse.impact.event_study import TrendCheck
 from warehouse.impact.initiatives import CohortSpec, Initiative
 from warehouse.impact.measures import BY_NAME, PANEL_COLUMNS
 from warehouse.impact.multiplicity import adjusted
@@ -96,6 +97,25 @@ def test_holm_and_benjamini_hochberg_by_hand():
 def judged(group: str, metric: str, p: float, theta: float = 0.2) -> Judged:
     est = Estimate("did", metric, theta=theta, low=theta - 0.1, high=theta + 0.1, p_value=p)
     return Judged(group, est, "worsened", None)
+
+
+def test_a_did_row_enters_its_family_with_the_larger_of_its_two_p_values():
+    # Plain p 0.001, but 0.03 once the pre-adoption trend is taken out: the family sees 0.03
+    # (intersection-union), so BH over (0.03, 0.04) gives 0.04 for both: both called.
+    rows = [judged(TREATED, "lead_time", 0.001), judged(TREATED, "pickup_time", 0.04)]
+    rows[0].trend = TrendCheck(adjusted_p=0.03)
+    _adjust(rows)
+    assert [j.p_adjusted for j in rows] == pytest.approx([0.04, 0.04])  # BH of (0.03, 0.04)
+    assert [j.verdict for j in rows] == ["worsened", "worsened"]
+    rows = [judged(TREATED, "lead_time", 0.001), judged(TREATED, "pickup_time", 0.2)]
+    rows[0].trend = TrendCheck(adjusted_p=0.03)
+    _adjust(rows)
+    assert [j.p_adjusted for j in rows] == pytest.approx([0.06, 0.2])  # 0.03 * 2 / 1
+    assert rows[0].verdict == "no detectable change"
+    assert rows[0].reason == (
+        "p = 0.001 alone (0.03 with the pre-adoption trend taken out), 0.06 after "
+        "Benjamini-Hochberg adjustment over 2 secondary endpoints"
+    )
 
 
 def test_verdicts_follow_the_adjusted_p_values_per_family():

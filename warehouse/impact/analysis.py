@@ -299,7 +299,9 @@ def analyse(
 
 
 def _adjust(judged: list[Judged]) -> None:
-    """Adjusted p-values per (group, method, endpoint) family; a call needs adjusted p < 5%."""
+    """Adjusted p-values per (group, method, endpoint) family; a call needs adjusted p < 5%.
+    A difference-in-differences row enters with its robust p (_robust_p), so that the family's
+    error stays controlled when the groups drift apart, not only under parallel trends."""
     families: dict[tuple[str, str, str], list[Judged]] = {}
     for j in judged:
         p = j.est.p_value
@@ -308,15 +310,28 @@ def _adjust(judged: list[Judged]) -> None:
             families.setdefault(key, []).append(j)
     for (_, _, tier), members in families.items():
         method = multiplicity.METHODS[tier]
-        qs = multiplicity.adjusted([m.est.p_value for m in members], method)
+        qs = multiplicity.adjusted([_robust_p(m) for m in members], method)
         for j, q in zip(members, qs, strict=True):
             j.p_adjusted, j.family_size = q, len(members)
             if j.verdict in ("improved", "worsened") and q >= ALPHA:
                 j.verdict = "no detectable change"
+                robust = _robust_p(j)
+                alone = f"p = {j.est.p_value:.3g} alone"
+                if robust > j.est.p_value:
+                    alone += f" ({robust:.3g} with the pre-adoption trend taken out)"
                 j.reason = (
-                    f"p = {j.est.p_value:.3g} alone, {q:.3g} after {multiplicity.LABELS[method]} "
+                    f"{alone}, {q:.3g} after {multiplicity.LABELS[method]} "
                     f"adjustment over {len(members)} {tier} endpoints"
                 )
+
+
+def _robust_p(j: Judged) -> float:
+    """The p-value a call rests on: a did call must hold under parallel trends and under the
+    linear trend the pre-period allows, so its p is the larger of the two tests' (the
+    intersection-union test's), and that is what the multiple-testing adjustment sees."""
+    p = float(j.est.p_value)
+    trend = j.trend.adjusted_p if j.trend is not None else None
+    return max(p, trend) if trend is not None and math.isfinite(trend) else p
 
 
 def _mark_primary(judged: list[Judged]) -> None:
@@ -395,6 +410,7 @@ def to_row(initiative: Initiative, j: Judged, window_weeks: int) -> dict:
         row["trend_adjusted_change"] = _num(relative(t.adjusted))
         row["trend_adjusted_ci_low"] = _num(relative(t.adjusted_low))
         row["trend_adjusted_ci_high"] = _num(relative(t.adjusted_high))
+        row["p_trend_adjusted"] = _num(t.adjusted_p, 4)
         # Sensitivity: the differential linear trend per week that would explain the call away.
         row["breakdown_trend_per_week"] = _num(
             relative(event_study.breakdown_trend(est.low, est.high, t.distance))

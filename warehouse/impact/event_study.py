@@ -230,6 +230,7 @@ class TrendCheck:
     adjusted: float | None = None
     adjusted_low: float | None = None
     adjusted_high: float | None = None
+    adjusted_p: float | None = None
     unruled: bool = False  # the call does not survive that adjustment
 
     @property
@@ -286,7 +287,7 @@ def check(
         a_se, a_df = did.jackknife(adjusted, union)
         if math.isfinite(adjusted[0]) and math.isfinite(a_se):
             out.adjusted = float(adjusted[0])
-            out.adjusted_low, out.adjusted_high, _ = t_interval(out.adjusted, a_se, a_df)
+            out.adjusted_low, out.adjusted_high, out.adjusted_p = t_interval(out.adjusted, a_se, a_df)
     direction = _call(low, high)
     if direction and out.adjusted is not None:
         # A call must hold both under parallel trends (the plain interval) and under a linear
