@@ -11,7 +11,9 @@ primary rows (all 13 metrics and factors), and among the two primary endpoints.
 
 Several scenarios break the estimators' assumptions on purpose: a differential pre-trend of
 the adopting teams, an autocorrelated org-wide factor, two or three teams on one side; others
-have cohorts with different effects, teams that go quiet, or only 26 weeks of history.
+have cohorts with different effects, teams that go quiet, or only 26 weeks of history. The
+zero-duration scenarios (40% of pickups under a minute) add a table of pickup_time's floored
+row and its two parts (warehouse/impact/two_part.py) against their truths.
 
     .venv/bin/python bench/calibration.py --orgs 50    # 50 orgs per scenario, 2 processes
     .venv/bin/python bench/calibration.py --orgs 50 --processes 1
@@ -40,7 +42,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from warehouse.impact.analysis import ORG, TREATED, analyse  # noqa: E402
-from warehouse.impact.simulate import DORA_EFFECT, LARGE_EFFECT, Scenario, simulate  # noqa: E402
+from warehouse.impact.simulate import BASE_HOURS, DORA_EFFECT, LARGE_EFFECT, Scenario, simulate  # noqa: E402
+from warehouse.impact.two_part import FLOOR_HOURS  # noqa: E402
 
 WINDOW = 26
 DORA, LARGE = DORA_EFFECT, LARGE_EFFECT
@@ -89,6 +92,15 @@ SCENARIOS = {
     "dora, 26 weeks of history": Scenario(**SHORT, effects=DORA),
     "null, drifting 0.003 log/week, 26 weeks of history": Scenario(**SHORT, adopter_trend=0.003),
     "null, drifting 0.005 log/week, 26 weeks of history": Scenario(**SHORT, adopter_trend=0.005),
+    # Durations with many zeros (two_part_records below): 40% of pickups under a minute.
+    "zero durations: 40% instant pickups, instant share x0.6, positive waits unchanged": Scenario(
+        **BASE, instant={"pickup": 0.4}, effects={"pickup_instant": 0.6}
+    ),
+    "null, 40% instant pickups": Scenario(**BASE, instant={"pickup": 0.4}),
+    # The parts disagree: more instant pickups, longer other waits; the floored mean falls.
+    "zero durations: 40% instant pickups, instant share x1.5, positive waits x1.2": Scenario(
+        **BASE, instant={"pickup": 0.4}, effects={"pickup_instant": 1.5, "pickup_time": 1.2}
+    ),
 }
 METRICS = ("deployment_frequency", "lead_time", "change_fail_rate", "throughput", "instability")
 
@@ -156,6 +168,8 @@ def one(args: tuple[str, int]) -> list[dict]:
                 "robust_call": robust_call(row),
             }
         )
+    if scenario.instant:
+        out += two_part_records(name, rows)
     return out
 
 
@@ -264,6 +278,94 @@ def markdown(table: list[dict], family: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# Durations with many zeros: the floored pickup_time row and its two parts (two_part.py).
+TWO_PARTS = {
+    "floored (geometric mean, 1-minute floor)": ("relative_change", "ci_low", "ci_high", "p_value"),
+    "share under a minute": (
+        "instant_share_change",
+        "instant_share_ci_low",
+        "instant_share_ci_high",
+        "instant_share_p",
+    ),
+    "a minute or more (geometric mean)": (
+        "positive_change",
+        "positive_ci_low",
+        "positive_ci_high",
+        "positive_p",
+    ),
+}
+
+
+def two_part_truth(scenario: Scenario, stage: str = "pickup", metric: str = "pickup_time") -> dict:
+    """True relative change of each part, and of the floored geometric mean: with a base share
+    s of instant durations multiplied by m and the positive log-mean mu moved by theta, the
+    floored mean log moves by s (m - 1) (ln floor - mu) + (1 - s m) theta (teams' shares and
+    levels vary independently around s and mu, so the average keeps this form)."""
+    s, m = scenario.instant[stage], scenario.effects.get(f"{stage}_instant", 1.0)
+    theta = math.log(scenario.effects.get(metric, 1.0))
+    floored = s * (m - 1) * (math.log(FLOOR_HOURS) - math.log(BASE_HOURS[stage])) + (1 - s * m) * theta
+    names = list(TWO_PARTS)
+    return {names[0]: math.expm1(floored), names[1]: m - 1, names[2]: math.expm1(theta)}
+
+
+def two_part_records(name: str, rows: list[dict]) -> list[dict]:
+    """The adopting teams' did pickup_time row, taken apart (the "two_part" records)."""
+    row = next(
+        (r for r in rows if r["group"] == TREATED and r["metric"] == "pickup_time" and r["method"] == "did"),
+        None,
+    )
+    if row is None:
+        return []
+    out = []
+    for part, (change, low, high, p) in TWO_PARTS.items():
+        out.append(
+            {
+                "scenario": name,
+                "metric": "two_part",
+                "part": part,
+                "estimate": row.get(change),
+                "low": row.get(low),
+                "high": row.get(high),
+                "p": row.get(p),
+                "verdict": row["verdict"] if part == next(iter(TWO_PARTS)) else None,
+                "parts_disagree": (row["reason"] or "").startswith("the floored geometric mean"),
+                "floor_sensitive": row.get("floor_sensitive"),
+            }
+        )
+    return out
+
+
+def two_part_markdown(rows: list[dict]) -> str | None:
+    """Coverage, bias (log) and share significant of pickup_time's floored row and two parts."""
+    lines = [
+        "| scenario | pickup_time | truth | bias (log) | 95% CI coverage | p < 0.05 | "
+        "verdict improved/worsened | inconclusive | of which: parts disagree | estimated | orgs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, scenario in SCENARIOS.items():
+        if not scenario.instant:
+            continue
+        truths = two_part_truth(scenario)
+        for part, true in truths.items():
+            sel = [r for r in rows if (r["scenario"], r["metric"], r.get("part")) == (name, "two_part", part)]
+            if not sel:
+                continue
+            ok = [r for r in sel if None not in (r["estimate"], r["low"], r["high"])]
+            est = np.array([r["estimate"] for r in ok])
+            cover = np.mean([r["low"] <= true <= r["high"] for r in ok]) if ok else math.nan
+            bias = float(np.log1p(est).mean() - math.log1p(true)) if ok else math.nan
+            significant = np.mean([r["p"] is not None and r["p"] < 0.05 for r in sel])
+            verdicts = [r["verdict"] for r in sel if r["verdict"] is not None]
+            called = f"{np.mean([v in CALLED for v in verdicts]):.1%}" if verdicts else "(no verdict)"
+            withheld = f"{np.mean([v == 'inconclusive' for v in verdicts]):.1%}" if verdicts else ""
+            disagree = f"{np.mean([r['parts_disagree'] for r in sel]):.1%}" if verdicts else ""
+            lines.append(
+                f"| {name} | {part} | {true:+.1%} | {bias:+.3f} | {cover:.1%} | {significant:.1%} | "
+                f"{called} | {withheld} | {disagree} | {len(ok) / len(sel):.0%} | {len(sel)} |"
+            )
+    return "\n".join(lines) if len(lines) > 2 else None
+
+
 def baseline_r2(panel, pre: np.ndarray, post: np.ndarray) -> dict[str, float]:
     """R^2 of each team's change on its own baseline level: the share of the change's variance
     a CUPED-style regression adjustment on the baseline could remove."""
@@ -342,6 +444,9 @@ def main() -> None:
                 print(f"{k}/{len(jobs)} orgs, {time.perf_counter() - started:.0f} s", file=sys.stderr)
     elapsed = time.perf_counter() - started
     print(markdown(summarise(rows), families(rows)))
+    parts = two_part_markdown(rows)
+    if parts:
+        print("\n" + parts)
     print(
         f"\n{len(jobs)} simulated orgs ({args.orgs} per scenario), {args.processes} processes, "
         f"{elapsed:.0f} s on {platform.machine()} / {os.cpu_count()} cores"

@@ -14,20 +14,28 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from warehouse.impact import before_after, did, event_study, factors, its, multiplicity, randomization
+from warehouse.impact import (
+    before_after,
+    did,
+    event_study,
+    factors,
+    its,
+    multiplicity,
+    randomization,
+    two_part,
+)
 from warehouse.impact.design import Design, build
 from warehouse.impact.estimate import Estimate, relative
 from warehouse.impact.event_study import TrendCheck
 from warehouse.impact.initiatives import Initiative
 from warehouse.impact.measures import BY_NAME, FACTORS, MEASURES, METRIC_ORDER, Measure
 from warehouse.impact.panel import Panel
-from warehouse.impact.verdict import ALPHA, MIN_VERDICT_TEAMS, judge, thin_reason
+from warehouse.impact.verdict import ALPHA, FLOOR_SHARE, MIN_VERDICT_TEAMS, floor_conflict, judge, thin_reason
 
 METHOD_RANK = {"did": 0, "its": 1, "before_after": 2}
 TREATED, ORG = "treated teams", "org"
 DEFAULT_WINDOW_WEEKS = 26
 DEFAULT_RESAMPLES = 999
-FLOOR_SHARE = 0.2  # durations under the floor from which a change's size depends on it
 # Weeks of history before each adoption that the pre-adoption trend is estimated on, where the
 # data has them: a slope's error falls as weeks^1.5, and the slope carried over ~30 weeks is
 # what decides whether a drift explains a call. With the 26 weeks of the comparison's own
@@ -204,6 +212,7 @@ def analyse(
         # One set of re-drawn adoption labels for every metric (randomization inference).
         drawn = randomization.assignments(panel, design, resamples, seed)
         history = trend_design(panel, initiative, others, design)
+        split = two_part.derive(panel)  # durations' instant and positive parts
         for m in measures:
             reference = randomization.reference(panel, m, design, drawn)
             treated, org = did.estimate(panel, m, design, reference=reference)
@@ -222,6 +231,8 @@ def analyse(
                 treated.weeks_after,
                 treated.events,
             )
+            if m.instant:
+                two_part.estimate(split, m, design, drawn, treated, org, cohort_spans)
             keep(_judge_metric(TREATED, m, treated, trend))
             keep(_judge_metric(ORG, m, org, trend))
 
@@ -282,20 +293,32 @@ def analyse(
     _mark_primary(judged)
     _adjust(judged)
     for j in judged:
+        if j.est.method == "did" and j.verdict in ("improved", "worsened"):
+            # After the adjustment: the two parts are the same endpoint, not more of them.
+            reason = floor_conflict(j.est)
+            if reason:
+                j.verdict, j.reason = "inconclusive", reason
         if j.primary and j.group in (TREATED, ORG) and j.est.extra.get("floor_sensitive"):
-            share = max(j.est.extra["instant_share_before"], j.est.extra["instant_share_after"])
-            whose = "the adopting teams'" if j.group == TREATED else "the org's"
-            note = (
-                f"{j.est.metric}: {share:.0%} of {whose} durations are under a minute, so the size "
-                "of its relative change depends on the 1-minute floor; read its direction, and the "
-                "share of instant events before and after, rather than its size"
-            )
+            note = _floor_note(j)
             if note not in notes:
                 notes.append(note)
     order = {name: k for k, name in enumerate(METRIC_ORDER)}
     group_order = {TREATED: 0, **{label: k + 1 for k, label in enumerate(subgroups or {})}, ORG: 99}
     judged.sort(key=lambda j: (group_order[j.group], order.get(j.est.metric, 99), METHOD_RANK[j.est.method]))
     return InitiativeImpact(initiative, design, judged, window_weeks, notes, panel)
+
+
+def _floor_note(j: Judged) -> str:
+    share = max(j.est.extra["instant_share_before"], j.est.extra["instant_share_after"])
+    whose = "the adopting teams'" if j.group == TREATED else "the org's"
+    note = (
+        f"{j.est.metric}: {share:.0%} of {whose} durations are under a minute, so the size "
+        "of its relative change depends on the 1-minute floor; "
+    )
+    parts = two_part.describe(j.est)
+    if parts:
+        return note + f"in two parts, free of the floor: {parts}"
+    return note + "read its direction, and the share of instant events before and after, rather than its size"
 
 
 def _adjust(judged: list[Judged]) -> None:

@@ -11,7 +11,11 @@ Used by the tests and by bench/calibration.py. An org of teams delivers week by 
 * adopting cohorts get multiplicative effects, ramping in linearly over the ramp weeks
   (each cohort its own multiple of them, when `cohort_scale` says so);
 * optionally teams go quiet: some stop shipping for good, some pause for 4-8 weeks, adopting
-  and comparison teams alike (weeks with zero deployments that still count).
+  and comparison teams alike (weeks with zero deployments that still count);
+* optionally (Scenario.instant), a share of a stage's durations is under the one-minute floor:
+  each team has its own share around the base, the adopters' share is multiplied by
+  effects["<stage>_instant"], and only the other durations are log-normal, so the stage's
+  `effects` entry moves the positive part alone (two_part.py's two parts).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import numpy as np
 
 from warehouse.impact.initiatives import CohortSpec, Initiative
 from warehouse.impact.panel import Panel
+from warehouse.impact.two_part import FLOOR_HOURS
 
 FIRST_MONDAY = date(2024, 1, 1)
 # Effects (multipliers per DORA metric) used by the calibration and the tests: DORA 2024's
@@ -71,6 +76,9 @@ class Scenario:
     # weeks, drawn among all teams whatever their adoption: the truth stays the effects.
     stop_share: float = 0.0
     pause_share: float = 0.0
+    # Durations under the one-minute floor: base share per duration key ("pickup", "lead",
+    # "coding", "review", "deploy_wait"); effects["pickup_instant"] multiplies the share.
+    instant: dict[str, float] = field(default_factory=dict)
     name: str = "simulated"
 
 
@@ -130,10 +138,21 @@ def simulate(scenario: Scenario, rng: np.random.Generator) -> tuple[Panel, Initi
     # Durations get slower, not faster, when the org slows down.
     slow = -0.5 * org[None, :]
 
+    instants: dict[str, np.ndarray] = {}
+
     def log_sum(count: np.ndarray, key: str, metric: str) -> np.ndarray:
         team = np.log(BASE_HOURS[key]) + rng.normal(0, 0.5, n)[:, None]
         level = team + slow + ar1(0.15) + effect(metric) + drift
-        return count * level + np.sqrt(count) * SIGMA_LOG[key] * rng.standard_normal((n, t))
+        if key in scenario.instant:
+            # Team shares with mean the base (log-normal spread 0.2), times the effect.
+            spread = rng.normal(0, 0.2, n)[:, None] - 0.02
+            share = np.clip(scenario.instant[key] * np.exp(spread + effect(f"{key}_instant")), 0, 0.95)
+            instants[key] = rng.binomial(count, share).astype(float)
+            floored = instants[key] * np.log(FLOOR_HOURS)
+            count = count - instants[key]
+        else:
+            floored = 0.0
+        return floored + count * level + np.sqrt(count) * SIGMA_LOG[key] * rng.standard_normal((n, t))
 
     values = {
         "active": np.ones((n, t)),
@@ -153,6 +172,7 @@ def simulate(scenario: Scenario, rng: np.random.Generator) -> tuple[Panel, Initi
         values[f"{stage}_n"] = prs.astype(float)
         metric = "deploy_wait" if stage == "deploy_wait" else f"{stage}_time"
         values[f"{stage}_log"] = log_sum(prs, stage, metric)
+    values.update({f"{key}_instant": array for key, array in instants.items()})
     panel = Panel(names, [FIRST_MONDAY + timedelta(weeks=int(w)) for w in weeks], values, t)
     initiative = Initiative(scenario.name, "deploy platform", tuple(cohorts), ramp_weeks=scenario.ramp)
     return panel, initiative

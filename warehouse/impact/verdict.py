@@ -23,6 +23,18 @@ Otherwise: `improved` or `worsened` when the 95% interval excludes no change (p 
 the metric's direction (more deployments is better; longer durations, more failures and more
 handoffs are worse), else `no detectable change`; then multiplicity.py's adjustment may turn
 a call into `no detectable change`.
+
+Durations with many zeros (two_part.py): a difference-in-differences duration row with at
+least FLOOR_SHARE (20%) of its durations under the 1-minute floor, before or after, is
+`floor_sensitive`: its floored geometric mean's *size* is set by the floor, and only its
+*direction* can be read, and only when its two floor-free parts allow it. Such a row
+keeps its call only when neither part is significant (p < 0.05, the part's own p, from the
+same jackknife-t and randomization test as every row) in the opposite direction: the share
+under a minute counts the other way (more instant waits: shorter durations), the positive
+durations the same way. Otherwise it is `inconclusive`, with a reason naming both parts. The
+parts are the same endpoint taken apart, not more endpoints: they are not members of the
+multiple-testing family, and the rule is applied after the adjustment, to the calls it left.
+A part that could not be estimated (fewer than MIN_EVENTS instant events) contradicts nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +46,7 @@ from warehouse.impact.event_study import TrendCheck
 from warehouse.impact.measures import MIN_EVENTS, MIN_N, MIN_WEEKS, Measure
 
 ALPHA = 0.05
+FLOOR_SHARE = 0.2  # durations under the floor from which a change's size depends on it
 # Difference-in-differences gives no verdict with fewer teams than this on either side: the
 # jackknife's interval rests on the spread between teams, which 2 or 3 teams cannot show
 # (its variance then has 1-2 degrees of freedom, and the Satterthwaite t is too optimistic:
@@ -120,3 +133,29 @@ def judge(
     if est.low <= 0 <= est.high:
         return "no detectable change", None
     return ("improved" if est.theta * better > 0 else "worsened"), None
+
+
+def floor_conflict(est: Estimate) -> str | None:
+    """Why a floor-sensitive call is withheld (a part is significant against it), or None."""
+    if not est.extra.get("floor_sensitive") or est.theta is None:
+        return None
+    called = 1 if est.theta > 0 else -1  # the floored duration's direction: +1 longer
+    share, positive = est.extra.get("instant_share_change"), est.extra.get("positive_change")
+    share_p, positive_p = est.extra.get("instant_share_p"), est.extra.get("positive_p")
+    against = any(
+        change is not None and p is not None and p < ALPHA and sign * change * called < 0
+        for change, p, sign in ((share, share_p, -1), (positive, positive_p, +1))
+    )
+    if not against:
+        return None
+
+    def part(change: float | None, p: float | None) -> str:
+        return "n/a" if change is None else f"{change * 100:+.0f}% (p = {p:.3g})".replace("-", "−")
+
+    shares = max(est.extra["instant_share_before"], est.extra["instant_share_after"])
+    return (
+        f"the floored geometric mean {'rose' if called > 0 else 'fell'}, but its two parts disagree: "
+        f"the share of durations under a minute {part(share, share_p)}, durations of a minute or "
+        f"more {part(positive, positive_p)}; with {shares:.0%} of durations under a minute, the "
+        "floored mean's direction depends on the 1-minute floor"
+    )
