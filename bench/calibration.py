@@ -176,7 +176,7 @@ def one(args: tuple[str, int]) -> list[dict]:
 def robust_call(row: dict) -> bool:
     """Would the row be called under the plain Rambachan-Roth bound for linear trends: called,
     and the pre-adoption trend's whole 95% interval short of the breakdown trend? (The tool's
-    rule withholds a call only when the trend's point estimate reaches it.)"""
+    rule asks the trend-adjusted interval to exclude no change on the call's side.)"""
     if row["verdict"] not in CALLED:
         return False
     if row["method"] != "did":
@@ -396,9 +396,8 @@ def power_bound(orgs: int, seed: int) -> str:
         for metric in found:
             row = next(r for r in rows if r["group"] == TREATED and r["primary"] and r["metric"] == metric)
             # The trend-adjusted test's standard error, from its 95% interval (normal approx.).
-            adjusted_se = (
-                math.log1p(row["trend_adjusted_ci_high"]) - math.log1p(row["trend_adjusted_ci_low"])
-            ) / (2 * z)
+            low, high = row["trend_adjusted_ci_low"], row["trend_adjusted_ci_high"]
+            adjusted_se = (math.log1p(high) - math.log1p(low)) / (2 * z) if low is not None else math.inf
             found[metric].append(
                 (
                     row["se_log"],

@@ -103,12 +103,12 @@ def test_a_did_row_enters_its_family_with_the_larger_of_its_two_p_values():
     # Plain p 0.001, but 0.03 once the pre-adoption trend is taken out: the family sees 0.03
     # (intersection-union), so BH over (0.03, 0.04) gives 0.04 for both: both called.
     rows = [judged(TREATED, "lead_time", 0.001), judged(TREATED, "pickup_time", 0.04)]
-    rows[0].trend = TrendCheck(adjusted_p=0.03)
+    rows[0].trend = TrendCheck(adjusted=0.15, adjusted_p=0.03)
     _adjust(rows)
     assert [j.p_adjusted for j in rows] == pytest.approx([0.04, 0.04])  # BH of (0.03, 0.04)
     assert [j.verdict for j in rows] == ["worsened", "worsened"]
     rows = [judged(TREATED, "lead_time", 0.001), judged(TREATED, "pickup_time", 0.2)]
-    rows[0].trend = TrendCheck(adjusted_p=0.03)
+    rows[0].trend = TrendCheck(adjusted=0.15, adjusted_p=0.03)
     _adjust(rows)
     assert [j.p_adjusted for j in rows] == pytest.approx([0.06, 0.2])  # 0.03 * 2 / 1
     assert rows[0].verdict == "no detectable change"
@@ -116,6 +116,12 @@ def test_a_did_row_enters_its_family_with_the_larger_of_its_two_p_values():
         "p = 0.001 alone (0.03 with the pre-adoption trend taken out), 0.06 after "
         "Benjamini-Hochberg adjustment over 2 secondary endpoints"
     )
+    # An adjusted estimate significant the other way is no evidence for this side at all: the
+    # row enters with p = 1, so it cannot lower the others' q-values (0.04 * 2 / 1 = 0.08).
+    rows = [judged(TREATED, "lead_time", 0.001), judged(TREATED, "pickup_time", 0.04)]
+    rows[0].trend = TrendCheck(adjusted=-0.3, adjusted_p=0.001)
+    _adjust(rows)
+    assert [j.p_adjusted for j in rows] == pytest.approx([1.0, 0.08])
 
 
 def test_verdicts_follow_the_adjusted_p_values_per_family():

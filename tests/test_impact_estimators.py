@@ -218,7 +218,7 @@ def test_org_wide_slowdown_fools_before_after_but_not_the_primary_estimate():
 def test_staggered_cohorts_recover_the_effect():
     # Two cohorts of 6 after a year of history, a -30% deployment frequency, over 10 seeds. A call
     # needs the trend-adjusted interval too, which withholds some (the calibration calls a -30%
-    # deployment frequency in 68% of orgs with 10 adopting teams): at least 5 of 10 called,
+    # deployment frequency in 42% of orgs with 10 adopting teams): at least 5 of 10 called,
     # none the wrong way, and at least 9 of 10 intervals cover the truth, for lead time too.
     called = covered = lead_covered = 0
     for seed in range(10):

@@ -173,6 +173,14 @@ def test_the_pre_trend_is_estimated_on_a_year_of_history_where_the_data_has_it()
     assert row["pre_trend_weeks"] == 52
     assert row["pre_trend_per_week"] == pytest.approx(math.expm1(_by_hand_slope(y, adopters, controls, 60, 52)))
     assert row["trend_distance_weeks"] == pytest.approx((60 + 85) / 2 - (34 + 59) / 2)  # weeks 60-85 vs 34-59
+    # The org's row shows the same trend-adjusted estimate on the org's scale: for a duration the
+    # org's effect is the adopters' times their share of the events, the same share for both.
+    rows = rows_of(panel, ini)
+    org = primary(rows, "lead_time", ORG)
+    share = math.log1p(org["relative_change"]) / math.log1p(row["relative_change"])
+    assert math.log1p(org["trend_adjusted_change"]) == pytest.approx(
+        share * math.log1p(row["trend_adjusted_change"]), rel=1e-4
+    )
 
     # A comparison team that moved onto another initiative in week 20 is a clean comparison over
     # the 26-week baseline (weeks 34-59) but not over the year: the year's trend is measured

@@ -39,7 +39,7 @@ DEFAULT_RESAMPLES = 999
 # Weeks of history before each adoption that the pre-adoption trend is estimated on, where the
 # data has them: a slope's error falls as weeks^1.5, and the slope carried over ~30 weeks is
 # what decides whether a drift explains a call. With the 26 weeks of the comparison's own
-# baseline the carried trend's error was about 2.8x the estimate's; with 52, about 1x.
+# baseline the carried trend's error was 2.2-2.6x the estimate's; with 52, about 1x.
 TREND_WEEKS = 52
 
 # The JSON keys of `impact --format json` (DESIGN.md's contract), then extras.
@@ -156,8 +156,8 @@ def trend_design(
     comparison's own baseline. A comparison team that changed status on another initiative in
     the extra weeks is not a clean comparison there, so the longer history compares the
     adopting teams with the comparison teams that stayed clean throughout (a subset of the
-    estimate's); when fewer than MIN_VERDICT_TEAMS of them remain for a cohort, the trend is
-    estimated on the comparison's own baseline."""
+    estimate's); when fewer than MIN_VERDICT_TEAMS of them remain for any cohort, the trend is
+    estimated on the comparison's own baseline, for all cohorts."""
     if weeks <= max((len(w.pre) for w in design.cohorts), default=0):
         return design
     longer = build(panel, initiative, others, weeks)
@@ -167,6 +167,8 @@ def trend_design(
     for short, long in zip(design.cohorts, longer.cohorts, strict=True):
         if not np.array_equal(short.treated, long.treated):
             return design
+        if not len(short.post):
+            continue  # adds nothing to the estimate
         if longer.exposure.controls(long, short.post).any(axis=0).sum() < MIN_VERDICT_TEAMS:
             return design
         more |= len(long.pre) > len(short.pre)
@@ -198,6 +200,7 @@ def analyse(
     if not design.cohorts:
         notes.append("none of the adopting teams has delivery data")
     judged: list[Judged] = []
+    history = design  # the longer baseline the pre-adoption trend is estimated on
     usable: dict[tuple[str, str], dict[str, Estimate]] = {}
 
     def keep(j: Judged) -> None:
@@ -244,6 +247,10 @@ def analyse(
             design, cohorts=[dataclasses.replace(w, treated=w.treated & chosen) for w in design.cohorts]
         )
         part.cohorts = [w for w in part.cohorts if w.treated.any()]
+        part_history = dataclasses.replace(
+            history, cohorts=[dataclasses.replace(w, treated=w.treated & chosen) for w in history.cohorts]
+        )
+        part_history.cohorts = [w for w in part_history.cohorts if w.treated.any()]
         if initiative.org_wide or not part.cohorts:
             continue
         spans = [(w.treated, w.pre, w.post) for w in part.cohorts]
@@ -252,7 +259,8 @@ def analyse(
             if est.unavailable:
                 continue
             _levels(panel, m, spans, est)
-            keep(_judge_metric(label, m, est, _trend(panel, m, part, initiative.ramp_weeks, est)))
+            trend = _trend(panel, m, part, initiative.ramp_weeks, est, part_history)
+            keep(_judge_metric(label, m, est, trend))
 
     # Interrupted time series and before/after on each group's weekly series.
     for group, teams in groups.items():
@@ -353,8 +361,12 @@ def _robust_p(j: Judged) -> float:
     linear trend the pre-period allows, so its p is the larger of the two tests' (the
     intersection-union test's), and that is what the multiple-testing adjustment sees."""
     p = float(j.est.p_value)
-    trend = j.trend.adjusted_p if j.trend is not None else None
-    return max(p, trend) if trend is not None and math.isfinite(trend) else p
+    t = j.trend
+    if t is None or t.adjusted is None or t.adjusted_p is None or not math.isfinite(t.adjusted_p):
+        return p
+    if j.est.theta is not None and t.adjusted * j.est.theta < 0:
+        return 1.0  # the adjusted estimate points the other way: no evidence for this side
+    return max(p, t.adjusted_p)
 
 
 def _mark_primary(judged: list[Judged]) -> None:
@@ -429,10 +441,17 @@ def to_row(initiative: Initiative, j: Judged, window_weeks: int) -> dict:
         row["pre_trend_per_week_high"] = _num(relative(t.slope_high))
         row["trend_distance_weeks"] = _num(t.distance, 4)
         row["pre_trend_weeks"] = t.weeks
-        # The estimate with that trend carried on and taken out (docs/impact-method.md).
-        row["trend_adjusted_change"] = _num(relative(t.adjusted))
-        row["trend_adjusted_ci_low"] = _num(relative(t.adjusted_low))
-        row["trend_adjusted_ci_high"] = _num(relative(t.adjusted_high))
+        # The estimate with that trend carried on and taken out (docs/impact-method.md). The check
+        # is the adopting teams'; an org row shows it on the org's scale (null for its factors,
+        # which are no single function of the adopters' factor).
+        adjusted = (t.adjusted, t.adjusted_low, t.adjusted_high)
+        if j.group == ORG:
+            adjusted = tuple(
+                None if v is None or est.scale is None else float(est.scale(np.array(v))) for v in adjusted
+            )
+        row["trend_adjusted_change"] = _num(relative(adjusted[0]))
+        row["trend_adjusted_ci_low"] = _num(relative(adjusted[1]))
+        row["trend_adjusted_ci_high"] = _num(relative(adjusted[2]))
         row["p_trend_adjusted"] = _num(t.adjusted_p, 4)
         # Sensitivity: the differential linear trend per week that would explain the call away.
         row["breakdown_trend_per_week"] = _num(

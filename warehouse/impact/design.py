@@ -57,7 +57,10 @@ class Exposure:
         steady = (self.signature[:, pre] == baseline[:, None]).all(axis=1)
         steady &= ~self.ramping[:, pre].any(axis=1)
         same_now = (self.signature[:, weeks].T == baseline[None, :]) & ~self.ramping[:, weeks].T
-        not_yet = start[..., None, :] > weeks[:, None]
+        # Not adopted by the week, nor during the baseline: a team of an earlier cohort is no
+        # comparison in this cohort's pre-adoption bins either, since its own treated weeks
+        # would sit in the baseline the bins are measured from.
+        not_yet = (start[..., None, :] > weeks[:, None]) & (start > pre[-1])[..., None, :]
         return (steady & ~members)[..., None, :] & not_yet & same_now
 
 

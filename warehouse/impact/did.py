@@ -236,6 +236,7 @@ def estimate(
     randomized(treated, reference)
     se = treated.se
     scale = reps.org_scale
+    org.scale = scale
     org.theta = float(scale(np.array(treated.theta)))
     org.low, org.high = float(scale(np.array(treated.low))), float(scale(np.array(treated.high)))
     org.p_value, org.df, org.strata = treated.p_value, df, strata

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -52,6 +53,9 @@ class Estimate:
     # did: the estimate under re-drawn adoption labels (randomization.py), and whether they are
     # every distinct assignment (exact) or a random sample of them.
     reference: Reference | None = None
+    # did, the org's rows: the increasing map from the adopting teams' theta to the org's, so
+    # that numbers computed on the adopters' scale (the trend-adjusted estimate) can be shown.
+    scale: Callable[[np.ndarray], np.ndarray] | None = None
     se: float | None = None
     df: float | None = None
     extra: dict = field(default_factory=dict)

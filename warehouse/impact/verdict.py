@@ -110,7 +110,12 @@ def judge(
                 f"{trend.distance:.0f} weeks would change the conclusion): adopting and comparison "
                 "teams were already drifting apart"
             )
-        if trend.unruled and trend.adjusted is not None:
+        if trend.unruled and trend.adjusted is None:
+            return "inconclusive", (
+                "the pre-adoption trend could not be estimated (fewer than 3 usable bins before "
+                "adoption), so the call cannot be checked against a drift between the groups"
+            )
+        if trend.unruled and trend.slope is not None and trend.slope_low is not None:
             low, high = trend.adjusted_low, trend.adjusted_high
             tail = "which includes no change" if low <= 0 <= high else "which points the other way"
             return "inconclusive", (
@@ -118,15 +123,14 @@ def judge(
                 f"comparison teams over the {trend.weeks} weeks before adoption "
                 f"({math.expm1(trend.slope):+.2%} a week, {math.expm1(trend.slope_low):+.2%} to "
                 f"{math.expm1(trend.slope_high):+.2%}), carried on over {trend.distance:.0f} weeks and "
-                f"taken out, leaves {math.expm1(trend.adjusted):+.1%} ({math.expm1(low):+.1%} to "
-                f"{math.expm1(high):+.1%}), {tail}"
+                f"taken out, leaves the adopting teams {math.expm1(trend.adjusted):+.1%} "
+                f"({math.expm1(low):+.1%} to {math.expm1(high):+.1%}), {tail}"
             )
         if trend.unruled:
             return "inconclusive", (
-                f"the pre-adoption trend ({math.expm1(trend.slope):+.2%} a week between adopting and "
-                f"comparison teams, over {trend.restrictions + 1} bins), carried on over "
-                f"{trend.distance:.0f} weeks, would explain this change away (it breaks at "
-                f"{math.expm1(trend.breakdown):+.2%} a week)"
+                f"not robust to a linear pre-adoption trend: taken out, it leaves the adopting teams "
+                f"{math.expm1(trend.adjusted):+.1%} ({math.expm1(trend.adjusted_low):+.1%} to "
+                f"{math.expm1(trend.adjusted_high):+.1%})"
             )
     # The 95% interval decides (for t-based intervals this is exactly p < 0.05; for bootstrap
     # percentile intervals it keeps the verdict and the interval shown consistent).
