@@ -175,6 +175,12 @@ def trend_design(
     return longer if more else design
 
 
+def _restricted(design: Design, chosen: np.ndarray) -> Design:
+    """The design with only the chosen teams adopting (cohorts left empty are dropped)."""
+    cohorts = [dataclasses.replace(w, treated=w.treated & chosen) for w in design.cohorts]
+    return dataclasses.replace(design, cohorts=[w for w in cohorts if w.treated.any()])
+
+
 def analyse(
     panel: Panel,
     initiative: Initiative,
@@ -243,14 +249,7 @@ def analyse(
     # they adopt, so a difference between subgroups is not an effect of adopting more.
     for label, members in (subgroups or {}).items():
         chosen = panel.mask(members)
-        part = dataclasses.replace(
-            design, cohorts=[dataclasses.replace(w, treated=w.treated & chosen) for w in design.cohorts]
-        )
-        part.cohorts = [w for w in part.cohorts if w.treated.any()]
-        part_history = dataclasses.replace(
-            history, cohorts=[dataclasses.replace(w, treated=w.treated & chosen) for w in history.cohorts]
-        )
-        part_history.cohorts = [w for w in part_history.cohorts if w.treated.any()]
+        part, part_history = _restricted(design, chosen), _restricted(history, chosen)
         if initiative.org_wide or not part.cohorts:
             continue
         spans = [(w.treated, w.pre, w.post) for w in part.cohorts]
