@@ -3,41 +3,34 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# pytest-xdist workers for `make test` ("auto": one per core; 0 runs in this process).
+WORKERS ?= auto
+FAST := not slow and not browser and not lake
 
-LAKE := .venv-lake
-LAKE_STAMP := $(LAKE)/.installed
+.PHONY: demo test check lint bench clean chromium postgresql
 
-.PHONY: demo test test-lake test-lake-sync lint bench clean chromium postgresql
-
+# One environment for everything: DuckDB is pinned to the release DuckLake supports, so the
+# lake's extensions install beside it and every test runs on the DuckDB users get.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lake]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/dora-impact demo
 
-test: $(STAMP) chromium test-lake
+# Everything: the fast tier, the slow statistics and soaks, the browser and the lake tests.
+test: $(STAMP) chromium postgresql
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(WORKERS) --durations=25
 
-# The DuckLake warehouse pins DuckDB 1.5.5 (its extensions exist for no later release), so it
-# has its own environment; its tests need PostgreSQL's server binaries (docs/scaling.md).
-$(LAKE_STAMP): pyproject.toml
-	test -x $(LAKE)/bin/python || $(PYTHON) -m venv $(LAKE)
-	$(LAKE)/bin/python -m pip install --quiet --upgrade pip
-	$(LAKE)/bin/python -m pip install --quiet -e '.[test,lake]'
-	touch $(LAKE_STAMP)
-
-# The lake tests, and the warehouse and metric tests again on DuckDB 1.5.5 (the lake's pin);
-# `make test-lake-sync` adds the GitHub sync tests there (minutes more).
-test-lake: $(LAKE_STAMP) postgresql
-	$(LAKE)/bin/python -m pytest -q tests/test_lake.py tests/test_warehouse.py tests/test_metrics.py
-
-test-lake-sync: $(LAKE_STAMP)
-	$(LAKE)/bin/python -m pytest -q tests/test_github_sync.py
+# Before a commit: lint and the fast tier (no browser, no lake, no soak), in about two minutes.
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest -q -n $(WORKERS) -m "$(FAST)" --durations=25
 
 postgresql:
 	@test -d /usr/lib/postgresql || { \
@@ -65,4 +58,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_git_sync.py
 
 clean:
-	rm -rf $(VENV) $(LAKE) dora.duckdb
+	rm -rf $(VENV) dora.duckdb

@@ -450,7 +450,7 @@ def read_entity_batches(
         wanted = pl.Series(ROW, rows, dtype=pl.UInt32)
         found: dict[int, tuple] = {}
         for raw in read_raw_batches(path, rows_per_batch, chosen):
-            hits = raw.filter(pl.col(ROW).is_in(wanted))
+            hits = raw.filter(pl.col(ROW).is_in(wanted.implode()))
             if hits.height:
                 frame = canonical(hits, chosen, str(path))
                 for row, key in zip(hits[ROW].to_list(), frame.select(chosen.key).rows(), strict=True):

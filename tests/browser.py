@@ -76,3 +76,18 @@ def browser_page(width: int = 1500, height: int = 1000):
             yield page
         finally:
             browser.close()
+
+
+# The app root says whether the script is still running (Streamlit sets this attribute for
+# its own tests); plotly draws each figure's SVG after the script's output arrives.
+SETTLED = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+    return [...document.querySelectorAll('.js-plotly-plot')].every(p => p.querySelector('.main-svg'));
+}"""
+
+
+def settled(page, timeout: float = 120_000) -> None:
+    """Wait until the page's script run has ended and every plotly figure has drawn: a state,
+    not a fixed pause."""
+    page.wait_for_function(SETTLED, timeout=timeout)

@@ -141,6 +141,36 @@ class FakeClock:
         self.now += seconds
 
 
+class RequestLog(list):
+    """The fake's request log; a test can wait for an entry to arrive instead of polling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived = threading.Condition()
+
+    def append(self, entry: Logged) -> None:
+        with self.arrived:
+            super().append(entry)
+            self.arrived.notify_all()
+
+    def wait_for(self, pattern: str, after: int = 0, timeout: float = 120, stop: Any = None) -> bool:
+        """Whether a request matching `pattern` arrives (at index `after` or later) within the
+        timeout, or before `stop()` is true (a process that ended)."""
+        def seen() -> bool:
+            hit = any(re.search(pattern, f"{e.method} {e.target}") for e in self[after:])
+            return hit or (stop is not None and stop())
+
+        with self.arrived:
+            # The wake-up interval only bounds how late `stop` is noticed.
+            deadline = time.monotonic() + timeout
+            while not seen():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.arrived.wait(min(left, 0.5))
+        return any(re.search(pattern, f"{e.method} {e.target}") for e in self[after:])
+
+
 class FakeGitHub:
     def __init__(
         self,
@@ -155,7 +185,7 @@ class FakeGitHub:
         self.repos: dict[str, FakeRepo] = {}
         self.orgs: dict[str, list[str]] = {}
         self.faults: list[Fault] = []
-        self.log: list[Logged] = []
+        self.log = RequestLog()
         self.limits = {"core": core_limit, "graphql": graphql_limit}
         self.used = {"core": 0, "graphql": 0}
         self.reset_at = {"core": self.clock.time() + 3600, "graphql": self.clock.time() + 3600}

@@ -17,7 +17,6 @@ import os
 import shutil
 import subprocess
 import sys
-from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,26 +25,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from collectors.files import FALSE_WORDS, TRUE_WORDS, read_entity_file
-from dora_impact.cli import run
-from tests.conftest import Result, dump_tables, write
+from tests.conftest import Result, dump_tables, run_in_process, write
 
 GOOD_TEAMS = "team,repo\npayments,acme/shop\n"
 
 
 def cli(*args: str) -> Result:
     """The real entry point, in this process: argument parsing, error mapping, exit code."""
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["dora-impact", *args]
-    try:
-        with redirect_stdout(out), redirect_stderr(err):
-            run()
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = argv
-    return Result(code, out.getvalue(), err.getvalue())
+    return run_in_process(list(args))
 
 
 @pytest.fixture

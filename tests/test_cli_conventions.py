@@ -103,13 +103,12 @@ def leftovers(folder: Path) -> list[str]:
 )
 def test_an_unreachable_api_host_is_one_line_exit_4_and_leaves_nothing(api_url, cause, tmp_path, db):
     config = github_config(tmp_path, api_url.format(port=free_port()))
-    started = time.monotonic()
     result = run_cli("--config", str(config), "sync", db=db, env={"GITHUB_TOKEN": TOKEN})
-    took = time.monotonic() - started
     assert result.code == 4, result.stderr
+    # The line counts the attempts when there was more than one: a name that does not resolve
+    # is tried once, a refused connection twice, never for half a minute.
     assert result.stderr.strip().splitlines()[-1] == f"dora-impact: {cause}; nothing was synced"
     assert TOKEN not in result.stdout + result.stderr
-    assert took < 20  # a name that does not resolve is not retried for half a minute
     assert leftovers(tmp_path) == []
 
 

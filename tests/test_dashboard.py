@@ -14,10 +14,11 @@ import pytest
 from playwright.sync_api import expect
 
 from collectors.files import read_import
-from collectors.synthetic import load_demo
-from tests.browser import CHROMIUM, browser_page, dashboard
+from tests.browser import CHROMIUM, browser_page, dashboard, settled
 from tests.conftest import write
 from warehouse import Warehouse
+
+pytestmark = pytest.mark.browser
 
 if not CHROMIUM.exists():
     # CI installs chromium (.ci/run); there a missing browser is a failure, not a skip.
@@ -140,10 +141,8 @@ def test_initiatives_page_without_initiatives_says_how_to_add_them(page_at):
 
 
 @pytest.fixture(scope="module")
-def demo_at(tmp_path_factory, browser):
-    db = tmp_path_factory.mktemp("demo") / "dora.duckdb"
-    with Warehouse(db) as wh:
-        load_demo(wh, seed=7, end=DEMO_END)
+def demo_at(demo_copy, browser):
+    db = demo_copy(seed=7, end=DEMO_END)
     page = browser
     with dashboard(db) as url:
 
@@ -166,7 +165,7 @@ def test_delivery_charts_mark_the_partial_period_and_name_their_lines(demo_at):
     page = demo_at("")
     page.get_by_text("All teams · 2026-02").wait_for()  # the newest whole month in the cards
     page.locator(".js-plotly-plot").first.wait_for()
-    page.wait_for_timeout(1500)
+    settled(page)
     plot = page.locator(".js-plotly-plot").first
     # March 2026 holds 15 days of data: drawn as hollow markers labelled "partial".
     assert plot.locator("g.textpoint text", has_text="partial").count() >= 5
@@ -195,7 +194,7 @@ def test_the_screenshot_script_visits_pages_that_exist(demo_at):
     for url_path, (ready, _) in _screenshot_pages().items():
         page = demo_at(url_path)
         page.get_by_text(ready).first.wait_for()
-        page.wait_for_timeout(1000)
+        settled(page)
         assert page.get_by_text("Page not found").count() == 0, url_path
 
 

@@ -76,6 +76,7 @@ def test_the_command_refuses_to_serve_without_the_secrets(tmp_path):
     assert "redirect_uri" in done.stderr
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is not installed")
 def test_a_visitor_signs_in_with_the_provider_before_seeing_any_number(tmp_path, httpserver, monkeypatch):
     base = httpserver.url_for("")

@@ -14,10 +14,12 @@ import pytest
 from playwright.sync_api import expect
 
 from collectors.files import read_import
-from collectors.synthetic import DEFAULT_SEED, load_demo
-from tests.browser import CHROMIUM, browser_page, dashboard
+from collectors.synthetic import DEFAULT_SEED
+from tests.browser import CHROMIUM, browser_page, dashboard, settled
 from tests.conftest import run_cli, write
 from warehouse import Warehouse
+
+pytestmark = pytest.mark.browser
 
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
@@ -47,7 +49,7 @@ class Browser:
         self.errors.clear()
         self.page.goto(f"{self.url}/{path}")
         self.page.get_by_text(ready).first.wait_for(timeout=timeout)
-        self.page.wait_for_timeout(1500)  # charts draw after the text arrives
+        settled(self.page)
         return self.page
 
     def check(self, name: str) -> None:
@@ -58,11 +60,8 @@ class Browser:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Path:
-    db = tmp_path_factory.mktemp("demo") / "dora.duckdb"
-    with Warehouse(db) as wh:
-        load_demo(wh, seed=DEFAULT_SEED, end=END)
-    return db
+def demo(demo_copy) -> Path:
+    return demo_copy(seed=DEFAULT_SEED, end=END)
 
 
 @pytest.fixture(scope="module")

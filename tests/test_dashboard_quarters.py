@@ -8,6 +8,8 @@ from playwright.sync_api import expect
 
 from tests.browser import CHROMIUM, browser_page, dashboard
 
+pytestmark = pytest.mark.browser
+
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
 

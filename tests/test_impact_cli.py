@@ -24,12 +24,13 @@ SIGNS = {
 }
 
 
-def build(folder: Path, seed: int) -> tuple[Path, Path]:
-    """The demo org ending at END, and a config declaring its initiatives' cohorts and
-    adoption rule."""
-    db = folder / "dora.duckdb"
-    with Warehouse(db) as wh:
-        load_demo(wh, seed=seed, end=END)
+def build(folder: Path, seed: int, db: Path | None = None) -> tuple[Path, Path]:
+    """The demo org ending at END (built here unless `db` holds it already), and a config
+    declaring its initiatives' cohorts and adoption rule."""
+    if db is None:
+        db = folder / "dora.duckdb"
+        with Warehouse(db) as wh:
+            load_demo(wh, seed=seed, end=END)
     blocks = []
     for name, spec in injected_effects(END).items():
         block = (
@@ -53,8 +54,9 @@ def impact_rows(db: Path, config: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> tuple[Path, Path]:
-    return build(tmp_path_factory.mktemp("demo"), seed=DEFAULT_SEED)
+def demo(tmp_path_factory, demo_copy) -> tuple[Path, Path]:
+    db = demo_copy(seed=DEFAULT_SEED, end=END)
+    return build(db.parent, seed=DEFAULT_SEED, db=db)
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +121,7 @@ def wrong_call(row: dict, truth: float) -> bool:
     return truth == 0 or (row["relative_change"] > 0) != (truth > 0)
 
 
+@pytest.mark.slow
 def test_primary_estimates_recover_what_the_demo_injected_over_several_seeds(tmp_path_factory):
     """One org is one draw: check rates over six. docs/impact-method.md's calibration puts
     the difference-in-differences coverage of 95% intervals at 91.5-98.5% and its false-

@@ -31,6 +31,8 @@ from warehouse.errors import UserError
 from warehouse.lake import adapt, redact
 from warehouse.schema import ENTITIES
 
+pytestmark = pytest.mark.lake
+
 UNTIL = "2026-03-31"  # metrics end here, before any sync ran: results do not depend on the day
 
 

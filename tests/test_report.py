@@ -68,6 +68,7 @@ def test_org_size_and_caveats(org_db):
     assert report.caveats == []
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 def test_the_html_opens_offline_in_chromium(org_db, tmp_path):
     path = tmp_path / "report.html"

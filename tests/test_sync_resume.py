@@ -5,6 +5,7 @@ server, real git repositories, real DuckDB files."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -80,14 +81,8 @@ def test_killed_sync_resumes_to_the_same_tables(tmp_path, httpserver):
     for after, delay in KILL_AFTER:
         seen = len(fake.log)
         proc = start_sync(resumed)
-        deadline = time.monotonic() + 120
-        while (
-            proc.poll() is None
-            and time.monotonic() < deadline
-            and not any(after in f"{e.method} {e.target}" for e in fake.log[seen:])
-        ):
-            time.sleep(0.001)
-        time.sleep(delay)
+        fake.log.wait_for(re.escape(after), after=seen, stop=lambda p=proc: p.poll() is not None)
+        time.sleep(delay)  # where in the work the kill lands, not a wait for anything
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1

@@ -2,6 +2,9 @@
 
 from datetime import UTC, datetime
 
+import duckdb
+import pytest
+
 from warehouse import Warehouse
 from warehouse.db import Cursor, migrations
 from warehouse.schema import CHANGES, DEPLOYMENTS
@@ -48,11 +51,9 @@ def test_failed_load_writes_nothing_and_cursor_moves_with_rows(db):
                                   finished_at=t)])
     with Warehouse(db) as wh:
         cursor = Cursor("github", "acme/a", "deployments", cursor="42")
-        try:
-            wh.load({"deployments": good}, cursors=[cursor])
+        wh.load({"deployments": good}, cursors=[cursor])
+        with pytest.raises(duckdb.ConstraintException, match="status"):
             wh.load({"deployments": bad}, cursors=[Cursor("github", "acme/a", "deployments", "43")])
-        except Exception:
-            pass
         assert wh.con.execute("SELECT count(*) FROM deployments").fetchone()[0] == 1
         assert wh.cursor("github", "acme/a", "deployments").cursor == "42"
 
