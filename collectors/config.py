@@ -35,11 +35,23 @@ class WorkflowRule(Strict):
         return value
 
 
+# A release version, with or without `v`, after an optional component prefix (`api/`), with an
+# optional suffix that starts with a letter unless the suffix names a pre-release (PEP 440's a,
+# b, c, rc, dev; SemVer's alpha, beta, pre...): `2.3.1`, `v2`, `23.1`, `v2.0.1-hotfix`,
+# `1.0.post1` count; `2.0.0rc1`, `v2.0.0-beta.1`, `1.0.dev0`, `18.3a0`, `nightly` do not.
+PRERELEASE = r"(?:a|b|c|rc|alpha|beta|pre|preview|dev|snapshot|nightly|canary|next)\d*\b"
+DEFAULT_TAG_PATTERN = (
+    r"^(?:.+/)?(?:v\d+(?:\.\d+)*|\d+(?:\.\d+)+)"
+    rf"(?:[-+._]?(?!{PRERELEASE})[A-Za-z][0-9A-Za-z.+-]*)?$"
+)
+
+
 class TagRule(Strict):
     """Tags (or releases) that count as deployments."""
 
-    # The default also matches pre-releases (v2.0.0-rc1); `^v\d+(\.\d+)*$` excludes them.
-    pattern: str = r"^v\d+"
+    # The default: a release version, pre-releases left out (DEFAULT_TAG_PATTERN above). A bare
+    # number needs its `v` (`2` is no version).
+    pattern: str = DEFAULT_TAG_PATTERN
     environment: str = "production"
     # The component the tags deploy; by default a tag's prefix (`api/v1` -> `api`), none
     # without one. Each service is its own sequence for rollbacks and hotfixes.
