@@ -36,13 +36,12 @@ class WorkflowRule(Strict):
 
 
 # A release version, with or without `v`, after an optional component prefix (`api/`), with an
-# optional suffix that starts with a letter unless the suffix names a pre-release (PEP 440's a,
-# b, c, rc, dev; SemVer's alpha, beta, pre...): `2.3.1`, `v2`, `23.1`, `v2.0.1-hotfix`,
-# `1.0.post1` count; `2.0.0rc1`, `v2.0.0-beta.1`, `1.0.dev0`, `18.3a0`, `nightly` do not.
-PRERELEASE = r"(?:a|b|c|rc|alpha|beta|pre|preview|dev|snapshot|nightly|canary|next)\d*\b"
+# optional post-release or hotfix suffix: `2.3.1`, `v2`, `23.1`, `v2.0.1-hotfix`, `1.0.post1`
+# count. Anything else after the numbers is a pre-release (PEP 440's a, b, rc, dev; SemVer's
+# `-beta.1`) or no release at all (a maintenance line's `2.3.x`, `nightly`) and is left out.
+# RE2 syntax (no look-around), as every configured pattern.
 DEFAULT_TAG_PATTERN = (
-    r"^(?:.+/)?(?:v\d+(?:\.\d+)*|\d+(?:\.\d+)+)"
-    rf"(?:[-+._]?(?!{PRERELEASE})[A-Za-z][0-9A-Za-z.+-]*)?$"
+    r"^(?:.+/)?(?:v\d+(?:\.\d+)*|\d+(?:\.\d+)+)(?:[-+._]?(?:post|hotfix|patch|fix|final)[-.]?\d*)?$"
 )
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from collectors.config import DeploymentRules, SourcesSettings, TagRule
+from collectors.config import DEFAULT_TAG_PATTERN, DeploymentRules, SourcesSettings, TagRule
 from collectors.git import Git, GitError, lead_start, tag_deployments
 from collectors.shipping import load_rows, ship_and_load
 from collectors.signals import natural_key
@@ -93,9 +93,15 @@ def check_tags_match(path: Path, repo: Git, tag_rules: list[TagRule]) -> None:
         return
     names.sort(key=natural_key, reverse=True)
     shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    patterns = [r.pattern for r in tag_rules]
+    rule = (
+        "the default tag rule (release versions: 2.3.1, v2.3.1)"
+        if patterns == [DEFAULT_TAG_PATTERN]
+        else f"the tag rule {', '.join(patterns)}"
+    )
     raise UserError(
-        f"{path}: none of its {len(names)} tags ({shown}) matches the tag rule "
-        f"{', '.join(r.pattern for r in tag_rules)}; set pattern in [[github.deployments.tags]]"
+        f"{path}: none of its {len(names)} tags ({shown}) matches {rule}; "
+        "set pattern in [[github.deployments.tags]]"
     )
 
 

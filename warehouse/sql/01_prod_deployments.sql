@@ -98,7 +98,7 @@ evidence AS (
 fix_forward AS (
     SELECT e.deployment_id AS fixer, b.deployment_id AS blamed,
         (regexp_matches(json_extract_string(e.detail, '$.subject'),
-            '(?i)\b(fix(es|ed|ing)?|bug ?fix(es)?|regression|hotfix|restore[sd]?|revert(s|ed)?)\b')
+            '(?i)\b(fix(es|ed|ing)?|bug ?fix(es)?|regression|hotfix|restor(e|es|ed|ing)|reintroduc(e|es|ed|ing)|revert(s|ed)?)\b')
          OR EXISTS (
             SELECT 1 FROM changes fc JOIN pull_requests pr ON pr.repo = fc.repo AND pr.number = fc.pr_number
             WHERE fc.repo = f.repo AND fc.sha = json_extract_string(e.detail, '$.fixing')
