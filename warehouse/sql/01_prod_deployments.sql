@@ -39,21 +39,24 @@
 -- Which deployment each incident is attributed to: the one its source names
 -- (incidents.deployment_id: imported, or a named cause on GitHub), else the last successful
 -- production deployment of the same repository (and service, when both give one; or of the
--- service, when the incident names no repository) that finished within incident_window_hours
--- before it opened. attributed_by: named | window | NULL (unattributed).
+-- service, when the incident names no repository; or of the team's repositories, when it names
+-- only a team, as a PagerDuty service mapped to a team does) that finished within
+-- incident_window_hours before it opened. attributed_by: named | window | NULL (unattributed).
 CREATE OR REPLACE TEMP VIEW incident_deployments AS
 WITH successes AS (
-    SELECT deployment_id, repo, service, finished_at FROM deployments
-    WHERE status = 'success'
-      AND is_production(environment, is_production, getvariable('production_environment'))
+    SELECT d.deployment_id, d.repo, d.service, coalesce(d.team, t.team) AS team, d.finished_at
+    FROM deployments d LEFT JOIN teams t ON t.repo = d.repo
+    WHERE d.status = 'success'
+      AND is_production(d.environment, d.is_production, getvariable('production_environment'))
 ),
 windowed AS (
     SELECT i.incident_id, (
         SELECT s.deployment_id FROM successes s
-        WHERE (i.repo IS NOT NULL OR i.service IS NOT NULL)
-          AND (i.repo IS NULL OR s.repo = i.repo)
-          AND (i.service IS NULL OR s.service IS NULL OR s.service = i.service)
-          AND (i.repo IS NOT NULL OR s.service = i.service)
+        WHERE (
+            (i.repo IS NOT NULL AND s.repo = i.repo
+             AND (i.service IS NULL OR s.service IS NULL OR s.service = i.service))
+            OR (i.repo IS NULL AND s.service = i.service)
+            OR (i.repo IS NULL AND i.team IS NOT NULL AND s.team = i.team))
           AND s.finished_at <= i.opened_at
           AND s.finished_at >= i.opened_at
               - to_microseconds(CAST(getvariable('incident_window_hours') * 3600e6 AS BIGINT))
