@@ -516,7 +516,8 @@ def ship(
                     and before is not None
                     and d.finished_at - before.finished_at <= blame_window
                 ):
-                    evidence += _fix_forward(repo, d, shipped, known(), blame_window, source)
+                    hotfix = text_rules.is_hotfix(deployment_rules, d.deployment_id)
+                    evidence += _fix_forward(repo, d, shipped, known(), blame_window, source, hotfix)
                 # Deploying an ancestor of what the sequence deployed just before is a rollback
                 # (it ships nothing new, which makes the ancestry check rare).
                 prev = next((e for e in reversed(ordered[:i]) if e.sha and repo.has_commit(e.sha)), None)
@@ -541,14 +542,33 @@ def ship(
             )
 
 
+# The failure rule's FIX_SUBJECT (warehouse/sql/01_prod_deployments.sql; a test keeps the two
+# equal): only changes that say they fix, or every change of a hotfix, can be evidence the rule
+# uses, so only those are blamed.
+FIX_SUBJECT = re.compile(
+    r"\b(fix(es|ed|ing)?|bug ?fix(es)?|regression|hotfix|restor(e|es|ed|ing)|reintroduc(e|es|ed|ing)"
+    r"|revert(s|ed)?)\b",
+    re.IGNORECASE,
+)
+
+
 def _fix_forward(
-    repo: Git, d: Deployed, shipped: list[Commit], known: dict, window: timedelta, source: str
+    repo: Git,
+    d: Deployed,
+    shipped: list[Commit],
+    known: dict,
+    window: timedelta,
+    source: str,
+    hotfix: bool = False,
 ) -> list[dict]:
     """fix_forward evidence of `d`: one row per (fixing commit, introducing commit, file), for
     the introducing commits that a production deployment within the window before `d` shipped
-    first. detail carries the fixing commit, its subject (the rule reads it), file and lines."""
+    first. detail carries the fixing commit, its subject (the rule reads it), file and lines.
+    Blamed: the changes whose subject says they fix, or all of a hotfix's (its name says so)."""
     rows = []
     for c in shipped:
+        if not hotfix and not FIX_SUBJECT.search(c.subject):
+            continue
         for b in szz.blame_fix(repo, c):
             claim = known.get(b.introducing)
             if (
