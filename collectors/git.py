@@ -516,7 +516,8 @@ def ship(
                     and before is not None
                     and d.finished_at - before.finished_at <= blame_window
                 ):
-                    hotfix = text_rules.is_hotfix(deployment_rules, d.deployment_id)
+                    # its own name (a tag's), not the repository's
+                    hotfix = text_rules.is_hotfix(deployment_rules, d.deployment_id.rsplit(":tag:", 1)[-1])
                     evidence += _fix_forward(repo, d, shipped, known(), blame_window, source, hotfix)
                 # Deploying an ancestor of what the sequence deployed just before is a rollback
                 # (it ships nothing new, which makes the ancestry check rare).
