@@ -56,7 +56,8 @@ def report(clone: Path, since: str, folder: Path) -> None:
                            if blamed == tag})
         if following or failed or evidence:
             said = "; ".join(f"{k} {sha} by {fixer}: {subject}" for fixer, k, subject, sha in evidence)
-            print(f"{tag} | {'failed' if failed else '-'} | followed by {', '.join(following) or '-'} | {said}")
+            call = "failed" if failed else "-"
+            print(f"{tag} | {call} | followed by {', '.join(following) or '-'} | {said}")
 
 
 def main() -> None:
