@@ -35,11 +35,22 @@ class WorkflowRule(Strict):
         return value
 
 
+# A release version, with or without `v`, after an optional component prefix (`api/`), with an
+# optional post-release or hotfix suffix: `2.3.1`, `v2`, `23.1`, `v2.0.1-hotfix`, `1.0.post1`
+# count. Anything else after the numbers is a pre-release (PEP 440's a, b, rc, dev; SemVer's
+# `-beta.1`) or no release at all (a maintenance line's `2.3.x`, `nightly`) and is left out.
+# RE2 syntax (no look-around), as every configured pattern.
+DEFAULT_TAG_PATTERN = (
+    r"^(?:.+/)?(?:v\d+(?:\.\d+)*|\d+(?:\.\d+)+)(?:[-+._]?(?:post|hotfix|patch|fix|final)[-.]?\d*)?$"
+)
+
+
 class TagRule(Strict):
     """Tags (or releases) that count as deployments."""
 
-    # The default also matches pre-releases (v2.0.0-rc1); `^v\d+(\.\d+)*$` excludes them.
-    pattern: str = r"^v\d+"
+    # The default: a release version, pre-releases left out (DEFAULT_TAG_PATTERN above). A bare
+    # number needs its `v` (`2` is no version).
+    pattern: str = DEFAULT_TAG_PATTERN
     environment: str = "production"
     # The component the tags deploy; by default a tag's prefix (`api/v1` -> `api`), none
     # without one. Each service is its own sequence for rollbacks and hotfixes.

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import logging
 import os
 import re
@@ -37,11 +38,12 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from collectors import signals as text_rules
+from collectors import szz
 from collectors.config import DeploymentRules, TagRule
 from collectors.secrets import REDACT
 from warehouse.locking import pid_alive
@@ -355,6 +357,12 @@ class ShipBatch:
 
 
 REVERTS_COMMIT = re.compile(r"^This reverts commit ([0-9a-f]{7,40})", re.MULTILINE)
+# "Partial revert of commit 502d08c", "partially reverts 502d08c", "Revert commit 502d08c": a
+# revert by its own words with the reverted commit named (a sha of 7 or more hex digits).
+REVERTS_NAMED = re.compile(
+    r"\b(?:partial(?:ly)?[ -])?revert(?:s|ed|ing)?(?: of)?(?: commit)? ([0-9a-f]{7,40})\b", re.IGNORECASE
+)
+CHERRY_PICKED = re.compile(r"^\(cherry picked from commit ([0-9a-f]{7,40})\)", re.MULTILINE)
 REVERTS_PR = re.compile(r"^Reverts? (?:([\w.-]+/[\w.-]+))?#(\d+)\s*$", re.MULTILINE | re.IGNORECASE)
 MERGE_PR = re.compile(r"^Merge pull request #(\d+) from (\S+)")
 
@@ -371,13 +379,19 @@ def commit_evidence(
     prs: PullRequestIndex,
     rules: DeploymentRules,
     source: str,
+    repo: Git | None = None,
 ) -> list[dict]:
-    """The evidence in what a deployment ships: reverts git or GitHub marked, and pull requests
-    marked as hotfixes (a label, the branch their merge commit names)."""
+    """The evidence in what a deployment ships: reverts in every form (git's trailer, a revert
+    that names the commit it partly reverts, a `Revert "<subject>"` matched to the commit of
+    that subject, GitHub's "Reverts owner/name#N"), and pull requests marked as hotfixes (a
+    label, the branch their merge commit names)."""
     rows: set[tuple[str, str]] = set()
     for c in shipped:
-        for m in REVERTS_COMMIT.finditer(c.body):
-            reverted = m.group(1).lower()
+        named = {m.group(1).lower() for m in REVERTS_COMMIT.finditer(c.body)}
+        named |= {m.group(1).lower() for m in REVERTS_NAMED.finditer(f"{c.subject}\n{c.body}")}
+        if not named and repo is not None and (target := szz.subject_revert_target(repo, c)):
+            named.add(target)
+        for reverted in named:
             rows.add(("revert_of", reverted))
             if reverted in prs.by_merge:  # a squash or rebase commit: its pull request stands in
                 rows.add(("revert_of_pr", str(prs.by_merge[reverted])))
@@ -418,8 +432,14 @@ def ship(
     *,
     bounds: list[Deployed] = (),
     source: str = "git",
+    blame_window: timedelta | None = None,
 ) -> Iterator[ShipBatch]:
     """Attribute commits to the successful production deployments of one repository.
+
+    `blame_window` (the failure window; None: no blame, as in a clone without blobs): the
+    changes of a deployment that follows another of its sequence within the window are
+    blamed (collectors/szz.py), and each commit whose lines they modify, when a deployment
+    within the window before shipped it first, is `fix_forward` evidence.
 
     `state` per sequence: n (deployments handled, in order) and the digest of those n (and of
     the sequence's bounds). When a late deployment lands among handled ones, or a tag moved,
@@ -482,13 +502,23 @@ def ship(
                     continue
                 exclude = list(dict.fromkeys(bound + earlier))
                 shipped = repo.log(d.sha, exclude, since=None if exclude else window_start)
-                for row in _changes(repo_name, d, shipped, pulls()):
+                shipped, joins = _own_history(repo, shipped)
+                for row in _changes(repo_name, d, shipped, pulls(), joins):
                     claim = known().get(row["sha"])
                     if claim and claim[0] <= d.finished_at:
                         continue  # shipped first by another deployment: it keeps it
                     known()[row["sha"]] = (d.finished_at, d.deployment_id)
                     changes.append(row)
-                evidence += commit_evidence(repo_name, d, shipped, pulls(), deployment_rules, source)
+                evidence += commit_evidence(repo_name, d, shipped, pulls(), deployment_rules, source, repo)
+                before = ordered[i - 1] if i else None
+                if (
+                    blame_window is not None
+                    and before is not None
+                    and d.finished_at - before.finished_at <= blame_window
+                ):
+                    # its own name (a tag's), not the repository's
+                    hotfix = text_rules.is_hotfix(deployment_rules, d.deployment_id.rsplit(":tag:", 1)[-1])
+                    evidence += _fix_forward(repo, d, shipped, known(), blame_window, source, hotfix)
                 # Deploying an ancestor of what the sequence deployed just before is a rollback
                 # (it ships nothing new, which makes the ancestry check rare).
                 prev = next((e for e in reversed(ordered[:i]) if e.sha and repo.has_commit(e.sha)), None)
@@ -513,7 +543,80 @@ def ship(
             )
 
 
-def _changes(repo_name: str, d: Deployed, shipped: list[Commit], prs: PullRequestIndex) -> list[dict]:
+# The failure rule's FIX_SUBJECT (warehouse/sql/01_prod_deployments.sql; a test keeps the two
+# equal): only changes that say they fix, or every change of a hotfix, can be evidence the rule
+# uses, so only those are blamed.
+FIX_SUBJECT = re.compile(
+    r"\b(fix(es|ed|ing)?|bug ?fix(es)?|regression|hotfix|restor(e|es|ed|ing)|reintroduc(e|es|ed|ing)"
+    r"|revert(s|ed)?)\b",
+    re.IGNORECASE,
+)
+
+
+def _fix_forward(
+    repo: Git,
+    d: Deployed,
+    shipped: list[Commit],
+    known: dict,
+    window: timedelta,
+    source: str,
+    hotfix: bool = False,
+) -> list[dict]:
+    """fix_forward evidence of `d`: one row per (fixing commit, introducing commit, file), for
+    the introducing commits that a production deployment within the window before `d` shipped
+    first. detail carries the fixing commit, its subject (the rule reads it), file and lines.
+    Blamed: the changes whose subject says they fix, or all of a hotfix's (its name says so)."""
+    rows = []
+    for c in shipped:
+        if not hotfix and not FIX_SUBJECT.search(c.subject):
+            continue
+        for b in szz.blame_fix(repo, c):
+            claim = known.get(b.introducing)
+            if (
+                claim is None
+                or claim[1] == d.deployment_id
+                or not d.finished_at - window <= claim[0] <= d.finished_at
+            ):
+                continue
+            detail = {"fixing": c.sha, "subject": c.subject, "path": b.path, "lines": b.lines}
+            rows.append(
+                {
+                    "deployment_id": d.deployment_id,
+                    "kind": "fix_forward",
+                    "source": source,
+                    "points_at": b.introducing,
+                    "observed_at": c.committed_at,
+                    "detail": json.dumps(detail, sort_keys=True),
+                }
+            )
+    return rows
+
+
+def _own_history(repo: Git, shipped: list[Commit]) -> tuple[list[Commit], set[str]]:
+    """Leave out the commits that entered through a merge of an unrelated history (a `git
+    subtree add`, an imported repository: no common ancestor with the main line): they are
+    not this repository's changes, and the merge that joined them is one change. Only a walk
+    that reaches a root commit can hold one, so only then are its merges checked."""
+    if not any(not c.parents for c in shipped):
+        return shipped, set()
+    ids = {c.sha for c in shipped}
+    foreign: set[str] = set()
+    joins: set[str] = set()
+    for c in reversed(shipped):  # oldest first: a join inside an imported history is foreign
+        if len(c.parents) < 2 or c.sha in foreign:
+            continue
+        for other in c.parents[1:]:
+            if other not in ids or other in foreign:
+                continue
+            if not repo.run("merge-base", c.parents[0], other, check=False).strip():
+                joins.add(c.sha)
+                foreign |= {x.sha for x in repo.log(other, [c.parents[0]])}
+    return [c for c in shipped if c.sha not in foreign], joins
+
+
+def _changes(
+    repo_name: str, d: Deployed, shipped: list[Commit], prs: PullRequestIndex, joins: set[str] = frozenset()
+) -> list[dict]:
     on_history = {c.sha: c for c in shipped}
     replaced: set[str] = set()
     rows: list[dict] = []
@@ -537,7 +640,7 @@ def _changes(repo_name: str, d: Deployed, shipped: list[Commit], prs: PullReques
         for o in originals:
             rows.append({**_row(o), "deployment_id": d.deployment_id})
     for c in shipped:
-        if len(c.parents) > 1 or c.sha in replaced:
+        if (len(c.parents) > 1 and c.sha not in joins) or c.sha in replaced:
             continue
         known = prs.by_sha.get(c.sha)
         if known is not None:
@@ -548,13 +651,20 @@ def _changes(repo_name: str, d: Deployed, shipped: list[Commit], prs: PullReques
                     "repo": repo_name,
                     "sha": c.sha,
                     "committed_at": c.committed_at,
-                    "authored_at": c.authored_at,
+                    "authored_at": lead_start(c),
                     "author": c.author,
                     "pr_number": None,
                     "deployment_id": d.deployment_id,
                 }
             )
     return rows
+
+
+def lead_start(c: Commit) -> datetime:
+    """When a change's lead time starts: its author date, except for a cherry-pick (a backport,
+    `(cherry picked from commit X)`), timed from when it was made (its committer date): the
+    author date it keeps is the original's, whose lead time the original already counts."""
+    return c.committed_at if CHERRY_PICKED.search(c.body) else c.authored_at
 
 
 def _row(known: dict) -> dict:

@@ -1,12 +1,15 @@
 """`dora-impact sync --git PATH`: a local repository, no API at all.
 
-Deployments are the tags that the tag rules match (default `^v\\d+`, environment
-production), at the tag's date (tagger date, or commit date for a lightweight tag). Changes are
-the commits each tag shipped (the same commit graph as the GitHub sync). "Merge pull request #N
-from owner/branch" commits give pull requests and the pull request of the commits they bring
-in; "Title (#N)" squash commits give their pull request number. Failure evidence comes from the
-commit graph (revert trailers, hotfix branches, a tag on an ancestor) and the tag names; the
-warehouse's failure rule judges it. Imported is_hotfix / is_rollback flags are never touched.
+Deployments are the tags that the tag rules match (default: release versions with or without
+`v`, pre-releases left out, collectors/config.py; environment production), at the tag's date
+(tagger date, or commit date for a lightweight tag); tags of which none matches are bad
+configuration (exit 2). Changes are the commits each tag shipped (the same commit graph as the
+GitHub sync). "Merge pull request #N from owner/branch" commits give pull requests and the pull
+request of the commits they bring in; "Title (#N)" squash commits give their pull request
+number. Failure evidence comes from the commit graph (reverts in every form, hotfix branches, a
+tag on an ancestor), from blame (fix-forwards, collectors/szz.py: a working copy has the blobs)
+and the tag names; the warehouse's failure rule judges it. Imported is_hotfix / is_rollback
+flags are never touched.
 """
 
 from __future__ import annotations
@@ -17,9 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from collectors.config import DeploymentRules, SourcesSettings, TagRule
-from collectors.git import Git, GitError, tag_deployments
+from collectors.config import DEFAULT_TAG_PATTERN, DeploymentRules, SourcesSettings, TagRule
+from collectors.git import Git, GitError, lead_start, tag_deployments
 from collectors.shipping import load_rows, ship_and_load
+from collectors.signals import natural_key
 from collectors.teams import apply_config_teams
 from warehouse import attribution
 from warehouse.db import Cursor, LoadCounts, Warehouse
@@ -78,6 +82,27 @@ def open_repo(path: Path) -> Git:
     if not inside:
         raise UserError(f"{path}: not a git repository")
     return repo
+
+
+def check_tags_match(path: Path, repo: Git, tag_rules: list[TagRule]) -> None:
+    """A repository with tags of which no tag rule matches one is a rule that does not fit it
+    (e.g. `release-3.2`): bad configuration, said before anything is written. A repository
+    without tags is only a warning (nothing released yet)."""
+    names = [t.name for t in repo.tags()]
+    if not names or any(re.search(r.pattern, n) for r in tag_rules for n in names):
+        return
+    names.sort(key=natural_key, reverse=True)
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    patterns = [r.pattern for r in tag_rules]
+    rule = (
+        "the default tag rule (release versions: 2.3.1, v2.3.1)"
+        if patterns == [DEFAULT_TAG_PATTERN]
+        else f"the tag rule {', '.join(patterns)}"
+    )
+    raise UserError(
+        f"{path}: none of its {len(names)} tags ({shown}) matches {rule}; "
+        "set pattern in [[github.deployments.tags]]"
+    )
 
 
 def pull_request_rows(
@@ -148,7 +173,7 @@ def _change(name: str, c, number: int, web: str | None = None) -> dict:
         "repo": name,
         "sha": c.sha,
         "committed_at": c.committed_at,
-        "authored_at": c.authored_at,
+        "authored_at": lead_start(c),
         "author": c.author,
         "pr_number": number,
         "url": f"{web}/commit/{c.sha}" if web else None,
@@ -178,6 +203,7 @@ def sync_local(
     # backfill days before it, so it does not absorb the repository's whole past.
     chosen = since or (gh.since if gh else None)
     tags_from = _midnight(chosen) if chosen else datetime(1970, 1, 1, tzinfo=UTC)
+    check_tags_match(path, repo, tag_rules)
     deployments, evidence, bounds = tag_deployments(name, repo, tag_rules, tags_from, SOURCE, rules)
     first = min((d["finished_at"] for d in deployments), default=None)
     backfill = timedelta(days=gh.backfill_days if gh else DEFAULT_DAYS)
@@ -212,7 +238,16 @@ def sync_local(
             )
         )
     shipped = ship_and_load(
-        wh, SOURCE, name, repo, window, config.metrics.production_environment, rules, bounds, web
+        wh,
+        SOURCE,
+        name,
+        repo,
+        window,
+        config.metrics.production_environment,
+        rules,
+        bounds,
+        web,
+        blame_window=timedelta(hours=config.metrics.failure_window_hours),
     )
     result.add(shipped.counts)
     if not unchanged:

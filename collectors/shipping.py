@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -59,10 +59,12 @@ def ship_and_load(
     deployment_rules: DeploymentRules,
     bounds: list[Deployed] = (),
     web: str | None = None,
+    blame_window: timedelta | None = None,
 ) -> ShipResult:
     """`bounds`: deployments older than the window (old tags) that bound what later ones ship.
     `web`: the repository's GitHub page (https://github.com/OWNER/REPO), when known: each
-    shipped commit then carries its URL there."""
+    shipped commit then carries its URL there. `blame_window`: the failure window, for a clone
+    with blobs (fix-forward evidence by blame, collectors/szz.py); None blames nothing."""
     deployments = attribution.graph_deployments(wh, repo_name, production_regex)
 
     def index() -> PullRequestIndex:  # read only when a deployment is walked
@@ -95,6 +97,7 @@ def ship_and_load(
         claims,
         bounds=bounds,
         source=source,
+        blame_window=blame_window,
     )
     for batch in batches:
         # Evidence first: a sync killed before the load below walks these deployments again.

@@ -6,6 +6,7 @@ the group project listing, `RateLimit-*` headers and a 429 fault."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ class FakeGitLab:
     projects: dict[int, dict] = field(default_factory=dict)
     groups: dict[str, list[int]] = field(default_factory=dict)
     deployments: dict[int, list[dict]] = field(default_factory=dict)
+    environments: dict[int, dict[str, dict]] = field(default_factory=dict)  # project -> name -> env
     merge_requests: dict[int, list[dict]] = field(default_factory=dict)
     issues: dict[int, list[dict]] = field(default_factory=dict)
     dora: dict[tuple[int, str], list[dict]] = field(default_factory=dict)  # (project, metric) -> rows
@@ -49,17 +51,23 @@ class FakeGitLab:
         self.groups.setdefault(group, []).append(pid)
         for store in (self.deployments, self.merge_requests, self.issues):
             store.setdefault(pid, [])
+        self.environments.setdefault(pid, {})
 
     def add_deployment(self, pid: int, did: int, sha: str, env: str, status: str, created: str,
                        finished: str | None, *, tier: str = "production", job_finished: str | None = None,
                        updated: str | None = None) -> None:
         path = self.projects[pid]["path_with_namespace"]
+        envs = self.environments[pid]
+        envs.setdefault(env, {"id": 9 if env == "production" else 10 + len(envs), "name": env, "slug": env,
+                              "external_url": "https://about.gitlab.com", "state": "available",
+                              "tier": tier})
         self.deployments[pid].append({
             "id": did, "iid": did, "ref": "main", "sha": sha, "created_at": created,
             "updated_at": updated or finished or job_finished or created, "finished_at": finished,
             "status": status,
             "user": {"id": 1, "name": "Administrator", "username": "root", "state": "active"},
-            "environment": {"id": 9 if env == "production" else 10, "name": env, "tier": tier,
+            # The listing's environment has no `tier` (GET /projects/:id/environments has it).
+            "environment": {"id": envs[env]["id"], "name": env, "slug": env,
                             "external_url": "https://about.gitlab.com"},
             "deployable": {
                 "id": 1000 + did, "status": status, "stage": "deploy", "name": f"deploy-{env}",
@@ -71,7 +79,7 @@ class FakeGitLab:
         })
 
     def add_merge_request(self, pid: int, iid: int, author: str, created: str, merged: str, merge_sha: str,
-                          commits: list[dict], approvers: list[str]) -> None:
+                          commits: list[dict], approvers: list[str], squash_sha: str | None = None) -> None:
         path = self.projects[pid]["path_with_namespace"]
         self.merge_requests[pid].append({
             "id": 100 + iid, "iid": iid, "project_id": pid, "title": f"MR {iid}", "state": "merged",
@@ -79,7 +87,7 @@ class FakeGitLab:
             "target_branch": "main", "source_branch": f"feature-{iid}",
             "author": {"id": 3, "username": author, "name": author},
             "labels": ["feature"], "sha": commits[-1]["id"], "merge_commit_sha": merge_sha,
-            "squash_commit_sha": None, "web_url": f"https://gitlab.example.com/{path}/-/merge_requests/{iid}",
+            "squash_commit_sha": squash_sha, "squash": squash_sha is not None, "web_url": f"https://gitlab.example.com/{path}/-/merge_requests/{iid}",
             "_commits": commits, "_approvers": approvers,
         })
 
@@ -127,6 +135,15 @@ class FakeGitLab:
             return self._answer(target, 404, {"message": "404 Project Not Found"})
         if rest == "":
             return self._answer(target, 200, self.projects[pid])
+        if rest == "/environments":
+            body = list(self.environments[pid].values())
+            etag = f'W/"{hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]}"'
+            if request.headers.get("If-None-Match") == etag:
+                self.log.append((target, 304))
+                return Response(status=304, headers={"ETag": etag})
+            response = self._offset(request, target, body)
+            response.headers["ETag"] = etag
+            return response
         if rest == "/deployments":
             return self._offset(request, target, self._updated(self.deployments[pid], args))
         if rest == "/merge_requests":

@@ -7,13 +7,14 @@ specific evidence only, a window, per (repo, environment, service) sequence.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
 from collectors.config import DeploymentRules
-from collectors.git import Deployed, Git, PullRequestIndex, ship
+from collectors.git import FIX_SUBJECT, Deployed, Git, PullRequestIndex, ship
 from collectors.localgit import sync_local
 from dora_impact.config import Config
 from tests.conftest import run_cli, write
@@ -333,3 +334,239 @@ i4,2026-01-05T11:00:00Z,2026-01-05T12:00:00Z,acme/shop,,d1
     from dashboards.data import health
 
     assert health(str(db), None)[0]["unattributed_incidents"] == 1  # what Data health shows
+
+
+# -- 4. reverts in every form, fix-forwards by blame, imported histories, backports ----------------
+
+
+def put(g: GitRepo, message: str, at: str, authored: str | None = None, **files: str) -> str:
+    """A commit that writes these files (name -> text; `__` in a name is a `/`)."""
+    for name, text in files.items():
+        path = g.path / name.replace("__", "/")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    g.git("add", "-A")
+    g.git("commit", "-q", "-m", message, at=at, authored=authored)
+    return g.git("rev-parse", "HEAD")
+
+
+def evidence(db: Path, kind: str) -> list[tuple]:
+    with Warehouse(db, read_only=True) as wh:
+        rows = wh.con.execute(
+            "SELECT deployment_id, points_at, detail FROM deployment_evidence WHERE kind = ? ORDER BY ALL",
+            [kind],
+        ).fetchall()
+    return [(d.split(":tag:")[-1], p, json.loads(x) if x else None) for d, p, x in rows]
+
+
+def test_a_revert_by_subject_only_blames_the_commit_of_that_subject_and_patch_id(g, tmp_path):
+    put(g, "Initial", "2026-01-01T08:00:00", app__cache="size = 1\n", app__other="level = 1\n")
+    g.tag("v1.0.0", "HEAD", at="2026-01-01T09:00:00", annotated=True)
+    t1 = put(g, "Tune cache", "2026-01-02T08:00:00", app__cache="size = 2\n")
+    g.tag("v1.1.0", t1, at="2026-01-02T09:00:00", annotated=True)
+    t2 = put(g, "Tune cache", "2026-01-03T08:00:00", app__other="level = 2\n")
+    g.tag("v1.2.0", t2, at="2026-01-03T09:00:00", annotated=True)
+    # No "This reverts commit" line; two ancestors have the subject, the first one's patch is
+    # the inverse of this one's: v1.1.0 shipped it, not v1.2.0 (the newest).
+    rv = put(g, 'Revert "Tune cache"', "2026-01-04T08:00:00", app__cache="size = 1\n")
+    g.tag("v1.3.0", rv, at="2026-01-04T09:00:00", annotated=True)
+    # A subject no ancestor has blames nobody.
+    nx = put(g, 'Revert "Never made"', "2026-01-05T08:00:00", app__other="level = 3\n")
+    g.tag("v1.4.0", nx, at="2026-01-05T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    assert evidence(db, "revert_of") == [("v1.3.0", t1, None)]
+    assert failed(db) == {"v1.1.0": 48.0}  # recovered by v1.3.0
+    assert judged(db)["v1.3.0"] == (False, False, True, None)
+
+
+def test_a_partial_revert_naming_the_commit_blames_its_release(g, tmp_path):
+    x = put(g, "Initial", "2026-01-01T08:00:00", app="a\nb\n")
+    g.tag("v1.0.0", x, at="2026-01-01T09:00:00", annotated=True)
+    y = put(g, "Speed up the loader", "2026-01-02T08:00:00", app="a2\nb2\n")
+    g.tag("v1.1.0", y, at="2026-01-02T09:00:00", annotated=True)
+    p = put(g, f"Loader: keep the old order\n\nPartial revert of commit {y[:7]}.", "2026-01-03T08:00:00",
+            app="a\nb2\n")
+    g.tag("v1.2.0", p, at="2026-01-03T10:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    assert evidence(db, "revert_of") == [("v1.2.0", y[:7], None)]
+    assert failed(db) == {"v1.1.0": 25.0}
+
+
+def test_a_github_revert_pull_request_blames_the_release_of_the_reverted_one(g, tmp_path):
+    g.git("remote", "add", "origin", "https://github.com/acme/shop.git")
+    x = g.commit("Initial", "2026-01-01T08:00:00")
+    g.tag("v1.0.0", x, at="2026-01-01T09:00:00", annotated=True)
+    g.checkout("lazy", new=True)
+    g.commit("Lazy imports", "2026-01-02T08:00:00")
+    g.checkout("main")
+    m11 = g.merge("lazy", "Merge pull request #11 from acme/lazy", "2026-01-02T09:00:00")
+    g.tag("v1.1.0", m11, at="2026-01-02T10:00:00", annotated=True)
+    g.checkout("revert-11-lazy", new=True)
+    g.commit("Eager imports again", "2026-01-03T08:00:00")  # GitHub's revert, without the trailer
+    g.checkout("main")
+    m12 = g.merge(
+        "revert-11-lazy", 'Merge pull request #12 from acme/revert-11-lazy\n\nRevert "Lazy imports"\n\n'
+        "Reverts acme/shop#11", "2026-01-03T09:00:00",
+    )
+    g.tag("v1.2.0", m12, at="2026-01-03T10:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    assert evidence(db, "revert_of_pr") == [("v1.2.0", "11", None)]
+    with Warehouse(db, read_only=True) as wh:
+        prepare(wh)
+        assert dict(wh.con.execute("SELECT deployment_id, failed FROM prod_deployments").fetchall()) == {
+            "git:acme/shop:tag:v1.0.0": False, "git:acme/shop:tag:v1.1.0": True,
+            "git:acme/shop:tag:v1.2.0": False,
+        }
+
+
+CODE = "def parse(text):\n    return text.split(',')\n\n\ndef size(items):\n    return len(items)\n"
+
+
+def test_a_fix_of_lines_a_release_shipped_is_a_fix_forward_of_that_release(g, tmp_path):
+    put(g, "Initial", "2026-01-01T08:00:00", app__core="def parse(text):\n    return [text]\n\n\n"
+                "def size(items):\n    return len(items)\n", README="shop\n")
+    g.tag("v1.0.0", "HEAD", at="2026-01-01T09:00:00", annotated=True)
+    intro = put(g, "Parse lists", "2026-01-05T08:00:00", app__core=CODE)
+    g.tag("v1.1.0", intro, at="2026-01-05T09:00:00", annotated=True)
+    # Two days later: the patch release fixes line 2, which v1.1.0 shipped. Its test, changelog
+    # and whitespace changes are not blamed.
+    fixed = CODE.replace("text.split(',')", "text.split(',') if text else []")
+    fix = put(g, "Fix crash on empty input", "2026-01-07T08:00:00", app__core=fixed.replace(
+        "    return len(items)", "    return  len(items)"), tests__test_core="assert True\n",
+        CHANGES="1.1.1: fix\n")
+    g.tag("v1.1.1", fix, at="2026-01-07T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    # v1.1.0 changed v1.0.0's line 2 too, four days after it, but says no fix: not blamed.
+    assert evidence(db, "fix_forward") == [
+        ("v1.1.1", intro, {"fixing": fix, "lines": "2", "path": "app/core",
+                           "subject": "Fix crash on empty input"}),
+    ]
+    assert failed(db) == {"v1.1.0": 48.0}
+    got = judged(db)
+    assert got["v1.0.0"][0] is False and got["v1.1.1"] == (False, False, False, None)
+
+
+def test_a_fix_forward_counts_only_when_a_fix_patches_the_release_within_the_window(g, tmp_path):
+    base = put(g, "Initial", "2026-01-01T08:00:00", app__core=CODE, app__io="read = 1\nwrite = 1\n")
+    g.tag("v1.0.0", base, at="2026-01-01T09:00:00", annotated=True)
+    a = put(g, "Faster size", "2026-01-20T08:00:00", app__core=CODE.replace("len(items)", "sum(1 for _ in items)"))
+    g.tag("v1.1.0", a, at="2026-01-20T09:00:00", annotated=True)
+    # (1) v1.1.1 touches what v1.1.0 shipped, but does not say it fixes: everyday work.
+    b = put(g, "Tidy size", "2026-01-21T08:00:00", app__core=CODE.replace("len(items)", "len(list(items))"))
+    g.tag("v1.1.1", b, at="2026-01-21T09:00:00", annotated=True)
+    # (2) a fix in a feature release (1.2.0 after 1.1.1) is not a patch of it.
+    c = put(g, "Fix size of generators", "2026-01-22T08:00:00", app__core=CODE.replace("len(items)", "len([*items])"))
+    g.tag("v1.2.0", c, at="2026-01-22T09:00:00", annotated=True)
+    # (3) a fix of lines v1.0.0 shipped 20 days before: outside the 14-day window, not blamed.
+    d = put(g, "Fix write flag", "2026-01-23T08:00:00", app__io="read = 1\nwrite = 2\n")
+    g.tag("v1.2.1", d, at="2026-01-23T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    # v1.1.1 says no fix: not blamed. v1.2.1's fix blames v1.0.0's line 2, shipped outside the
+    # window: no evidence.
+    assert {(e[0], e[1], e[2]["lines"]) for e in evidence(db, "fix_forward")} == {("v1.2.0", b, "6")}
+    assert failed(db) == {}
+    # With 21 days the write flag fix is a patch of v1.2.0? No: its line came from v1.0.0,
+    # which 1.2.1 is no patch of (1.0 -> 1.2).
+    assert failed(db, MetricsConfig(failure_window_hours=21 * 24)) == {}
+
+
+def test_a_hotfix_blames_the_release_that_shipped_the_broken_lines(g, tmp_path):
+    put(g, "Initial", "2026-01-01T08:00:00", app__core="x = 1\n")
+    g.tag("v1.0.0", "HEAD", at="2026-01-01T09:00:00", annotated=True)
+    bad = put(g, "Compute y", "2026-01-02T08:00:00", app__core="x = 1\ny = x / 0\n")
+    g.tag("v1.1.0", bad, at="2026-01-02T09:00:00", annotated=True)
+    other = put(g, "Add z", "2026-01-03T08:00:00", app__extra="z = 1\n")
+    g.tag("v1.2.0", other, at="2026-01-03T09:00:00", annotated=True)
+    hot = put(g, "Guard y", "2026-01-04T08:00:00", app__core="x = 1\ny = x / 1\n")
+    g.tag("v1.2.1-hotfix", hot, at="2026-01-04T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    got = judged(db)
+    # The tag says hotfix; its change fixes the line v1.1.0 shipped: v1.1.0 failed (recovered
+    # 48 h later), not v1.2.0 just before the hotfix.
+    assert failed(db) == {"v1.1.0": 48.0}
+    assert got["v1.2.0"] == (False, False, False, None)
+    assert got["v1.2.1-hotfix"] == (False, True, False, None)
+
+
+def test_an_unrelated_history_merged_in_is_one_change(g, tmp_path):
+    base = g.commit("Initial", "2026-01-01T08:00:00")
+    g.tag("v1.0.0", base, at="2026-01-01T09:00:00", annotated=True)
+    lib = GitRepo(tmp_path / "lib")
+    old = [put(lib, "Vendored 1", "2019-03-01T08:00:00", lib_a="1\n"),
+           put(lib, "Vendored 2", "2020-03-01T08:00:00", lib_b="2\n")]
+    g.git("fetch", "-q", str(lib.path), "main:lib")
+    g.git("merge", "-q", "--allow-unrelated-histories", "-m", "Add 'vendor/lib/' from lib", "lib",
+          at="2026-01-05T08:00:00")
+    join = g.git("rev-parse", "HEAD")
+    own = g.commit("Use the vendored lib", "2026-01-05T10:00:00")
+    g.tag("v1.1.0", own, at="2026-01-05T12:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    got = shipped(db)
+    assert got == {base: "v1.0.0", join: "v1.1.0", own: "v1.1.0"}
+    assert not set(old) & set(got)
+    with Warehouse(db, read_only=True) as wh:
+        prepare(wh)
+        assert wh.con.execute(
+            "SELECT lead_time_hours FROM change_lead_times WHERE deployment_id LIKE '%v1.1.0' ORDER BY 1"
+        ).fetchall() == [(2.0,), (4.0,)]
+
+
+def test_a_cherry_pick_is_timed_from_the_backport(g, tmp_path):
+    base = g.commit("Initial", "2026-01-01T08:00:00")
+    g.tag("v1.0.0", base, at="2026-01-01T09:00:00", annotated=True)
+    g.checkout("maint-1.0", new=True)
+    g.checkout("main")
+    fix = g.commit("Fix overflow", "2026-01-10T08:00:00")
+    g.tag("v1.1.0", fix, at="2026-03-01T08:00:00", annotated=True)
+    g.checkout("maint-1.0")
+    g.git("cherry-pick", "-x", fix, at="2026-02-01T08:00:00", authored="2026-01-10T08:00:00")
+    pick = g.git("rev-parse", "HEAD")
+    assert g.git("log", "-1", "--format=%aI", pick).startswith("2026-01-10")
+    g.tag("v1.0.1", pick, at="2026-02-01T12:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    with Warehouse(db, read_only=True) as wh:
+        prepare(wh)
+        rows = dict(wh.con.execute("SELECT sha, lead_time_hours FROM change_lead_times").fetchall())
+    # The backport: 4 h from its own commit, not 508 h from the original's author date.
+    assert rows == {base: 1.0, pick: 4.0, fix: 1200.0}
+
+
+def test_the_collectors_fix_subject_is_the_rules():
+    sql = (Path(__file__).parents[1] / "warehouse/sql/01_prod_deployments.sql").read_text()
+    assert f"'(?i){FIX_SUBJECT.pattern}'" in sql
+
+
+def test_the_default_tag_rule_takes_release_versions_and_exit_2_when_none_matches(g, tmp_path):
+    a = g.commit("A", "2026-01-02T08:00:00")
+    g.tag("2.3.0", a, at="2026-01-02T09:00:00", annotated=True)
+    b = g.commit("B", "2026-01-03T08:00:00")
+    g.tag("2.4.0rc1", b, at="2026-01-03T09:00:00", annotated=True)  # a pre-release
+    g.tag("v2.4.0-beta.1", b, at="2026-01-03T09:00:00", annotated=True)
+    c = g.commit("C", "2026-01-04T08:00:00")
+    g.tag("23.1", c, at="2026-01-04T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    assert set(judged(db)) == {"2.3.0", "23.1"}
+    other = GitRepo(tmp_path / "other")
+    x = other.commit("X", "2026-01-02T08:00:00")
+    for name in ("release-1", "release-2", "nightly", "build-7"):
+        other.tag(name, x)
+    empty = tmp_path / "empty.duckdb"
+    done = run_cli("sync", "--git", str(other.path), db=empty)
+    assert done.code == 2
+    assert done.stderr.strip().splitlines() == [
+        f"dora-impact: {other.path}: none of its 4 tags (release-2, release-1, nightly, ...) matches the "
+        "default tag rule (release versions: 2.3.1, v2.3.1); set pattern in "
+        "[[github.deployments.tags]]"
+    ]
+    if empty.exists():
+        with Warehouse(empty, read_only=True) as wh:
+            assert wh.con.execute("SELECT count(*) FROM deployments").fetchone() == (0,)

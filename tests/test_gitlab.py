@@ -135,3 +135,66 @@ def test_our_metrics_beside_gitlabs_dora_metrics(setup):
     # Recovery: GitLab's is how long incidents stayed open (2 h); ours runs from the failed
     # deployment's finish (09:00) to the incident's resolution (12:00): 3 h.
     assert theirs["time_to_restore_service"] == 7200 and ours["recovery_time_median_hours"] == pytest.approx(3.0)
+
+
+def test_tiers_come_from_the_environments_endpoint_with_conditional_requests(setup):
+    fake, config, db, _, (c1, c2, c3) = setup
+    # An environment named `live` whose tier is production: production by its tier alone (the
+    # name rule would not take it), known only from GET /projects/:id/environments.
+    fake.add_deployment(7, 6, c3, "live", "success", "2026-03-12T08:50:00Z", "2026-03-12T09:00:00Z")
+    run(config, db, [])
+
+    def production() -> dict[str, bool | None]:
+        with Warehouse(db, read_only=True) as wh:
+            return dict(wh.con.execute(
+                "SELECT environment, bool_or(is_production) FROM deployments GROUP BY 1").fetchall())
+
+    assert production() == {"production": True, "staging": None, "live": True}
+    fake.log.clear()
+    run(config, db, [])  # unchanged: the environments answer 304, deployments from the cursor
+    assert ("/projects/7/environments?per_page=2", 304) in fake.log
+    assert production() == {"production": True, "staging": None, "live": True}
+    # The tier changes: the map is read again and so are the project's deployments.
+    fake.environments[7]["live"]["tier"] = "staging"
+    fake.log.clear()
+    run(config, db, [])
+    assert ("/projects/7/environments?per_page=2", 200) in fake.log
+    assert any(t.startswith("/projects/7/deployments") and "updated_after=2026-03-01T00" in t for t, _ in fake.log)
+    assert production() == {"production": True, "staging": None, "live": None}
+
+
+def test_a_squash_merged_with_a_merge_commit_keeps_the_requests_commits(httpserver, tmp_path, monkeypatch):
+    monkeypatch.setenv("GITLAB_TOKEN", TOKEN)
+    repo = GitRepo(tmp_path / "src")
+    first = repo.commit("Initial", "2026-03-01T00:00:00")
+    repo.checkout("feature", new=True)
+    a1 = repo.commit("Cart model", "2026-03-02T09:00:00")
+    a2 = repo.commit("Cart view", "2026-03-02T11:00:00")
+    repo.checkout("squashed", new=True, start="main")
+    squash = repo.squash("feature", "Add cart", "2026-03-03T09:00:00")
+    repo.checkout("main")
+    merge = repo.merge("squashed", "Merge branch 'feature' into 'main'", "2026-03-03T09:00:00")
+    fake = FakeGitLab(clock=NOW).attach(httpserver)
+    fake.add_project(7, "acme/shop", str(repo.path), "acme")
+    fake.add_deployment(7, 1, merge, "production", "success", "2026-03-03T11:50:00Z", "2026-03-03T12:00:00Z")
+    fake.add_merge_request(7, 4, "alice", "2026-03-02T12:00:00Z", "2026-03-03T09:00:00Z", merge,
+                           [commit(a1, "2026-03-02T09:00:00Z", "Cart model"),
+                            commit(a2, "2026-03-02T11:00:00Z", "Cart view")], ["bob"], squash_sha=squash)
+    config = load_config(write(tmp_path / "dora.toml", f"""
+[gitlab]
+api_url = "{fake.url}"
+groups = ["acme"]
+since = 2026-03-01
+cache_dir = "{tmp_path / "cache"}"
+"""))
+    db = tmp_path / "d.duckdb"
+    result = run(config, db, [])
+    assert not result.failures, result.failures
+    with Warehouse(db, read_only=True) as wh:
+        shipped = wh.con.execute(
+            "SELECT sha, pr_number, deployment_id FROM changes WHERE deployment_id IS NOT NULL ORDER BY committed_at"
+        ).fetchall()
+    # The request's two commits, neither the squash commit nor the merge commit (and the
+    # direct push before them).
+    d = "gitlab:acme/shop:deployment:1"
+    assert shipped == [(first, None, d), (a1, 4, d), (a2, 4, d)]

@@ -131,3 +131,24 @@ def test_a_remote_elsewhere_derives_no_url(repo, tmp_path):
         sync_local(wh, Config(), g.path, since=date(2026, 1, 1))
         assert wh.con.execute("SELECT count(*) FROM changes WHERE url IS NOT NULL").fetchone() == (0,)
         assert wh.con.execute("SELECT count(*) FROM changes").fetchone()[0] == 6
+
+
+def test_an_unchanged_resync_reads_no_history_and_blames_nothing(repo, tmp_path, monkeypatch):
+    g, s = repo
+    # A fix of the line v1.1.0's squash commit wrote, so the first sync blames.
+    (g.path / "file4.txt").write_text("Add search, fixed\n")
+    g.git("add", "-A")
+    g.git("commit", "-q", "-m", "Fix search", at="2026-01-06T09:00:00")
+    g.tag("v1.1.3", "HEAD", at="2026-01-06T10:00:00", annotated=True)
+    trace = tmp_path / "trace.log"
+    monkeypatch.setenv("GIT_TRACE", str(trace))
+    with Warehouse(tmp_path / "db.duckdb") as wh:
+        sync_local(wh, Config(), g.path, since=date(2026, 1, 1))
+        first = trace.read_text()
+        trace.write_text("")
+        again = sync_local(wh, Config(), g.path, since=date(2026, 1, 1))
+    second = trace.read_text()
+    assert "built-in: git blame" in first and "built-in: git log" in first
+    assert "built-in: git log" not in second and "built-in: git blame" not in second
+    assert "built-in: git diff" not in second
+    assert all(c.new == 0 and c.updated == 0 for c in again.counts.values())

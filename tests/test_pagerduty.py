@@ -18,6 +18,7 @@ from dora_impact.config import load_config
 from tests.conftest import run_cli, write
 from tests.pagerduty_fake import TOKEN, FakePagerDuty
 from warehouse import Warehouse
+from warehouse.metrics import prepare
 
 NOW = datetime(2026, 4, 1, tzinfo=UTC).timestamp()
 
@@ -156,3 +157,42 @@ def test_named_deployment_forms():
     assert named_deployment({"description": "Caused by https://github.com/acme/shop/actions/runs/99"}, svc) == (
         "github:acme/shop:run:99")
     assert named_deployment({"title": "Disk full"}, svc) is None
+
+
+def test_a_service_mapped_to_a_team_is_attributed_to_that_teams_deployments_by_the_window(setup, tmp_path):
+    fake, _, db, _ = setup
+    # PTEAM serves the payments team (its repositories: acme/shop); PNONE a team that deploys
+    # nothing here.
+    fake.add_incident("T1", "PTEAM", "2026-03-09T12:00:00Z", resolved="2026-03-09T14:00:00Z", title="Errors")
+    fake.add_incident("T2", "PTEAM", "2026-03-28T12:00:00Z", resolved="2026-03-28T13:00:00Z", title="Slow")
+    fake.add_incident("T3", "PNONE", "2026-03-09T12:00:00Z", resolved="2026-03-09T13:00:00Z", title="Down")
+    config = load_config(write(tmp_path / "team.toml", f"""
+[pagerduty]
+api_url = "{fake.url}"
+since = 2026-03-01
+
+[[pagerduty.services]]
+id = "PTEAM"
+team = "payments"
+
+[[pagerduty.services]]
+id = "PNONE"
+team = "search"
+
+[teams]
+payments = ["acme/shop"]
+"""))
+    run(fake, config, db, [])
+    with Warehouse(db, read_only=True) as wh:
+        prepare(wh)
+        rows = wh.con.execute(
+            "SELECT incident_id, deployment_id, attributed_by FROM incident_deployments "
+            "WHERE incident_id LIKE 'pagerduty:T%' ORDER BY 1").fetchall()
+        failed = wh.con.execute(
+            "SELECT deployment_id, recovery_hours FROM prod_deployments WHERE failed ORDER BY 1").fetchall()
+    # T1 opened 2 h after dep-2 (2026-03-09 10:00), within the 48 h window: dep-2 failed and
+    # recovered when T1 resolved (4 h). T2 came 4 days after dep-4: outside the window. T3's team
+    # has no deployment.
+    assert rows == [("pagerduty:T1", "dep-2", "window"), ("pagerduty:T2", None, None),
+                    ("pagerduty:T3", None, None)]
+    assert failed == [("dep-2", 4.0)]

@@ -54,16 +54,16 @@ def save_causes(wh: Warehouse, rows: list[dict]) -> None:
 # Evidence kinds by who observes them: a deployment's own texts (read with the deployment) and
 # the commit walk (collectors/git.py). Re-reading one kind replaces only that kind.
 TEXT_KINDS = ("hotfix_ref", "rollback_ref")
-GRAPH_KINDS = ("hotfix_change", "revert_of", "revert_of_pr", "redeploy")
+GRAPH_KINDS = ("hotfix_change", "revert_of", "revert_of_pr", "redeploy", "fix_forward")
 
 
 def save_evidence(wh: Warehouse, deployment_ids: list[str], kinds: tuple[str, ...], rows: list[dict]) -> None:
     """Replace the evidence of these kinds observed on these deployments by `rows` (each with
-    deployment_id, kind, source, points_at, observed_at), in one transaction: a deployment
-    walked again gets exactly its new evidence, stale evidence included nothing."""
+    deployment_id, kind, source, points_at, observed_at, optional detail), in one transaction:
+    a deployment walked again gets exactly its new evidence, stale evidence included nothing."""
     if not deployment_ids:
         return
-    columns = ("deployment_id", "kind", "source", "points_at", "observed_at")
+    columns = ("deployment_id", "kind", "source", "points_at", "observed_at", "detail")
     with wh.transaction():
         # Evidence moves the failure of the deployments it is on and of those it points at.
         wh.mark_dirty(
@@ -77,7 +77,7 @@ def save_evidence(wh: Warehouse, deployment_ids: list[str], kinds: tuple[str, ..
         )
         if rows:
             wh.con.executemany(
-                f"INSERT INTO deployment_evidence ({', '.join(columns)}) VALUES (?, ?, ?, ?, ?)",
+                f"INSERT INTO deployment_evidence ({', '.join(columns)}) VALUES (?, ?, ?, ?, ?, ?)",
                 [[r.get(c) for c in columns] for r in rows],
             )
 

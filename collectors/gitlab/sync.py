@@ -9,7 +9,9 @@ and clocks differ, so the edge is re-read; rows are upserts):
   when its update moves it past the cursor). Finish time: the deployment's `finished_at`, else
   its job's `finished_at`, else its last status change (`updated_at`), never a later redeploy
   (a redeploy is a new deployment with its own id). Production: GitLab's environment tier
-  `production`, else the `[metrics] production_environment` name rule.
+  `production`, else the `[metrics] production_environment` name rule. The deployment listing
+  carries no tier: it comes from `/projects/:id/environments`, read with If-None-Match (a 304
+  costs nothing); when a tier changes, the project's deployments are read again.
 * merge requests: merged ones (`state=merged`), with their commits and approvals (approvers
   become reviewers; GitLab gives no approval time).
 * incidents: issues of type incident, or carrying one of `incident_labels`.
@@ -56,6 +58,12 @@ class Deployments(Stream):
     name = "deployments"
     path = "/projects/{project}/deployments"
     replication_key = "updated_at"
+    parent = Projects
+
+
+class Environments(Stream):
+    name = "environments"
+    path = "/projects/{project}/environments"
     parent = Projects
 
 
@@ -173,8 +181,10 @@ class GitLabSync:
         return [found[k] for k in sorted(found)]
 
     def _project(self, project: Project) -> None:
-        for stream, method in ((Deployments, self._deployments), (MergeRequests, self._merge_requests),
-                               (Incidents, self._incidents)):
+        self.tiers: dict[str, str] = {}
+        self.tiers_changed = False
+        for stream, method in ((Environments, self._environments), (Deployments, self._deployments),
+                               (MergeRequests, self._merge_requests), (Incidents, self._incidents)):
             try:
                 method(project, stream)
             except AuthError:
@@ -196,12 +206,15 @@ class GitLabSync:
             except (GitError, OSError) as exc:
                 self.result.failures.append((project.path, "changes", str(exc)))
 
-    def _updated_walk(self, project: Project, stream: type[Stream], params: dict, rows_of) -> None:
-        """Walk a listing ordered by updated_at ascending from the stored cursor; each page is
-        loaded with the newest updated_at it held, in one transaction. `rows_of` gives a page's
-        rows, the deployments whose text evidence it replaces, and that evidence."""
+    def _updated_walk(
+        self, project: Project, stream: type[Stream], params: dict, rows_of, restart: bool = False
+    ) -> None:
+        """Walk a listing ordered by updated_at ascending from the stored cursor (from the
+        window with `restart`); each page is loaded with the newest updated_at it held, in one
+        transaction. `rows_of` gives a page's rows, the deployments whose text evidence it
+        replaces, and that evidence."""
         stored = self.wh.cursor(SOURCE, project.path, stream.name)
-        state = json.loads(stored.cursor) if stored.cursor else {}
+        state = json.loads(stored.cursor) if stored.cursor and not restart else {}
         after = state.get("updated_after") or self.window.strftime("%Y-%m-%dT%H:%M:%SZ")
         query = {**params, "order_by": "updated_at", "sort": "asc", "updated_after": after}
         for page in self.client.pages(stream.path.format(project=project.id), query):
@@ -212,6 +225,25 @@ class GitLabSync:
             self._add(load_rows(self.wh, rows, SOURCE, [cursor]))
 
     # -- streams --------------------------------------------------------------------------------
+    def _environments(self, project: Project, stream: type[Stream]) -> None:
+        """Environment name -> tier. The stored map and its ETag answer a 304; the map is saved
+        after the deployments are read with it (a sync killed in between reads them again)."""
+        stored = self.wh.cursor(SOURCE, project.path, stream.name)
+        known = json.loads(stored.cursor) if stored.cursor else None
+        tiers: dict[str, str] = {}
+        etag = None
+        for n, page in enumerate(self.client.pages(
+            stream.path.format(project=project.id), etag=stored.etag if known is not None else None
+        )):
+            if page.not_modified:
+                self.tiers = known or {}
+                return
+            if n == 0:
+                etag = page.etag
+            tiers |= {str(e["name"]): str(e.get("tier") or "") for e in page.items if e.get("name")}
+        self.tiers, self.tiers_changed = tiers, tiers != known
+        self.tiers_cursor = Cursor(SOURCE, project.path, stream.name, json.dumps(tiers, sort_keys=True), etag)
+
     def _deployments(self, project: Project, stream: type[Stream]) -> None:
         def rows_of(items: list[dict]) -> tuple[dict, list[str], list[dict]]:
             rows, evidence = [], []
@@ -229,7 +261,8 @@ class GitLabSync:
                     "environment": str(env.get("name") or "unknown"), "status": status,
                     "started_at": parse_time(job.get("started_at") or d.get("created_at")),
                     "finished_at": finished, "sha": d.get("sha"), "team": self.teams.get(project.path),
-                    "is_production": True if env.get("tier") == "production" else None,
+                    "is_production": True if (self.tiers.get(str(env.get("name"))) or env.get("tier"))
+                    == "production" else None,
                     "workflow": job.get("name"), "workflow_path": ".gitlab-ci.yml" if job else None,
                     "url": job.get("web_url") or (f"{project.web_url}/-/environments/{env.get('id')}"
                                                   if project.web_url and env.get("id") else None),
@@ -237,7 +270,9 @@ class GitLabSync:
                 evidence += text_evidence(did, SOURCE, self.rules, d.get("ref"), job.get("name"), at=finished)
             return {"deployments": rows}, [r["deployment_id"] for r in rows], evidence
 
-        self._updated_walk(project, stream, {}, rows_of)
+        self._updated_walk(project, stream, {}, rows_of, restart=self.tiers_changed)
+        if self.tiers_changed:
+            self.wh.load({}, cursors=[self.tiers_cursor])
 
     def _merge_requests(self, project: Project, stream: type[Stream]) -> None:
         def rows_of(items: list[dict]) -> tuple[dict, list[str], list[dict]]:
@@ -257,7 +292,9 @@ class GitLabSync:
                     "repo": project.path, "number": iid, "created_at": parse_time(mr.get("created_at")),
                     "merged_at": parse_time(mr.get("merged_at")), "author": author,
                     "first_commit_at": min((t for t in firsts if t), default=None),
-                    "merge_sha": mr.get("merge_commit_sha") or mr.get("squash_commit_sha") or mr.get("sha"),
+                    # A squash merged with a merge commit has both: the squash commit is the
+                    # one that stands for the request's commits (the merge is plumbing).
+                    "merge_sha": mr.get("squash_commit_sha") or mr.get("merge_commit_sha") or mr.get("sha"),
                     "reviewers": ";".join(a for a in approvers if a != author) or None,
                     "labels": ";".join(sorted(mr.get("labels") or [])) or None,
                     "url": mr.get("web_url"),

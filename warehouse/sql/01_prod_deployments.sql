@@ -12,13 +12,22 @@
 --
 -- Evidence (deployment_evidence, written by the collectors, plus imported flags) and whom it
 -- blames, only when the blamed deployment finished within failure_window_hours before:
---   * hotfix_ref, hotfix_change, imported is_hotfix: a hotfix; blames the deployment before it
---     in its sequence;
+--   * hotfix_ref, hotfix_change, imported is_hotfix: a hotfix; blames the deployments that
+--     first shipped the lines its changes modify (its fix_forward evidence: the release that
+--     shipped the broken change), and only without such evidence the deployment before it in
+--     its sequence;
 --   * rollback_ref, imported is_rollback: a rollback; blames the deployment before it;
 --   * redeploy: a rollback to an ancestor; blames the deployment it rolled back (points_at);
 --   * revert_of / revert_of_pr: a rollback when it blames someone: the production deployment
 --     that first shipped the reverted commit / pull request, or first deployed it as its sha
---     (one never deployed blames nobody).
+--     (one never deployed blames nobody);
+--   * fix_forward (blame, SZZ): a fix-forward; blames the deployment that first shipped the
+--     commit whose lines a change modifies, only when the change says it fixes (its subject
+--     matches FIX_SUBJECT below, or its pull request has a bug / regression / hotfix label) and,
+--     when both deployments are versioned tags, the fix is a patch release of the blamed one
+--     (same major and minor version, a third part above 0: 2.1.0 -> 2.1.1, 23.1.0 -> 23.1.1;
+--     never a feature release after it). Changes that only touch lines of an earlier release
+--     without saying "fix" are everyday work, not evidence.
 -- Failed (needed immediate intervention) when any of:
 --   * an incident is attributed to it (incident_deployments below);
 --   * evidence of a later deployment blames it (fixed forward or rolled back);
@@ -30,21 +39,24 @@
 -- Which deployment each incident is attributed to: the one its source names
 -- (incidents.deployment_id: imported, or a named cause on GitHub), else the last successful
 -- production deployment of the same repository (and service, when both give one; or of the
--- service, when the incident names no repository) that finished within incident_window_hours
--- before it opened. attributed_by: named | window | NULL (unattributed).
+-- service, when the incident names no repository; or of the team's repositories, when it names
+-- only a team, as a PagerDuty service mapped to a team does) that finished within
+-- incident_window_hours before it opened. attributed_by: named | window | NULL (unattributed).
 CREATE OR REPLACE TEMP VIEW incident_deployments AS
 WITH successes AS (
-    SELECT deployment_id, repo, service, finished_at FROM deployments
-    WHERE status = 'success'
-      AND is_production(environment, is_production, getvariable('production_environment'))
+    SELECT d.deployment_id, d.repo, d.service, coalesce(d.team, t.team) AS team, d.finished_at
+    FROM deployments d LEFT JOIN teams t ON t.repo = d.repo
+    WHERE d.status = 'success'
+      AND is_production(d.environment, d.is_production, getvariable('production_environment'))
 ),
 windowed AS (
     SELECT i.incident_id, (
         SELECT s.deployment_id FROM successes s
-        WHERE (i.repo IS NOT NULL OR i.service IS NOT NULL)
-          AND (i.repo IS NULL OR s.repo = i.repo)
-          AND (i.service IS NULL OR s.service IS NULL OR s.service = i.service)
-          AND (i.repo IS NOT NULL OR s.service = i.service)
+        WHERE (
+            (i.repo IS NOT NULL AND s.repo = i.repo
+             AND (i.service IS NULL OR s.service IS NULL OR s.service = i.service))
+            OR (i.repo IS NULL AND s.service = i.service)
+            OR (i.repo IS NULL AND i.team IS NOT NULL AND s.team = i.team))
           AND s.finished_at <= i.opened_at
           AND s.finished_at >= i.opened_at
               - to_microseconds(CAST(getvariable('incident_window_hours') * 3600e6 AS BIGINT))
@@ -78,16 +90,48 @@ WITH production AS (
 ),
 -- Every piece of evidence, from the table and from imported flags.
 evidence AS (
-    SELECT deployment_id, kind, points_at FROM deployment_evidence
+    SELECT deployment_id, kind, points_at, detail FROM deployment_evidence
     UNION ALL
-    SELECT deployment_id, 'imported_hotfix', NULL FROM production WHERE imported_hotfix
+    SELECT deployment_id, 'imported_hotfix', NULL, NULL FROM production WHERE imported_hotfix
     UNION ALL
-    SELECT deployment_id, 'imported_rollback', NULL FROM production WHERE imported_rollback
+    SELECT deployment_id, 'imported_rollback', NULL, NULL FROM production WHERE imported_rollback
 ),
--- The deployment each piece of evidence blames, before the window is applied.
+-- Each fix_forward observation with the deployment that first shipped the blamed commit and
+-- whether it passes the rule above. FIX_SUBJECT: the fixing commit's subject says it fixes.
+fix_forward AS (
+    SELECT e.deployment_id AS fixer, b.deployment_id AS blamed,
+        (regexp_matches(json_extract_string(e.detail, '$.subject'),
+            '(?i)\b(fix(es|ed|ing)?|bug ?fix(es)?|regression|hotfix|restor(e|es|ed|ing)|reintroduc(e|es|ed|ing)|revert(s|ed)?)\b')
+         OR EXISTS (
+            SELECT 1 FROM changes fc JOIN pull_requests pr ON pr.repo = fc.repo AND pr.number = fc.pr_number
+            WHERE fc.repo = f.repo AND fc.sha = json_extract_string(e.detail, '$.fixing')
+              AND regexp_matches(coalesce(pr.labels, ''), '(?i)\b(bug|regression|hotfix)\b')))
+        AND (fv.v IS NULL OR bv.v IS NULL
+             OR (len(fv.v) >= 3 AND fv.v[3] > 0 AND fv.v[1] = bv.v[1] AND fv.v[2] = coalesce(bv.v[2], 0)))
+            AS counts
+    FROM evidence e
+    JOIN production f USING (deployment_id)
+    JOIN changes c ON c.repo = f.repo AND c.sha = e.points_at
+    JOIN production b ON b.deployment_id = c.deployment_id AND b.status = 'success'
+    -- the release versions of tag deployments (`...:tag:v2.1.1` -> [2, 1, 1]), else NULL
+    CROSS JOIN LATERAL (SELECT list_transform(string_split(nullif(regexp_extract(
+        f.deployment_id, ':tag:(?:.*/)?v?(\d+(?:\.\d+)*)$', 1), ''), '.'), lambda x: x::BIGINT) AS v) fv
+    CROSS JOIN LATERAL (SELECT list_transform(string_split(nullif(regexp_extract(
+        b.deployment_id, ':tag:(?:.*/)?v?(\d+(?:\.\d+)*)$', 1), ''), '.'), lambda x: x::BIGINT) AS v) bv
+    WHERE e.kind = 'fix_forward'
+),
+-- The deployment each piece of evidence blames, before the window is applied (a hotfix that
+-- blamed lines blames each deployment that shipped them: one row each).
 blame AS (
     SELECT e.kind, f.deployment_id AS fixer, f.finished_at AS fixed_at, f.status AS fixer_status,
-        CASE
+        unnest(CASE
+            WHEN e.kind IN ('hotfix_ref', 'hotfix_change', 'imported_hotfix')
+                 AND EXISTS (SELECT 1 FROM fix_forward x WHERE x.fixer = f.deployment_id
+                             AND x.blamed <> f.deployment_id) THEN (
+                SELECT list(DISTINCT x.blamed) FROM fix_forward x
+                WHERE x.fixer = f.deployment_id AND x.blamed <> f.deployment_id)
+            WHEN e.kind = 'fix_forward' THEN NULL  -- from fix_forward below
+            ELSE [CASE
             WHEN e.kind IN ('hotfix_ref', 'hotfix_change', 'imported_hotfix',
                             'rollback_ref', 'imported_rollback') THEN (
                 SELECT b.deployment_id FROM production b
@@ -108,9 +152,14 @@ blame AS (
                 WHERE c.repo = f.repo AND c.pr_number = TRY_CAST(e.points_at AS BIGINT)
                   AND b.status = 'success'
                 ORDER BY b.finished_at LIMIT 1)
-        END AS blamed
+        END] END) AS blamed
     FROM evidence e
     JOIN production f USING (deployment_id)
+    WHERE e.kind <> 'fix_forward'
+    UNION ALL
+    SELECT DISTINCT 'fix_forward', f.deployment_id, f.finished_at, f.status, x.blamed
+    FROM fix_forward x JOIN production f ON f.deployment_id = x.fixer
+    WHERE x.counts
 ),
 -- Only "immediate" intervention counts: the blamed deployment finished before the fix, and
 -- within the window.
