@@ -81,7 +81,7 @@ def import_cmd(
 ) -> None:
     """Load canonical CSV / JSON Lines / Parquet files, all-or-nothing."""
     from collectors.importer import check_files, expand, load_files
-    from collectors.teams import apply_config_teams
+    from dora_impact_app.after_load import after_load
 
     files = expand(paths)
     check_files(files, entity_name)  # before the database is even opened: bad input writes nothing
@@ -89,16 +89,14 @@ def import_cmd(
     console = Console(stderr=True)
     with context.open() as wh:
         done = load_files(wh, files, entity_name, on_file=lambda done: console.print(done.describe()))
-        owned = apply_config_teams(wh, context.config, source="import")
-        if any(f.entity == "incidents" for f in done):
-            # Incidents without a deployment_id get the same time-window rule as every source.
-            from warehouse.attribution import incident_counts, incident_summary
-            from warehouse.metrics import prepare
-
-            prepare(wh, context.config.metrics)
-            console.print(incident_summary(incident_counts(wh)))
-    if owned.new or owned.updated:
-        console.print(f"teams from the config: {owned.new} new, {owned.updated} updated")
+        # Incidents without a deployment_id get the same time-window rule as every source.
+        after = after_load(wh, context.config, count_incidents=any(f.entity == "incidents" for f in done))
+    for warning in after.warnings:
+        console.print(f"dora-impact: warning: {warning}", highlight=False)
+    if after.incident_line():
+        console.print(after.incident_line())
+    if after.teams.new or after.teams.updated:
+        console.print(f"teams from the config: {after.teams.new} new, {after.teams.updated} updated")
 
 
 metrics_command.register(app)

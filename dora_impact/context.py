@@ -7,12 +7,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 from dora_impact.config import DEFAULT_DB, Config, load_config
 from dora_impact.errors import UserError
 from warehouse import Warehouse
-from warehouse.precompute import refresh
 
 
 @dataclass
@@ -28,14 +25,6 @@ class AppContext:
         chosen = db or os.environ.get("DORA_IMPACT_DB") or config.db or DEFAULT_DB
         # A DuckLake location is a connection string, kept as given (Path would fold `//`).
         return cls(config=config, db_path=chosen if chosen.startswith("ducklake:") else Path(chosen))
-
-    def _refresh(self, wh: Warehouse) -> None:
-        """A failed refresh leaves the precomputed tables stale, which readers detect and
-        compute around (same numbers, slower): it never fails the load that committed."""
-        try:
-            refresh(wh, self.config.metrics)
-        except duckdb.Error as exc:
-            print(f"dora-impact: warning: precomputed tables not refreshed: {exc}", file=sys.stderr)
 
     def open(self, read_only: bool = False, **options: object) -> Warehouse:
         """The database, waited for while another command holds it; a database this command
@@ -53,6 +42,5 @@ class AppContext:
             )
         except FileNotFoundError as exc:  # reading a database that was never built
             raise UserError(str(exc)) from None
-        # Every command that loads (import, sync) leaves the precomputed tables fresh.
-        wh.after_load = self._refresh if wh.precomputes else None
+        # Every command that loads runs the after-load step itself (dora_impact_app/after_load.py).
         return wh

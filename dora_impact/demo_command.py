@@ -12,13 +12,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from dora_impact.config import Config
 from dora_impact.context import AppContext
 from dora_impact.errors import UserError
 from dora_impact.metrics_command import print_metrics
+from dora_impact_app.after_load import after_load
 from warehouse import Warehouse
-from warehouse.config import MetricsConfig
 from warehouse.locking import WriterLock, check_path, pid_alive, sidecar, wait_seconds
-from warehouse.precompute import refresh
 
 # collectors.synthetic.DEFAULT_SEED, repeated so that start-up does not import numpy and scipy
 # (tests/test_impact_cli.py checks that they agree).
@@ -83,8 +83,7 @@ def carry_alert_state(wh: Warehouse, old: Path) -> None:
 
 
 def build_demo(
-    path: Path, seed: int | None = None, regression: str | None = None,
-    metrics_cfg: MetricsConfig | None = None,
+    path: Path, seed: int | None = None, regression: str | None = None, config: Config | None = None,
 ) -> dict:
     """Generate the demo org into a new file and move it over `path` in one step.
 
@@ -119,7 +118,7 @@ def build_demo(
         with Warehouse(tmp) as wh:
             counts = load_demo(wh, seed=seed, transform=transform)
             carry_alert_state(wh, path)
-            refresh(wh, metrics_cfg)
+            after_load(wh, config or Config())
             wh.con.execute("CHECKPOINT")
         swap_lock = WriterLock(path, "dora-impact demo", wait_seconds(), None)
         try:
@@ -151,13 +150,14 @@ def register(app: typer.Typer) -> None:
         console = Console(stderr=True)
         if not isinstance(context.db_path, Path):
             raise UserError("demo builds a DuckDB file: pass --db with a file path, not a DuckLake")
-        check_path(context.db_path, read_only=False)
-        if not holds_only_demo_data(context.db_path):
+        path = context.db_path
+        check_path(path, read_only=False)
+        if not holds_only_demo_data(path):
             raise UserError(
                 f"{context.db_path}: holds data that is not the demo's; pass --db with another path"
             )
         with console.status("Generating the demo org…"):
-            counts = build_demo(context.db_path, seed, regression, context.config.metrics)
+            counts = build_demo(path, seed, regression, context.config)
         # The teams table has one row per repository (its owner).
         label = {"teams": "repositories with an owning team"}
         summary = ", ".join(

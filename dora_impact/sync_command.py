@@ -1,6 +1,8 @@
-"""The `sync` command: pull from every configured source ([github], [pagerduty]) or a local
-repository (--git PATH). Sources run in order GitHub, GitLab, PagerDuty (incidents last, so
-the deployments they name are there).
+"""The `sync` command: pull from every configured source ([github], [gitlab], [pagerduty]) or
+a local repository (--git PATH), through the registry of sources (dora_impact_app/sources.py),
+which runs them in order GitHub, GitLab, PagerDuty (incidents last, so the deployments they
+name are there) with the after-load step after each. This module only shows progress and
+results.
 
 Exit codes: 0 everything synced; 2 bad configuration or a missing/rejected token (one line
 naming the variable and the scope needed); 3 partial failure: some repository or resource
@@ -11,7 +13,6 @@ reached (one line naming host and cause): try again later.
 from __future__ import annotations
 
 import logging
-from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -29,20 +30,17 @@ from rich.progress import (
 from rich.table import Table
 
 from collectors.secrets import REDACT, install_log_filter
-from dora_impact.errors import UserError, parse_day
+from dora_impact.errors import parse_day
+from dora_impact_app.sources import (
+    HostUnreachable,  # noqa: F401 - re-exported: the exit codes of `sync`
+    PartialFailure,
+    Source,
+    SourceResult,
+    SyncOptions,
+    not_sharded,
+    sync,
+)
 from warehouse.db import LoadCounts
-
-
-class PartialFailure(UserError):
-    """Some repositories or resources failed; everything else was synced (exit 3)."""
-
-    exit_code = 3
-
-
-class HostUnreachable(UserError):
-    """The API host could not be reached: nothing (more) was synced (exit 4)."""
-
-    exit_code = 4
 
 
 class RichReporter:
@@ -144,133 +142,55 @@ def register(app: typer.Typer) -> None:
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
         install_log_filter()
         app_ctx = ctx.obj
-        day = parse_day(since, "--since")
         console = Console(stderr=False, highlight=False)
+        options = SyncOptions(full=full, since=parse_day(since, "--since"), git=git)
         if shard is not None:
-            _sync_shard(app_ctx, shard, full, day, git, console)
-            return
-        if git is not None:
-            _sync_git(app_ctx, git, day, full, console)
-            return
-        config = app_ctx.config
-        if config.github is None and config.gitlab is None and config.pagerduty is None:
-            raise UserError(
-                "nothing to sync: add a [github], [gitlab] or [pagerduty] section to the config, "
-                "or pass --git PATH"
-            )
-        from collectors.http import Unreachable
+            from collectors.shards import Shard
 
-        failures: list[str] = []
-        ran: list[str] = []  # sources that completed before a host turned out unreachable
+            options.shard = Shard.parse(shard)
+            skipped = [f"[{s.name}]" for s in not_sharded(app_ctx.config, options)]
+            if skipped:
+                console.print(f"shard {options.shard}: {', '.join(skipped)} not synced here "
+                              "(a plain `sync` takes them)")
         try:
-            if config.github is not None:
-                failures += _sync_github(app_ctx, full, day, console)
-                ran.append("GitHub")
-            if config.gitlab is not None:
-                failures += _sync_gitlab(app_ctx, full, day, console)
-                ran.append("GitLab")
-            if config.pagerduty is not None:
-                failures += _sync_pagerduty(app_ctx, full, day, console)
-                ran.append("PagerDuty")
-        except Unreachable as exc:
-            done = f"{' and '.join(ran)} was synced and is stored" if ran else "nothing was synced"
-            raise HostUnreachable(f"{exc}; {done}") from None
-        _report_failures(failures)
+            sync(app_ctx.open, app_ctx.config, options, lambda source: _progress(console, source),
+                 lambda result: _show(console, result))
+        except PartialFailure as exc:
+            # Each failed resource on its own line, then exit 3: everything else was stored.
+            for failure in exc.failures:
+                typer.echo(REDACT(f"dora-impact: failed: {failure.line()}"), err=True)
+            raise
 
 
-def _sync_shard(app_ctx, text: str, full: bool, day: date | None, git: Path | None, console: Console) -> None:
-    """One shard worker: GitHub only (GitLab and PagerDuty are not sharded: one plain `sync`
-    job takes them), writing its own shard's rows."""
-    from collectors.http import Unreachable
-    from collectors.shards import Shard
-
-    shard = Shard.parse(text)
-    config = app_ctx.config
-    if git is not None:
-        raise UserError("--shard splits the [github] repositories; it cannot be combined with --git")
-    if config.github is None:
-        raise UserError("--shard: no [github] section in the config: nothing to shard")
-    skipped = [f"[{name}]" for name in ("gitlab", "pagerduty") if getattr(config, name) is not None]
-    if skipped:
-        console.print(f"shard {shard}: {', '.join(skipped)} not synced here (a plain `sync` takes them)")
-    try:
-        failures = _sync_github(app_ctx, full, day, console, shard)
-    except Unreachable as exc:
-        raise HostUnreachable(f"{exc}; nothing was synced") from None
-    _report_failures(failures)
+def _progress(console: Console, source: Source):
+    """GitHub reports each repository and resource; the others show a spinner."""
+    if source.name == "github":
+        return RichReporter(console)
+    return _Status(console.status(f"{source.title} {'reading' if source.name == 'git' else 'sync'}"))
 
 
-def _report_failures(failures: list[str]) -> None:
-    """Each failed resource on its own line, then exit 3: everything else was stored."""
-    if failures:
-        for line in failures:
-            typer.echo(REDACT(f"dora-impact: failed: {line}"), err=True)
-        raise PartialFailure(
-            f"partial failure: {len(failures)} resource(s) failed; everything else was synced"
-        )
+class _Status:
+    def __init__(self, status) -> None:
+        self.status = status
+
+    def __enter__(self) -> None:
+        self.status.__enter__()
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        self.status.__exit__(*exc)
 
 
-def _sync_github(app_ctx, full: bool, day: date | None, console: Console, shard=None) -> list[str]:
-    from collectors.github.sync import GitHubSync
-    from collectors.http import Unreachable
-
-    options = {"shard": (shard.k, shard.n)} if shard else {}
-    with app_ctx.open(**options) as wh, RichReporter(console) as reporter:
-        sync = GitHubSync(wh, app_ctx.config, full=full, since=day, reporter=reporter, shard=shard)
-        try:
-            result = sync.run()
-        except Unreachable as exc:
-            stored = any(c.new or c.updated for c in sync.result.counts.values())
-            raise HostUnreachable(
-                f"{exc}; {'what was synced before is stored' if stored else 'nothing was synced'}"
-            ) from None
+def _show(console: Console, result: SourceResult) -> None:
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {REDACT(warning)}")
+    console.print(f"{result.source}:")
     console.print(summary_table(result.counts))
-    a = result.attribution
-    console.print(
-        f"repositories: {len(result.repos)}   requests: {result.requests}   "
-        f"rate-limit points used: {result.points} "
-        f"(REST {result.rest_points}, GraphQL {result.graphql_points})"
-        f"   304 not modified: {result.not_modified}   waited: {result.waited_seconds:.0f} s"
-    )
-    if a:
-        console.print(
-            f"incidents attributed by named cause: {a.get('cause', 0)}, by time window: "
-            f"{a.get('window', 0)}, unattributed: {a.get('unattributed', 0)}"
-        )
-    return [f"{f.repo} {f.resource}: {f.message}" for f in result.failures]
-
-
-def _sync_gitlab(app_ctx, full: bool, day: date | None, console: Console) -> list[str]:
-    from collectors.gitlab.sync import GitLabSync
-
-    with app_ctx.open() as wh, console.status("GitLab projects"):
-        result = GitLabSync(wh, app_ctx.config, full=full, since=day).run()
-    console.print("GitLab:")
-    console.print(summary_table(result.counts))
-    console.print(f"GitLab projects: {len(result.projects)}   requests: {result.requests}   "
-                  f"waited: {result.waited_seconds:.0f} s")
-    return [f"{project} {stream}: {message}" for project, stream, message in result.failures]
-
-
-def _sync_pagerduty(app_ctx, full: bool, day: date | None, console: Console) -> list[str]:
-    from collectors.pagerduty.sync import PagerDutySync
-
-    with app_ctx.open() as wh, console.status("PagerDuty incidents"):
-        result = PagerDutySync(wh, app_ctx.config, full=full, since=day).run()
-    console.print("PagerDuty:")
-    console.print(summary_table(result.counts))
-    services = len(app_ctx.config.pagerduty.services)
-    console.print(f"PagerDuty services: {services}   requests: {result.requests}")
-    return [f"pagerduty service {service}: {message}" for service, message in result.failures]
-
-
-def _sync_git(app_ctx, path: Path, day: date | None, full: bool, console: Console) -> None:
-    from collectors.localgit import sync_local
-
-    with app_ctx.open() as wh:
-        with console.status(f"reading {path}"):
-            result = sync_local(wh, app_ctx.config, path, since=day, full=full)
-    for w in result.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
-    console.print(f"{result.repo}:")
-    console.print(summary_table(result.counts))
+    if result.stats:
+        console.print(result.stats)
+    after = result.after
+    if after is not None:
+        if after.incident_line():
+            console.print(after.incident_line())
+        for warning in after.warnings:
+            typer.echo(REDACT(f"dora-impact: warning: {warning}"), err=True)

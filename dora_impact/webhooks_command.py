@@ -52,6 +52,7 @@ from collectors.webhooks import (
     load_spool,
 )
 from dora_impact.errors import UserError
+from dora_impact_app.after_load import after_load
 from warehouse import Warehouse
 from warehouse.errors import InputError
 
@@ -119,6 +120,11 @@ class Loader:
             while True:
                 with Warehouse(self.db_path) as wh:
                     n = load_spool(wh, self.spool, self.config)
+                    if n:
+                        # Team ownership and the precomputed tables, as after any load: an
+                        # event is in every reader's numbers once its batch is loaded.
+                        for warning in after_load(wh, self.config).warnings:
+                            log.warning("%s", REDACT(warning))
                 total += n
                 if n == 0:
                     break

@@ -103,3 +103,99 @@ shop = ["acme/platform/*"]
     s = march["shop"]
     assert (s["deployments"], s["failed_deployments"]) == (3, 0)
     assert s["lead_time_median_hours"] == pytest.approx(25.0)
+
+
+def _team_deployments(config, db) -> dict[str, int]:
+    """March 2026 production deployments per team, as `metrics --by team` gives them."""
+    done = run_cli("--config", str(config), "metrics", "--by", "team", "--period", "month", "--since",
+                   "2026-03-01", "--until", "2026-03-31", "--format", "json", db=db)
+    assert done.code == 0, done.stderr
+    return {r["key"]: r["deployments"] for r in json.loads(done.stdout) if r["period"] == "2026-03"}
+
+
+def test_moving_repositories_in_teams_moves_rows_of_every_source_alike(servers, tmp_path):
+    """GitHub, GitLab, webhook and imported deployments of four repositories, first all owned
+    by `alpha`; after [teams] gives each its own team and a sync runs again (nothing new to
+    fetch), every repository's deployments count for its new team: a team stamped on a row
+    while collecting does not keep it where it was."""
+    from collectors.webhooks import Spool, generic_event
+    from dora_impact.config import load_config
+    from dora_impact.webhooks_command import Loader
+    from warehouse import Warehouse
+    from warehouse.freshness import is_fresh
+
+    gh_server, gl_server, _ = servers
+    api = GitRepo(tmp_path / "api")
+    api.commit("Initial", "2025-12-01T00:00:00")
+    a1 = api.commit("Add orders", "2026-03-02T09:00:00")
+    github = FakeGitHub().attach(gh_server)
+    github.repo("acme/api", clone_url=str(api.path))
+    github.orgs["acme"] = ["acme/api"]
+    github.add_run("acme/api", 1, "Deploy", a1, "2026-03-02T10:00:00", "2026-03-02T10:10:00")
+    github.add_run("acme/api", 2, "Deploy", a1, "2026-03-09T10:00:00", "2026-03-09T10:10:00")
+    shop = GitRepo(tmp_path / "shop")
+    shop.commit("Initial", "2025-12-01T00:00:00")
+    s1 = shop.commit("Add cart", "2026-03-03T09:00:00")
+    gitlab = FakeGitLab(clock=time.time()).attach(gl_server)
+    gitlab.add_project(7, "acme/platform/shop", str(shop.path), "acme/platform")
+    for did, day in ((1, "04"), (2, "11"), (3, "18")):
+        gitlab.add_deployment(7, did, s1, "production", "success", f"2026-03-{day}T09:50:00Z",
+                              f"2026-03-{day}T10:00:00Z")
+    sources = f"""
+[github]
+api_url = "{github.url}"
+orgs = ["acme"]
+since = 2026-03-01
+cache_dir = "{tmp_path / "gh-cache"}"
+
+[[github.deployments.workflows]]
+name = "^Deploy$"
+
+[gitlab]
+api_url = "{gitlab.url}"
+groups = ["acme"]
+since = 2026-03-01
+cache_dir = "{tmp_path / "gl-cache"}"
+"""
+    config = write(tmp_path / "dora.toml", sources + """
+[teams]
+alpha = ["acme/*"]
+""")
+    db = tmp_path / "d.duckdb"
+    env = {"GITHUB_TOKEN": GITHUB_TOKEN, "GITLAB_TOKEN": GITLAB_TOKEN}
+    done = run_cli("--config", str(config), "sync", db=db, env=env)
+    assert done.code == 0, done.stderr + done.stdout
+    imported = write(tmp_path / "deployments.csv", """
+deployment_id,repo,environment,status,finished_at,team
+i1,acme/imported,production,success,2026-03-05T10:00:00Z,someone-else
+""")
+    done = run_cli("--config", str(config), "import", str(imported), db=db)
+    assert done.code == 0, done.stderr
+    # A deployment received by serve-webhooks' loader (POST /events), loaded as it loads it.
+    spool = Spool(tmp_path / "hooks.jsonl")
+    spool.append(generic_event({"entity": "deployments", "rows": [{
+        "deployment_id": "h1", "repo": "acme/hooks", "environment": "production",
+        "status": "success", "finished_at": "2026-03-06T10:00:00Z"}]}, "events:h1"))
+    assert Loader(spool, db, load_config(config), 1.0).flush() == 1
+    assert _team_deployments(config, db) == {"alpha": 7}
+
+    write(config, sources + """
+[teams]
+gh = ["acme/api"]
+gl = ["acme/platform/*"]
+imp = ["acme/imported"]
+hooks = ["acme/hooks"]
+""")
+    done = run_cli("--config", str(config), "sync", db=db, env=env)
+    assert done.code == 0, done.stderr + done.stdout
+    with Warehouse(db, read_only=True) as wh:
+        assert is_fresh(wh, load_config(config).metrics)  # the metrics below read the stored tables
+    assert _team_deployments(config, db) == {"gh": 2, "gl": 3, "imp": 1, "hooks": 1}
+
+    # A repository no team claims any more falls back to the team its own row names.
+    write(config, sources + """
+[teams]
+gh = ["acme/api"]
+""")
+    assert run_cli("--config", str(config), "sync", db=db, env=env).code == 0
+    assert _team_deployments(config, db) == {"gh": 2, "someone-else": 1, "unassigned": 4}

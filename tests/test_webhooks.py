@@ -275,3 +275,23 @@ def test_a_rotated_spool_loads_every_event_once_across_restarts(receiver):
     with Warehouse(r.db) as wh:
         assert load_spool(wh, spool, config) == 0
     assert deployments() == (13, 13)
+
+
+def test_a_loaded_event_is_in_the_precomputed_tables_with_its_configured_team(receiver):
+    """Each loaded batch runs the after-load step: `[teams] core = ["octocat/*"]` owns both a
+    GitHub deployment_status and an /events deployment (which names no team), and the
+    precomputed per-row table holds both, current with the last load, with no sync after."""
+    r = receiver
+    r.start()
+    assert github_post(r, "deployment_status", deployment_status_payload(), "t-1").status_code == 202
+    event = {"entity": "deployments", "rows": [{
+        "deployment_id": "argo:shop-1", "repo": "octocat/shop", "environment": "production",
+        "status": "success", "finished_at": "2026-03-02T10:00:00Z"}]}
+    assert events_post(r, event).status_code == 202
+    expected = [("argo:shop-1", "core"), ("github:octocat/Hello-World:deployment:1", "core")]
+    got = r.wait_for("SELECT deployment_id, team FROM mart_prod_deployments ORDER BY 1", expected)
+    assert got == expected
+    assert r.query("SELECT (SELECT version FROM mart_state) = (SELECT version FROM load_version)") == [(True,)]
+    assert r.query("SELECT team, repo FROM teams ORDER BY repo") == [
+        ("core", "octocat/Hello-World"), ("core", "octocat/shop")]
+    r.stop()

@@ -77,7 +77,7 @@ CREATE OR REPLACE TEMP TABLE prod_deployments AS
 WITH production AS (
     SELECT
         d.deployment_id, d.repo, d.environment, d.service, d.status, d.finished_at, d.sha,
-        coalesce(d.team, t.team, 'unassigned') AS team,
+        coalesce(t.team, d.team, 'unassigned') AS team,
         d.is_hotfix AS imported_hotfix,
         d.is_rollback AS imported_rollback,
         row_number() OVER (
