@@ -18,6 +18,7 @@ import streamlit as st
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from dashboards import auth, data, pages  # noqa: E402
+from warehouse.location import Location  # noqa: E402
 
 
 def arguments() -> argparse.Namespace:
@@ -42,10 +43,12 @@ def icon():
 def main() -> None:
     st.set_page_config(page_title="dora-impact", page_icon=icon(), layout="wide")
     args = arguments()
-    st.session_state["db"] = str(Path(args.db).resolve())
+    # A file made absolute, a lake's connection string kept as given (warehouse/location.py).
+    location = Location.parse(args.db)
+    st.session_state["db"] = location.text
     st.session_state["config"] = args.config
     auth.gate(data.config(args.config).dashboard.auth)  # sign-in, when [dashboard.auth] is set
-    if not Path(args.db).exists():
+    if not location.exists():
         st.error(f"{args.db}: no such database. Run `dora-impact demo --no-serve`, `import` or `sync`.")
         st.stop()
     navigation = st.navigation(

@@ -16,6 +16,7 @@ import polars as pl
 
 from dashboards.settings import DashboardSettings, load_settings
 from warehouse import Warehouse
+from warehouse.location import Location
 from warehouse.locking import DatabaseBusy
 from warehouse.metrics import compute_metrics, prepare
 
@@ -37,7 +38,7 @@ _last_good: dict[tuple, Snapshot] = {}
 
 def _open(db: str) -> Warehouse:
     try:
-        return Warehouse(Path(db), read_only=True, wait=READ_WAIT)
+        return Warehouse(Location.parse(db), read_only=True, wait=READ_WAIT)
     except DatabaseBusy as exc:
         raise Busy(str(exc)) from None
 

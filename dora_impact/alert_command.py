@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -60,8 +59,10 @@ def register(app: typer.Typer) -> None:
         context: AppContext = ctx.obj
         alerts = context.config.alerts
         channels = configured_channels()
-        if isinstance(context.db_path, Path) and not context.db_path.exists():
-            raise UserError(f"{context.db_path}: no such database (run `dora-impact sync` or `import` first)")
+        if not context.location.exists():
+            raise UserError(
+                f"{context.location}: no such database (run `dora-impact sync` or `import` first)"
+            )
         now = datetime.now(UTC)
         # whole: on a DuckLake, alert reads every shard's rows and writes only its own tables.
         with context.open(read_only=dry_run, whole=True) as wh:

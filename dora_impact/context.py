@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 from dora_impact.config import DEFAULT_DB, Config, load_config
 from dora_impact.errors import UserError
 from warehouse import Warehouse
+from warehouse.location import Location
 
 
 @dataclass
 class AppContext:
     config: Config
-    db_path: Path | str  # a file, or a `ducklake:` location (warehouse/lake.py)
+    location: Location  # a DuckDB file or a `ducklake:` lake (warehouse/location.py)
 
     @classmethod
     def resolve(cls, db: str | None, config_path: str | None) -> AppContext:
@@ -23,8 +23,7 @@ class AppContext:
         config_path = config_path or os.environ.get("DORA_IMPACT_CONFIG")
         config = load_config(config_path)
         chosen = db or os.environ.get("DORA_IMPACT_DB") or config.db or DEFAULT_DB
-        # A DuckLake location is a connection string, kept as given (Path would fold `//`).
-        return cls(config=config, db_path=chosen if chosen.startswith("ducklake:") else Path(chosen))
+        return cls(config=config, location=Location.parse(chosen))
 
     def open(self, read_only: bool = False, **options: object) -> Warehouse:
         """The database, waited for while another command holds it; a database this command
@@ -32,7 +31,7 @@ class AppContext:
         matter to a DuckLake only (warehouse/lake.py: `shard`, `whole`)."""
         try:
             wh = Warehouse(
-                self.db_path,
+                self.location,
                 read_only=read_only,
                 command=" ".join(["dora-impact", *sys.argv[1:]]),
                 on_wait=lambda message: print(f"dora-impact: {message}", file=sys.stderr),

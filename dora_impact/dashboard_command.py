@@ -17,13 +17,13 @@ from dora_impact.context import AppContext
 
 def dashboard_command_line(context: AppContext, port: int, address: str) -> list[str]:
     app = resources.files("dashboards") / "app.py"
-    db = context.db_path.resolve() if isinstance(context.db_path, Path) else context.db_path  # a lake
     command = [
         # `streamlit run`, after importing the dashboard's modules (dashboards/server.py).
         sys.executable, "-m", "dashboards.server", "run", str(app),
         "--server.port", str(port), "--server.address", address, "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
-        "--", "--db", str(db),
+        # The location's full text: an absolute file path, or a lake's connection string.
+        "--", "--db", context.location.text,
     ]
     if context.config.source_path:
         command += ["--config", str(context.config.source_path.resolve())]

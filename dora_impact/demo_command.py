@@ -148,13 +148,13 @@ def register(app: typer.Typer) -> None:
         """Build the synthetic demo org into the database, then serve the dashboard."""
         context: AppContext = ctx.obj
         console = Console(stderr=True)
-        if not isinstance(context.db_path, Path):
+        if context.location.is_lake:
             raise UserError("demo builds a DuckDB file: pass --db with a file path, not a DuckLake")
-        path = context.db_path
+        path = context.location.path
         check_path(path, read_only=False)
         if not holds_only_demo_data(path):
             raise UserError(
-                f"{context.db_path}: holds data that is not the demo's; pass --db with another path"
+                f"{context.location}: holds data that is not the demo's; pass --db with another path"
             )
         with console.status("Generating the demo org…"):
             counts = build_demo(path, seed, regression, context.config)
@@ -163,7 +163,7 @@ def register(app: typer.Typer) -> None:
         summary = ", ".join(
             f"{c.new:,} {label.get(name, name.replace('_', ' '))}" for name, c in counts.items()
         )
-        console.print(f"Demo org built in {context.db_path}: {summary}")
+        console.print(f"Demo org built in {context.location}: {summary}")
         print_metrics(context, by="org", period="quarter")
         if serve:
             from dora_impact.dashboard_command import serve_dashboard

@@ -27,20 +27,19 @@ def register(app: typer.Typer) -> None:
 
         Safe while sync workers write. Exit 0: done.
         """
-        from pathlib import Path
 
         from warehouse.maintain import maintain
 
         if retention_days is not None and retention_days < 0:
             raise UserError(f"--retention-days {retention_days}: must be 0 or more")
         context: AppContext = ctx.obj
-        if isinstance(context.db_path, Path) and not context.db_path.exists():
-            typer.echo(f"{context.db_path}: no database yet; nothing to do")
+        if not context.location.exists():
+            typer.echo(f"{context.location}: no database yet; nothing to do")
             return
         with context.open() as wh:
             done = maintain(wh, retention_days)
         if done.snapshots_before == done.snapshots_after == 0 and done.steps == [("checkpoint", 1)]:
-            typer.echo(f"{context.db_path}: checkpointed; a DuckDB file needs no other upkeep")
+            typer.echo(f"{context.location}: checkpointed; a DuckDB file needs no other upkeep")
             return
         for what, count in done.steps:
             typer.echo(f"{what}: {count}")

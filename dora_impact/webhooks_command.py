@@ -55,6 +55,7 @@ from dora_impact.errors import UserError
 from dora_impact_app.after_load import after_load
 from warehouse import Warehouse
 from warehouse.errors import InputError
+from warehouse.location import Location
 
 log = logging.getLogger("dora_impact.webhooks")
 
@@ -92,8 +93,9 @@ def signature_ok(secret: str, body: bytes, header: str | None, prefix: bytes = b
 class Loader:
     """Loads the spool into the warehouse in the background, one short write at a time."""
 
-    def __init__(self, spool: Spool, db_path: Path, config, interval: float) -> None:
-        self.spool, self.db_path, self.config, self.interval = spool, db_path, config, interval
+    def __init__(self, spool: Spool, location: Location | Path, config, interval: float) -> None:
+        self.spool, self.config, self.interval = spool, config, interval
+        self.location = Location.parse(location)
         self.loaded = 0
         self.failures = 0
         self._stop = threading.Event()
@@ -118,7 +120,7 @@ class Loader:
         total = 0
         try:
             while True:
-                with Warehouse(self.db_path) as wh:
+                with Warehouse(self.location) as wh:
                     n = load_spool(wh, self.spool, self.config)
                     if n:
                         # Team ownership and the precomputed tables, as after any load: an
@@ -145,7 +147,7 @@ class Loader:
 
 def create_app(
     config,
-    db_path: Path,
+    location: Location | Path,
     spool_path: Path,
     *,
     github_secret: str | None,
@@ -156,7 +158,7 @@ def create_app(
     clock: Callable[[], float] = time.time,
 ) -> Starlette:
     spool = Spool(spool_path, rotate_bytes)
-    loader = Loader(spool, db_path, config, flush_seconds)
+    loader = Loader(spool, location, config, flush_seconds)
 
     def refuse(status: int, why: str, route: str) -> JSONResponse:
         log.warning("refused %s: %s", route, why)
@@ -295,14 +297,11 @@ def register(app: typer.Typer) -> None:
         REDACT.add(secret)
         REDACT.add(token)
         app_ctx = ctx.obj
-        spool_path = spool or (
-            app_ctx.db_path.with_name(app_ctx.db_path.name + ".webhooks.jsonl")
-            if isinstance(app_ctx.db_path, Path) else Path("dora-lake.webhooks.jsonl")
-        )
+        spool_path = spool or app_ctx.location.beside(".webhooks.jsonl")
         with app_ctx.open():  # create or migrate the database once, then let go of it
             pass
         web = create_app(
-            app_ctx.config, app_ctx.db_path, spool_path, github_secret=secret, ingest_token=token,
+            app_ctx.config, app_ctx.location, spool_path, github_secret=secret, ingest_token=token,
             max_body=max_body_bytes, flush_seconds=flush_seconds,
             rotate_bytes=int(rotate_mb * 2**20),
         )

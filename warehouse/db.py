@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 
 from warehouse import locking
+from warehouse.location import Location
 from warehouse.schema import ENTITIES, Entity
 
 MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
@@ -90,7 +91,7 @@ class Warehouse:
     # registers itself: it builds on this class, so this module cannot import it).
     kinds: dict[str, type[Warehouse]] = {}
 
-    def __new__(cls, path: str | Path, *args: object, **kwargs: object) -> Warehouse:
+    def __new__(cls, path: str | Path | Location, *args: object, **kwargs: object) -> Warehouse:
         if cls is Warehouse:
             for prefix, kind in Warehouse.kinds.items():
                 if str(path).startswith(prefix):
@@ -102,7 +103,7 @@ class Warehouse:
 
     def __init__(
         self,
-        path: str | Path,
+        path: str | Path | Location,
         read_only: bool = False,
         *,
         command: str | None = None,
@@ -113,7 +114,7 @@ class Warehouse:
         whole: bool | None = None,
         data_path: str | None = None,
     ) -> None:
-        self.path = Path(path)
+        self.path = Location.parse(path).path
         self.read_only = read_only
         self.wait, self.on_wait = wait, on_wait
         self._con: duckdb.DuckDBPyConnection | None = None
