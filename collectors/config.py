@@ -14,6 +14,8 @@ from warehouse.validation import Strict, check_regex
 
 if TYPE_CHECKING:
     from collectors.github.config import GitHubConfig
+    from collectors.gitlab.config import GitLabConfig
+    from collectors.pagerduty.config import PagerDutyConfig
 
 
 class WorkflowRule(Strict):
@@ -76,6 +78,21 @@ class DeploymentRules(Strict):
     _regex = field_validator("environments", "hotfix_pattern", "rollback_pattern")(check_regex)
 
 
+class ChangeRules(Strict):
+    """`[rules]`: what makes a deployment a hotfix or a rollback, read alike by every source
+    (GitHub, GitLab, local git, webhooks). Which environments are production is
+    `[metrics] production_environment`, equally source-neutral."""
+
+    hotfix_pattern: str = DeploymentRules.model_fields["hotfix_pattern"].default
+    rollback_pattern: str = DeploymentRules.model_fields["rollback_pattern"].default
+
+    _regex = field_validator("hotfix_pattern", "rollback_pattern")(check_regex)
+
+    def deployment_rules(self) -> DeploymentRules:
+        """These patterns as the deployment rules of a source without rules of its own."""
+        return DeploymentRules(hotfix_pattern=self.hotfix_pattern, rollback_pattern=self.rollback_pattern)
+
+
 class RepoConfig(Strict):
     team: str | None = None
     clone_url: str | None = None  # where to clone from (mirror, GHES, a local path); default from the API
@@ -85,7 +102,10 @@ class SourcesSettings(Protocol):
     """The config sections the collectors read (the shell's composed config has them)."""
 
     metrics: MetricsConfig
+    rules: ChangeRules
     github: GitHubConfig | None
+    gitlab: GitLabConfig | None
+    pagerduty: PagerDutyConfig | None
     repos: dict[str, RepoConfig]
     teams: dict[str, list[str]]  # team -> repo globs
     source_path: Path | None

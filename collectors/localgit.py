@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from collectors.config import DEFAULT_TAG_PATTERN, DeploymentRules, SourcesSettings, TagRule
+from collectors.config import DEFAULT_TAG_PATTERN, SourcesSettings, TagRule
 from collectors.git import Git, GitError, lead_start, tag_deployments
 from collectors.shipping import load_rows, ship_and_load
 from collectors.signals import natural_key
@@ -196,7 +196,7 @@ def sync_local(
     gh = config.github
     if full:
         wh.clear_cursors(SOURCE)
-    rules = gh.deployments if gh else DeploymentRules()
+    rules = gh.deployments if gh else config.rules.deployment_rules()
     tag_rules = [r for r in rules.tags if not r.releases] or [TagRule()]
     # A local history costs no API calls, so by default every tag counts (--since or
     # github.since narrow it). The first deployment still ships only the commits of the

@@ -111,7 +111,7 @@ def _typed_row(entity: str, row: dict) -> dict:
 def github_event(kind: str, delivery: str, payload: dict, config: SourcesSettings) -> Event:
     """Canonical rows of one GitHub delivery; an event that carries nothing we count (a
     non-terminal status, an unmerged pull request) is an Event with no rows."""
-    gh = config.github or GitHubConfig()
+    gh = config.github or GitHubConfig(deployments=config.rules.deployment_rules())
     event = Event(delivery, "github")
     repo = str((payload.get("repository") or {}).get("full_name") or "")
     if not repo:

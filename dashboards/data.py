@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import polars as pl
 
@@ -226,27 +225,19 @@ def quarters(db: str) -> tuple[list[str], datetime, bool]:
 
 
 def compare(db: str, config_path: str | None, a: str, b: str) -> tuple[list[dict], datetime, bool]:
-    """The rows of `compare A B --by team`: the same function, so the same numbers."""
-    from warehouse.compare import compare as compare_periods
+    """The rows of `compare A B --by team`: the same workflow, so the same numbers."""
+    from dora_impact_app.workflows import compare as compare_periods
 
-    cfg = config(config_path).metrics
-    return read(("compare", db, config_path, a, b), db, lambda wh: compare_periods(wh, cfg, a, b, by="team"))
+    settings = config(config_path)
+    return read(("compare", db, config_path, a, b), db,
+                lambda wh: compare_periods(wh, settings, a, b, by="team"))
 
 
 def report_html(db: str, config_path: str | None, a: str, b: str) -> str:
-    """The HTML of `dora-impact report --quarter A --compare B`, made by that command (the
-    dashboard and the shell are separate rooms: the dashboard runs it rather than import it)."""
-    import subprocess
-    import sys
-    import tempfile
+    """The HTML of `dora-impact report --quarter A --compare B`: the same workflow, run in
+    process (dora_impact_app/workflows.py)."""
+    from dora_impact_app.workflows import report
 
-    command = [sys.executable, "-m", "dora_impact", "--db", db]
-    if config_path:
-        command += ["--config", config_path]
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "report.html"
-        done = subprocess.run(command + ["report", "--quarter", a, "--compare", b, "--out", str(out)],
-                              capture_output=True, text=True, timeout=600)
-        if done.returncode != 0:
-            raise RuntimeError(done.stderr.strip() or f"report exited {done.returncode}")
-        return out.read_text(encoding="utf-8")
+    settings = config(config_path)
+    with _open(db) as wh:
+        return report(wh, settings, a, b, "html", "team")

@@ -80,17 +80,12 @@ def import_cmd(
     ] = None,
 ) -> None:
     """Load canonical CSV / JSON Lines / Parquet files, all-or-nothing."""
-    from collectors.importer import check_files, expand, load_files
-    from dora_impact_app.after_load import after_load
+    from dora_impact_app.workflows import import_files
 
-    files = expand(paths)
-    check_files(files, entity_name)  # before the database is even opened: bad input writes nothing
     context: AppContext = ctx.obj
     console = Console(stderr=True)
-    with context.open() as wh:
-        done = load_files(wh, files, entity_name, on_file=lambda done: console.print(done.describe()))
-        # Incidents without a deployment_id get the same time-window rule as every source.
-        after = after_load(wh, context.config, count_incidents=any(f.entity == "incidents" for f in done))
+    after = import_files(context.open, context.config, paths, entity_name,
+                         on_file=lambda done: console.print(done.describe())).after
     for warning in after.warnings:
         console.print(f"dora-impact: warning: {warning}", highlight=False)
     if after.incident_line():

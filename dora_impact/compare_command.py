@@ -55,15 +55,12 @@ def coverage_notes(rows: list[dict]) -> list[str]:
 
 def load_rows(context: AppContext, a: str, b: str, by: str) -> list[dict]:
     """The compare rows, bad periods as one-line errors (exit 2)."""
-    from warehouse.compare import PeriodError, compare
+    from dora_impact_app.workflows import compare
 
-    if by not in SCOPES:
+    if by not in SCOPES:  # before the database is opened
         raise UserError(f"--by {by!r}: use one of {', '.join(SCOPES)}")
     with context.open(read_only=True) as wh:
-        try:
-            return compare(wh, context.config.metrics, a, b, by=by)
-        except PeriodError as exc:
-            raise UserError(str(exc)) from None
+        return compare(wh, context.config, a, b, by=by)
 
 
 def register(app: typer.Typer) -> None:

@@ -22,6 +22,8 @@ class AppContext:
         """--db, else DORA_IMPACT_DB, else the config's `db`, else ./dora.duckdb."""
         config_path = config_path or os.environ.get("DORA_IMPACT_CONFIG")
         config = load_config(config_path)
+        for line in config.deprecations:
+            print(f"dora-impact: warning: {config.source_path}: {line}", file=sys.stderr)
         chosen = db or os.environ.get("DORA_IMPACT_DB") or config.db or DEFAULT_DB
         return cls(config=config, location=Location.parse(chosen))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from typing import Annotated
 import typer
 
 from dora_impact.context import AppContext
+from dora_impact_app.signin import write_secrets_file
 
 
 def dashboard_command_line(context: AppContext, port: int, address: str) -> list[str]:
@@ -34,18 +36,11 @@ def serve_dashboard(context: AppContext, port: int = 8501, address: str = "local
     context.open(read_only=True).close()  # a missing or unusable file: one line, before serving
     command = dashboard_command_line(context, port, address)
     with tempfile.TemporaryDirectory(prefix="dora-impact-") as private:  # 0700, removed after
-        if context.config.source_path:
-            # [dashboard.auth]: the dashboard room validates it and writes the secrets file
-            # st.login reads, with the secrets from the environment (dashboards/auth.py).
-            secrets = Path(private) / "secrets.toml"
-            done = subprocess.run([sys.executable, "-m", "dashboards.auth",
-                                   str(context.config.source_path.resolve()), str(secrets)],
-                                  capture_output=True, text=True)
-            if done.returncode != 0:
-                typer.echo(done.stderr.strip() or "dora-impact: [dashboard.auth] is not valid", err=True)
-                raise typer.Exit(2)
-            if secrets.exists():
-                command[command.index("--") : command.index("--")] = ["--secrets.files", str(secrets)]
+        # [dashboard.auth], validated with the whole config: the secrets file st.login reads,
+        # with the secrets from the environment (a missing one: UserError, exit 2).
+        secrets = Path(private) / "secrets.toml"
+        if write_secrets_file(context.config.dashboard.auth, secrets, os.environ):
+            command[command.index("--") : command.index("--")] = ["--secrets.files", str(secrets)]
         typer.echo(f"Dashboard on http://{address}:{port} (Ctrl-C stops it)", err=True)
         code = run_child(command)
     raise typer.Exit(code)

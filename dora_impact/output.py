@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from typing import Literal
 
 from rich.console import Console
 from rich.table import Table
 
+from dora_impact_app.rows import jsonable as _jsonable
+from dora_impact_app.rows import to_json
+
+__all__ = ["Format", "emit", "hours", "percent", "stdout_console", "to_json"]
+
 Format = Literal["table", "json", "csv"]
-
-
-def _jsonable(value: object) -> object:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, float) and value != value:  # NaN has no JSON spelling
-        return None
-    return value
 
 
 def _csv_cell(value: object) -> object:
@@ -55,10 +51,6 @@ def _cell(value: object) -> str:
 def stdout_console() -> Console:
     """Piped output has no terminal width to fit; folding a table there only hurts."""
     return Console(width=None if sys.stdout.isatty() else 200)
-
-
-def to_json(rows: Sequence[dict]) -> str:
-    return json.dumps([{k: _jsonable(v) for k, v in row.items()} for row in rows], indent=2)
 
 
 def emit(

@@ -31,15 +31,10 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 def render(context: AppContext, quarter: str, compare_to: str | None, fmt: str, by: str = "team") -> str:
-    from dora_impact import report
-    from warehouse.compare import PeriodError
+    from dora_impact_app.workflows import report
 
     with context.open(read_only=True) as wh:
-        try:
-            built = report.build(wh, context.config, quarter, compare_to, by=by)
-        except PeriodError as exc:
-            raise UserError(str(exc)) from None
-    return report.render_html(built) if fmt == "html" else report.render_md(built)
+        return report(wh, context.config, quarter, compare_to, fmt, by)
 
 
 def register(app: typer.Typer) -> None:

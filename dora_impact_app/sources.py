@@ -127,7 +127,7 @@ class GitLabSource:
     name, title, shardable, counts_incidents = "gitlab", "GitLab", False, True
 
     def configured(self, config, options) -> bool:
-        return options.git is None and getattr(config, "gitlab", None) is not None
+        return options.git is None and config.gitlab is not None
 
     def run(self, wh, config, options, progress) -> SourceResult:
         from collectors.gitlab.sync import GitLabSync
@@ -145,7 +145,7 @@ class PagerDutySource:
     name, title, shardable, counts_incidents = "pagerduty", "PagerDuty", False, True
 
     def configured(self, config, options) -> bool:
-        return options.git is None and getattr(config, "pagerduty", None) is not None
+        return options.git is None and config.pagerduty is not None
 
     def run(self, wh, config, options, progress) -> SourceResult:
         from collectors.pagerduty.sync import PagerDutySync

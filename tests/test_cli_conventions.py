@@ -4,6 +4,7 @@ history, and `dashboard` stopping its Streamlit server when told to stop."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -187,3 +188,28 @@ def _answers(url: str) -> bool:
         return requests.get(url, timeout=2).ok
     except requests.ConnectionError:
         return False
+
+
+@pytest.mark.parametrize("section, deprecated", [
+    ("[rules]", False),
+    # The key's place before [rules]: still read, with one deprecation line.
+    ("[github]\nrepos = [\"local/shop\"]\n\n[github.deployments]", True),
+])
+def test_the_hotfix_rule_is_one_source_neutral_key(section, deprecated, tmp_path, db):
+    """`[rules] hotfix_pattern` is read by every source: a local tag matching it is a hotfix,
+    which makes the deployment before it a failure (1 of 2) and is itself rework (1 of 2)."""
+    g = GitRepo(tmp_path / "shop")
+    g.commit("Initial", "2026-02-20T08:00:00")
+    first = g.commit("Add cart", "2026-03-02T08:00:00")
+    g.tag("v1.0.0", first, at="2026-03-02T09:00:00", annotated=True)
+    fix = g.commit("Fix cart", "2026-03-03T08:00:00")
+    g.tag("v1.0.1-urgent", fix, at="2026-03-03T09:00:00", annotated=True)
+    config = write(tmp_path / "dora.toml", f"{section}\nhotfix_pattern = 'urgent'\n")
+    done = run_cli("--config", str(config), "sync", "--git", str(g.path), db=db)
+    assert done.code == 0, done.stderr
+    line = "[github.deployments] hotfix_pattern is read as [rules] hotfix_pattern; move it there"
+    assert (line in done.stderr) is deprecated
+    metrics = run_cli("--config", str(config), "metrics", "--period", "month", "--since", "2026-03-01",
+                      "--until", "2026-03-31", "--format", "json", db=db)
+    (row,) = [r for r in json.loads(metrics.stdout) if r["period"] == "2026-03"]
+    assert (row["deployments"], row["failed_deployments"], row["rework_rate"]) == (2, 1, 0.5)

@@ -46,7 +46,7 @@ def test_quarters_page_shows_compare_and_downloads_its_csv(quarters_org, tmp_pat
             page.get_by_role("button", name="Download the HTML report").click()
         html = tmp_path / "report.html"
         report.value.save_as(html)
-        from dora_impact.report import rows_from_html
+        from dora_impact_app.report import rows_from_html
 
         rows = rows_from_html(html.read_text())
         pay = next(r for r in rows if r["key"] == "pay" and r["metric"] == "deployment_frequency")

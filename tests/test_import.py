@@ -191,3 +191,43 @@ d4,other/tool,production,success,2026-09-01T13:00:00Z
         owners = dict(wh.con.execute("SELECT repo, team FROM teams").fetchall())
     # [repos] wins; else the first [teams] glob that matches; no match: no owner.
     assert owners == {"acme/checkout-api": "payments", "acme/site": "web", "acme/blog": "marketing"}
+
+
+def test_the_cli_and_the_dashboard_read_a_legacy_key_alike(tmp_path, db):
+    """`[github.incidents] window_hours` (the key before `[metrics] incident_window_hours`) is
+    mapped once, in the one config read both front ends use: an incident 3 h after d1 is
+    outside a 1 h window, so neither counts d1 failed (the 48 h default would: 1 of 2)."""
+    from dashboards import data
+    from dora_impact.config import load_config
+    from warehouse.freshness import is_fresh
+
+    config = write(tmp_path / "dora.toml", """
+[github.incidents]
+window_hours = 1
+""")
+    deployments = write(tmp_path / "deployments.csv", """
+deployment_id,repo,environment,status,finished_at
+d1,acme/shop,production,success,2026-09-01T10:00:00Z
+d2,acme/shop,production,success,2026-09-08T10:00:00Z
+""")
+    incidents = write(tmp_path / "incidents.csv", """
+incident_id,opened_at,resolved_at,repo
+i1,2026-09-01T13:00:00Z,2026-09-01T14:00:00Z,acme/shop
+""")
+    done = run_cli("--config", str(config), "import", str(deployments), str(incidents), db=db)
+    assert done.code == 0, done.stderr
+    assert "by time window: 0, unattributed: 1" in done.stderr
+    cli = run_cli("--config", str(config), "metrics", "--period", "month", "--since", "2026-09-01",
+                  "--until", "2026-09-30", "--format", "json", db=db)
+    assert cli.code == 0, cli.stderr
+    (row,) = json.loads(cli.stdout)
+    assert (row["deployments"], row["failed_deployments"], row["change_fail_rate"]) == (2, 0, 0.0)
+    frame, _, _ = data.metrics(str(db), str(config), "org", "month",
+                               datetime(2026, 9, 1).date(), datetime(2026, 9, 30).date())
+    (shown,) = frame.to_dicts()
+    keys = ("deployments", "failed_deployments", "change_fail_rate", "recovery_time_median_hours")
+    assert {k: shown[k] for k in keys} == {k: row[k] for k in keys}
+    # The same rules as the refresh at the import: the dashboard reads the stored tables.
+    with Warehouse(db, read_only=True) as wh:
+        assert is_fresh(wh, data.config(str(config)).metrics)
+    assert load_config(config).metrics.incident_window_hours == 1

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from dora_impact.cli import app
 from dora_impact.config import Config
 from dora_impact.output import to_json
-from dora_impact.report import build, headline, render_html, render_md, rows_from_html
+from dora_impact_app.report import build, headline, render_html, render_md, rows_from_html
 from tests.browser import CHROMIUM, browser_page
 from tests.test_compare import AFTER_Q3
 from tests.test_compare import build as build_org

@@ -127,7 +127,7 @@ class GitLabSync:
         self.since, self.full, self.sleep, self.clock = since, full, sleep, clock
         base = cache_root or (config.source_path.parent if config.source_path else Path.cwd())
         self.cache_dir = Path(gl.cache_dir) if Path(gl.cache_dir).is_absolute() else base / gl.cache_dir
-        self.rules: DeploymentRules = config.github.deployments if config.github else DeploymentRules()
+        self.rules: DeploymentRules = config.rules.deployment_rules()  # [rules], shared by every source
         self.result = GitLabResult()
 
     def run(self) -> GitLabResult:

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from dora_impact.config import Config
-from dora_impact.output import to_json
+from dora_impact_app.config import Config
+from dora_impact_app.rows import to_json
 from warehouse.compare import Period, caveats, compare, org_size, parse_period
 from warehouse.db import Warehouse
 
@@ -188,7 +188,7 @@ def _figures(report: Report) -> list[str]:
 
 
 def _environment() -> Environment:
-    env = Environment(loader=PackageLoader("dora_impact", "templates"),
+    env = Environment(loader=PackageLoader("dora_impact_app", "templates"),
                       autoescape=select_autoescape(["html", "j2.html"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = pct
     env.globals.update(LABELS=LABELS, value_text=value_text, threshold=PLATFORM_THRESHOLD_PEOPLE)
