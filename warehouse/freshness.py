@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 
+from warehouse.catalog import CATALOG
 from warehouse.config import MetricsConfig
 from warehouse.db import Warehouse
 
 # The temp relations of warehouse/sql/ that are precomputed per row, and the table holding each.
 MARTS = {"prod_deployments": "mart_prod_deployments", "change_lead_times": "mart_change_lead_times"}
-# The aggregate views of warehouse/sql/1*.sql, stored per scope and period as mart_<name>.
-AGGREGATES = ("deployment_frequency", "lead_time", "change_fail_rate", "recovery_time", "rework_rate")
+# The aggregate views of warehouse/sql/1*.sql, stored per scope and period as mart_<name>:
+# one per metric of the catalog.
+AGGREGATES = tuple(m.view for m in CATALOG)
 # The scopes whose aggregates are stored: the dashboard's (per repository, 2,000 keys at scale,
 # would triple the refresh for a view the dashboard does not draw; it is computed from the
 # per-row tables).
