@@ -84,10 +84,14 @@ def prepare(
         ).fetchall():
             wh.con.execute(f"DROP {kind} temp.{relation}")
         if stored:
-            # The file's other (cheap) views before the stored relation still come from it.
-            head = sql.split(f"CREATE OR REPLACE TEMP TABLE {relation}")[0]
-            if head.split(f"CREATE OR REPLACE TEMP VIEW {relation}")[0].strip():
-                wh.con.execute(head.split(f"CREATE OR REPLACE TEMP VIEW {relation}")[0])
+            # The stored relation is its file's last statement (as DuckDB's parser splits the
+            # file); the file's other (cheap) views before it still come from the file.
+            *before, last = wh.con.extract_statements(sql)
+            if not re.match(rf"\s*(--[^\n]*\n\s*)*CREATE OR REPLACE TEMP (TABLE|VIEW) {relation}\b",
+                            last.query):
+                raise RuntimeError(f"warehouse/sql/{name}: its last statement must create {relation}")
+            for statement in before:
+                wh.con.execute(statement)
             wh.con.execute(f"CREATE TEMP VIEW {relation} AS SELECT * FROM {freshness.MARTS[relation]}")
         else:
             wh.con.execute(sql)
