@@ -196,15 +196,15 @@ def _answers(url: str) -> bool:
     ("[github]\nrepos = [\"local/shop\"]\n\n[github.deployments]", True),
 ])
 def test_the_hotfix_rule_is_one_source_neutral_key(section, deprecated, tmp_path, db):
-    """`[rules] hotfix_pattern` is read by every source: a local tag matching it is a hotfix,
+    """`[rules] hotfix_pattern` is read by every source: a local release tag matching it is a hotfix,
     which makes the deployment before it a failure (1 of 2) and is itself rework (1 of 2)."""
     g = GitRepo(tmp_path / "shop")
     g.commit("Initial", "2026-02-20T08:00:00")
     first = g.commit("Add cart", "2026-03-02T08:00:00")
     g.tag("v1.0.0", first, at="2026-03-02T09:00:00", annotated=True)
     fix = g.commit("Fix cart", "2026-03-03T08:00:00")
-    g.tag("v1.0.1-urgent", fix, at="2026-03-03T09:00:00", annotated=True)
-    config = write(tmp_path / "dora.toml", f"{section}\nhotfix_pattern = 'urgent'\n")
+    g.tag("v1.0.1-final", fix, at="2026-03-03T09:00:00", annotated=True)
+    config = write(tmp_path / "dora.toml", f"{section}\nhotfix_pattern = 'final'\n")
     done = run_cli("--config", str(config), "sync", "--git", str(g.path), db=db)
     assert done.code == 0, done.stderr
     line = "[github.deployments] hotfix_pattern is read as [rules] hotfix_pattern; move it there"
