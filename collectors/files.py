@@ -298,7 +298,8 @@ def _check_initiatives(frame: pl.DataFrame, rows: pl.Series, path: str) -> None:
             fail("primary_metric", str(exc))
         window = row.get("window_weeks")
         if window is not None and not MIN_WINDOW_WEEKS <= window <= MAX_WINDOW_WEEKS:
-            fail("window_weeks", f"{window} is not a number of weeks from {MIN_WINDOW_WEEKS} to {MAX_WINDOW_WEEKS}")
+            fail("window_weeks",
+                 f"{window} is not a number of weeks from {MIN_WINDOW_WEEKS} to {MAX_WINDOW_WEEKS}")
         margin = row.get("equivalence_margin")
         if margin is not None and not 0 < margin < 1:
             fail("equivalence_margin", f"{margin} is not a relative margin between 0 and 1 (0.1 = ±10%)")

@@ -34,6 +34,9 @@ class AppContext:
         compute around (same numbers, slower): it never fails the load that committed."""
         try:
             refresh(wh, self.config.metrics)
+            from warehouse.impact.plans import record_current
+
+            record_current(wh, self.config.initiatives)  # analysis plans, with first-seen dates
         except duckdb.Error as exc:
             print(f"dora-impact: warning: precomputed tables not refreshed: {exc}", file=sys.stderr)
 

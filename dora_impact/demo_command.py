@@ -120,6 +120,9 @@ def build_demo(
             counts = load_demo(wh, seed=seed, transform=transform)
             carry_alert_state(wh, path)
             refresh(wh, metrics_cfg)
+            from warehouse.impact.plans import record_current
+
+            record_current(wh)  # the demo initiatives' analysis plans
             wh.con.execute("CHECKPOINT")
         swap_lock = WriterLock(path, "dora-impact demo", wait_seconds(), None)
         try:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import duckdb
 
 from warehouse.db import Warehouse
-from warehouse.impact.initiatives import Initiative
+from warehouse.impact.config import InitiativeConfig
+from warehouse.impact.initiatives import Initiative, from_config, from_table
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,16 @@ def record(wh: Warehouse, initiatives: list[Initiative], now: datetime) -> int:
         [(name, plan, now, name, plan) for name, plan in rows],
     )
     return wh.con.execute("SELECT count(*) FROM initiative_plans").fetchone()[0] - before
+
+
+def record_current(
+    wh: Warehouse, configured: list[InitiativeConfig] | tuple = (), now: datetime | None = None
+) -> int:
+    """Store the plans in force now: the stored initiatives', the config's over them (the
+    after-load step of every writer runs this, so a plan is seen as soon as it is loaded)."""
+    merged = {i.name: i for i in from_table(wh)}
+    merged.update({item.name: from_config(item) for item in configured})
+    return record(wh, list(merged.values()), now or datetime.now(UTC))
 
 
 def registered(wh: Warehouse | None, initiative: Initiative) -> Registered:

@@ -113,7 +113,8 @@ def stage_breakdown(impact: InitiativeImpact, group: str = TREATED) -> list[dict
                 "ci_low": relative(est.low),
                 "ci_high": relative(est.high),
                 "added_hours": added,
-                "verdict": j.verdict,
+                "verdict": j.verdict,  # None unless the plan names it primary
+                "mde": relative(j.mde),
             }
         )
     return out
