@@ -99,10 +99,8 @@ def _adjusted(row: dict) -> str:
 
 def _estimates_table(result: ImpactResult, group: str) -> Table | None:
     rows = [r for r in result.rows() if r["group"] == group]
-    primary = [
-        r for r in rows
-        if r["primary"] and (r["family"] in ("throughput", "instability", "factor") or r.get("role") == "primary")
-    ]
+    headline = ("throughput", "instability", "factor")
+    primary = [r for r in rows if r["primary"] and (r["family"] in headline or r.get("role") == "primary")]
     if not primary:
         return None
     naive = {r["metric"]: r for r in rows if r["method"] == "before_after"}

@@ -34,7 +34,7 @@ from warehouse.impact.verdict import (
     ALPHA,
     FLOOR_SHARE,
     MIN_VERDICT_TEAMS,
-    Test,
+    RowTest,
     decision,
     floor_conflict,
     judge,
@@ -89,7 +89,7 @@ class Judged:
     equivalent: bool = False  # the test's interval lies inside the declared margin
 
     @property
-    def test(self) -> Test:
+    def test(self) -> RowTest:
         return decision(self.est, self.trend)
 
     @property

@@ -118,7 +118,7 @@ def judge(
 
 
 @dataclass(frozen=True)
-class Test:
+class RowTest:
     """The test a row's verdict rests on, on the adopting teams' log scale."""
 
     theta: float
@@ -130,11 +130,11 @@ class Test:
     trend_adjusted: bool
 
 
-def decision(est: Estimate, trend: TrendCheck | None) -> Test:
+def decision(est: Estimate, trend: TrendCheck | None) -> RowTest:
     """The trend-adjusted test for difference-in-differences rows (when it could be formed),
     else the row's own estimate."""
     if est.method == "did" and trend is not None and trend.adjusted is not None:
-        return Test(
+        return RowTest(
             trend.adjusted,
             trend.adjusted_low,
             trend.adjusted_high,
@@ -143,10 +143,10 @@ def decision(est: Estimate, trend: TrendCheck | None) -> Test:
             trend.adjusted_df,
             True,
         )
-    return Test(est.theta, est.low, est.high, est.p_value, est.se, est.df, False)
+    return RowTest(est.theta, est.low, est.high, est.p_value, est.se, est.df, False)
 
 
-def mde(test: Test, alpha: float = ALPHA, power: float = POWER) -> float | None:
+def mde(test: RowTest, alpha: float = ALPHA, power: float = POWER) -> float | None:
     """The smallest effect (log scale) the test finds with `power` at two-sided `alpha`, from its
     own standard error: (t_{1-alpha/2} + t_{power}) x se, with the test's degrees of freedom
     (normal quantiles when it has none). A standard error not given is read off the interval."""
