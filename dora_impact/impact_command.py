@@ -47,24 +47,10 @@ def _level(value: float | None, unit: str) -> str:
     return f"{value:.2f}"
 
 
-def verdict_text(row: dict) -> str:
-    """The verdict in words: a row without a call says how large a change it could have seen
-    (or, inside a declared equivalence margin, at most how large the change is); a row that
-    carries no verdict (descriptive, exploratory) says so."""
-    verdict = row.get("verdict")
-    if verdict is None:
-        return "– (exploratory)" if row.get("exploratory") else "–"
-    if verdict != "no detectable change":
-        return verdict
-    if row.get("equivalent") and row.get("equivalence_margin"):
-        return f"at most ±{row['equivalence_margin'] * 100:.0f}% (equivalent)"
-    if row.get("mde") is None:
-        return verdict
-    return f"no change larger than ±{row['mde'] * 100:.0f}% could have been seen"
-
-
 def _verdict(row: dict) -> str:
-    text = verdict_text(row)
+    from warehouse.impact.summary import verdict_words
+
+    text = verdict_words(row)
     style = VERDICT_STYLE.get(row.get("verdict") or "", "")
     return f"[{style}]{text}[/{style}]" if style else text
 

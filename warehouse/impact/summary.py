@@ -49,6 +49,22 @@ def count_change(j: Judged) -> str:
     return f"{verb} from {base:.2f} to {after:.2f} ({after - base:+.2f})".replace("-", "−")
 
 
+def verdict_words(row: dict) -> str:
+    """A row's verdict in words (CLI, dashboard, report): a row without a call says how large
+    a change it could have seen (inside a declared equivalence margin, at most how large the
+    change is); a row that carries no verdict (descriptive, exploratory) shows a dash."""
+    verdict = row.get("verdict")
+    if verdict is None:
+        return "– (exploratory)" if row.get("exploratory") else "–"
+    if verdict != "no detectable change":
+        return verdict
+    if row.get("equivalent") and row.get("equivalence_margin"):
+        return f"at most ±{row['equivalence_margin'] * 100:.0f}% (equivalent)"
+    if row.get("mde") is None:
+        return verdict
+    return f"no change larger than ±{row['mde'] * 100:.0f}% could have been seen"
+
+
 def detectable(j: Judged) -> str:
     """What a row without a call says: the largest change it could have missed, or the bound
     the declared equivalence margin gives."""
