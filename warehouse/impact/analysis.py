@@ -336,10 +336,11 @@ def analyse(
         key=METHOD_RANK.__getitem__,
         default="did",
     )
-    if exploratory:
+    if exploratory:  # nothing is tested: every row is an estimate and its interval
         for j in judged:
             j.role = "exploratory"
-    multiplicity.decide(judged, primary_metric, group, ORG, design_method)
+    else:
+        multiplicity.decide(judged, primary_metric, group, ORG, design_method)
     for j in judged:
         if j.est.method == "did" and j.verdict in ("improved", "worsened"):
             # After the decision: the two parts are the same endpoint, not more of them.
