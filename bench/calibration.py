@@ -40,10 +40,15 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import power_org  # noqa: E402
 
 from warehouse.impact.analysis import ORG, TREATED, analyse  # noqa: E402
+from warehouse.impact.measures import BY_NAME  # noqa: E402
 from warehouse.impact.simulate import BASE_HOURS, DORA_EFFECT, LARGE_EFFECT, Scenario, simulate  # noqa: E402
 from warehouse.impact.two_part import FLOOR_HOURS  # noqa: E402
+from warehouse.impact.verdict import floor_conflict, judge  # noqa: E402
 
 WINDOW = 26
 DORA, LARGE = DORA_EFFECT, LARGE_EFFECT
@@ -427,6 +432,109 @@ def power_bound(orgs: int, seed: int) -> str:
     return "\n".join(lines)
 
 
+# -- Power against the best (bench/power_org.py's independent org) -------------------------
+# The cells the decision rule is held to (docs/impact-method.md): nulls that break the
+# estimator's assumptions in the ways that matter (an adopter drift, an org-wide slowdown),
+# the window sweep, the DORA-sized and the larger effect, and a small org with short history.
+POWER_CELLS = {
+    c.name: c
+    for c in (
+        power_org.Cell("null"),
+        power_org.Cell("null, adopters drifting +0.3%/week", drift=0.003),
+        power_org.Cell("null, org-wide slowdown", slowdown=True),
+        power_org.Cell("null, window 13 weeks", window=13),
+        power_org.Cell("null, window 39 weeks", window=39),
+        power_org.Cell("null, window 52 weeks", window=52),
+        power_org.Cell("rate x0.92, lead x1.14", rate=0.92, lead=1.14),
+        power_org.Cell("rate x0.80, lead x1.14", rate=0.80, lead=1.14, primary="deployment_frequency"),
+        power_org.Cell(
+            "12 teams, 6 adopt, 26 weeks of history, rate x0.75, lead x1.30",
+            teams=12, cohorts=((6, 26),), rate=0.75, lead=1.30, primary="deployment_frequency",
+        ),
+    )
+}
+POWER_METRICS = ("deployment_frequency", "lead_time")
+
+
+def power_one(args: tuple[str, int]) -> dict:
+    """One org of a power cell: the tool's verdicts (as registered, and each metric's call had
+    the plan named it primary) and the best tests' estimates."""
+    name, seed = args
+    cell = POWER_CELLS[name]
+    panel, initiative = power_org.simulate(cell, np.random.default_rng(seed))
+    result = analyse(panel, initiative, [initiative], window_weeks=cell.window, resamples=499, seed=seed)
+    rows = result.rows()
+    out = {
+        "cell": name,
+        # Every row that carries a verdict word, in any group and method: the family-wise error.
+        "any_call": any(r["verdict"] in CALLED for r in rows),
+        "labelled": sum(r["verdict"] is not None for r in rows),
+        "best": power_org.best_estimates(panel, cell),
+    }
+    for metric in POWER_METRICS:
+        j = result.primary(TREATED, metric)
+        verdict, _ = judge(j.est, BY_NAME[metric].better, j.thin, j.trend)
+        if verdict in CALLED and floor_conflict(j.est):
+            verdict = "inconclusive"
+        row = next(r for r in rows if r["group"] == TREATED and r["primary"] and r["metric"] == metric)
+        out[metric] = {
+            "as_primary": verdict,  # the verdict it gets as the registered primary metric
+            "verdict": row["verdict"],  # as the plan of the cell has it
+            "plain_called": row["ci_low"] is not None and (row["ci_low"] > 0 or row["ci_high"] < 0),
+            "low": row["trend_adjusted_ci_low"],
+            "high": row["trend_adjusted_ci_high"],
+            "plain_low": row["ci_low"],
+            "plain_high": row["ci_high"],
+            "mde": row["mde"],
+        }
+    return out
+
+
+def share(values: list[bool]) -> str:
+    """A share with its Monte-Carlo standard error, sqrt(p (1 - p) / n)."""
+    p, n = float(np.mean(values)), len(values)
+    return f"{p:.0%} ± {math.sqrt(max(p * (1 - p), 1e-12) / n):.0%}"
+
+
+def power_markdown(results: list[dict]) -> str:
+    lines = [
+        "| cell | metric | truth | called as the primary metric | plain interval excludes 0 | "
+        "best test (two-way FE, variance known) | best trend-robust test | tool / best trend-robust "
+        "| trend-adjusted 95% CI covers truth | median mde | orgs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    fwer = [
+        "| cell | registered primary | any row with a verdict word improved/worsened | rows with a verdict "
+        "word per org | orgs |",
+        "|---|---|---|---|---|",
+    ]
+    for name, cell in POWER_CELLS.items():
+        sel = [r for r in results if r["cell"] == name]
+        if not sel:
+            continue
+        fwer.append(
+            f"| {name} | {cell.primary} | {share([r['any_call'] for r in sel])} | "
+            f"{np.mean([r['labelled'] for r in sel]):.1f} | {len(sel)} |"
+        )
+        for metric in POWER_METRICS:
+            truth = {"deployment_frequency": cell.rate, "lead_time": cell.lead}[metric]
+            tool = [r[metric]["as_primary"] in CALLED for r in sel]
+            best = power_org.oracle_power([r["best"][metric] for r in sel])
+            robust = power_org.oracle_power([r["best"][metric + "_trend"] for r in sel])
+            covered = [
+                r[metric]["low"] is not None and r[metric]["low"] <= truth - 1 <= r[metric]["high"]
+                for r in sel
+            ]
+            mdes = [r[metric]["mde"] for r in sel if r[metric]["mde"] is not None]
+            ratio = f"{np.mean(tool) / robust:.2f}" if robust > 0 and truth != 1 else "–"
+            lines.append(
+                f"| {name} | {metric} | {truth - 1:+.0%} | {share(tool)} | "
+                f"{share([r[metric]['plain_called'] for r in sel])} | {best:.0%} | {robust:.0%} | {ratio} | "
+                f"{share(covered)} | ±{np.median(mdes):.0%} | {len(sel)} |"
+            )
+    return "\n".join(fwer) + "\n\n" + "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orgs", type=int, default=100, help="simulated orgs per scenario")
@@ -434,9 +542,26 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--power-bound", action="store_true", help="only the variance-reduction bound")
+    parser.add_argument("--power", action="store_true", help="only the power cells, against the best tests")
     args = parser.parse_args()
     if args.power_bound:
         print(power_bound(args.orgs, args.seed))
+        return
+    if args.power:
+        names = [n for n in POWER_CELLS if not args.only or n in args.only]
+        jobs = [(name, args.seed * 1_000_003 + k) for name in names for k in range(args.orgs)]
+        started = time.perf_counter()
+        results = []
+        with Pool(args.processes) as pool:
+            for k, result in enumerate(pool.imap_unordered(power_one, jobs, chunksize=2), 1):
+                results.append(result)
+                if k % 20 == 0:
+                    print(f"{k}/{len(jobs)} orgs, {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        print(power_markdown(results))
+        print(
+            f"\n{len(jobs)} simulated orgs ({args.orgs} per cell), {args.processes} processes, "
+            f"{time.perf_counter() - started:.0f} s on {platform.machine()} / {os.cpu_count()} cores"
+        )
         return
     names = [n for n in SCENARIOS if not args.only or n in args.only]
     jobs = [(name, args.seed * 1_000_003 + k) for name in names for k in range(args.orgs)]

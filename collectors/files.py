@@ -16,7 +16,12 @@ from pathlib import Path
 import polars as pl
 
 from warehouse.errors import InputError, quote
-from warehouse.impact.config import MAX_RAMP_WEEKS
+from warehouse.impact.config import (
+    MAX_RAMP_WEEKS,
+    MAX_WINDOW_WEEKS,
+    MIN_WINDOW_WEEKS,
+    check_plan_metric,
+)
 from warehouse.schema import DEPLOYMENT_STATUSES, ENTITIES, Entity, Kind, parse_cohorts
 from warehouse.validation import check_regex
 
@@ -287,6 +292,17 @@ def _check_initiatives(frame: pl.DataFrame, rows: pl.Series, path: str) -> None:
                 check_regex(row.get(column))
             except ValueError as exc:
                 fail(column, str(exc))
+        try:
+            check_plan_metric(row.get("primary_metric"))
+        except ValueError as exc:
+            fail("primary_metric", str(exc))
+        window = row.get("window_weeks")
+        if window is not None and not MIN_WINDOW_WEEKS <= window <= MAX_WINDOW_WEEKS:
+            fail("window_weeks",
+                 f"{window} is not a number of weeks from {MIN_WINDOW_WEEKS} to {MAX_WINDOW_WEEKS}")
+        margin = row.get("equivalence_margin")
+        if margin is not None and not 0 < margin < 1:
+            fail("equivalence_margin", f"{margin} is not a relative margin between 0 and 1 (0.1 = ±10%)")
 
 
 def _typed(values: pl.Series, kind: Kind, rows: pl.Series, path: str) -> pl.Series:

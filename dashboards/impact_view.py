@@ -15,6 +15,7 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from warehouse.impact.measures import BY_NAME, STAGES
+from warehouse.impact.summary import verdict_words
 
 # A base this small makes any relative change a four-digit percentage: show the absolute one.
 NEAR_ZERO = 0.25
@@ -68,7 +69,6 @@ def interval(row: dict) -> str:
 
 
 METHODS = {"did": "difference-in-differences", "its": "time series", "before_after": "before/after"}
-ADJUSTMENTS = {"holm": "Holm", "bh": "Benjamini-Hochberg", "fdr_bh": "Benjamini-Hochberg"}
 GROUPS = {"treated teams": "adopting teams", "org": "whole org"}
 
 
@@ -79,13 +79,29 @@ def p_value(value: float | None) -> str:
 
 
 def adjusted(row: dict) -> str:
-    """The adjusted p-value the verdict follows, with the adjustment and its family size."""
+    """The p-value the verdict follows: the test's own for the primary metric, Holm's over the
+    other DORA metrics (with the family's size) for a secondary one; none on other rows."""
     q = row.get("p_adjusted")
     if q is None:
         return "–"
-    how = ADJUSTMENTS.get(row.get("adjustment") or "", row.get("adjustment") or "")
+    if row.get("role") != "secondary":
+        return p_value(q)
     size = row.get("family_size")
-    return f"{p_value(q)} ({how}" + (f", {size} endpoints)" if size else ")")
+    return f"{p_value(q)} (Holm" + (f", {size} metrics)" if size else ")")
+
+
+def tested(row: dict) -> str:
+    """The test a difference-in-differences verdict rests on: the trend-adjusted estimate."""
+    value, lo, hi = (row.get(k) for k in ("trend_adjusted_change", "trend_adjusted_ci_low",
+                                          "trend_adjusted_ci_high"))
+    if row.get("method") != "did":
+        return "–"
+    return "–" if None in (value, lo, hi) else f"{value:+.1%} ({lo:+.1%} to {hi:+.1%})"
+
+
+def detectable(row: dict) -> str:
+    mde = row.get("mde")
+    return "–" if mde is None else f"±{mde:.0%}"
 
 
 def table(rows: list[dict]) -> pl.DataFrame:
@@ -93,16 +109,19 @@ def table(rows: list[dict]) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "Metric": [label(r["metric"]) for r in rows],
-            "Endpoint": [r.get("endpoint") or "–" for r in rows],
+            # primary / secondary / descriptive / exploratory (warehouse/impact/multiplicity.py)
+            "Endpoint": [r.get("role") or "–" for r in rows],
             "Group": [GROUPS.get(r["group"], r["group"]) for r in rows],
             "Method": [METHODS.get(r["method"], r["method"]) for r in rows],
             "Without the initiative": [number(r["metric"], counterfactual(r)) for r in rows],
             "Adopters, after": [number(r["metric"], r.get("after")) for r in rows],
             "Change": [change(r) for r in rows],
             "95% interval (relative)": [interval(r) for r in rows],
+            "Trend taken out (the test)": [tested(r) for r in rows],
             "p": [p_value(r.get("p_value")) for r in rows],
             "p adjusted": [adjusted(r) for r in rows],
-            "Verdict": [r.get("verdict") or "–" for r in rows],
+            "Detectable (mde)": [detectable(r) for r in rows],
+            "Verdict": [verdict_words(r) for r in rows],
             "Why": [r.get("reason") or "" for r in rows],
         },
         schema_overrides={"Why": pl.String},

@@ -391,12 +391,16 @@ def teams() -> None:
 
 ESTIMATE_COLUMNS = {
     "Verdict": st.column_config.TextColumn("Verdict", width="medium"),
-    "Why": st.column_config.TextColumn("Why (inconclusive, or not called after adjustment)", width="large"),
+    "Why": st.column_config.TextColumn("Why (no verdict, inconclusive, or not called after Holm)",
+                                       width="large"),
     "p adjusted": st.column_config.TextColumn(
-        "p adjusted", help="Holm over the primary endpoints, Benjamini-Hochberg over the secondary ones: "
-        "a call needs the adjusted p-value under 0.05"),
+        "p adjusted", help="the primary metric's test at 5%; once it is called, Holm over the other DORA "
+        "metrics: a call needs this p-value under 0.05"),
     "Endpoint": st.column_config.TextColumn(
-        "Endpoint", help="primary: the throughput and instability factors; secondary: each metric"),
+        "Endpoint", help="primary: the metric the plan registers; secondary: the other DORA metrics, tested "
+        "once the primary is called; descriptive and exploratory rows carry no verdict"),
+    "Detectable (mde)": st.column_config.TextColumn(
+        "Detectable (mde)", help="the smallest change the row's test finds 80% of the time at 5%"),
 }
 
 
@@ -480,7 +484,8 @@ def initiatives() -> None:
         # columns a reader needs to follow each verdict.
         impact_view.table(shown.to_dicts()).select(
             "Metric", "Endpoint", "Without the initiative", "Adopters, after", "Change", "Verdict",
-            "95% interval (relative)", "p adjusted", "Why", "Method"),
+            "95% interval (relative)", "Trend taken out (the test)", "p adjusted", "Detectable (mde)", "Why",
+            "Method"),
         hide_index=True, width="stretch",
         height=ROW_PX * (shown.height + 1) + 3, column_config=ESTIMATE_COLUMNS,
     )

@@ -23,6 +23,8 @@ TREATED, ORG = "treated teams", "org"
 
 SPARKS = "▁▂▃▄▅▆▇█"
 VERDICT_STYLE = {"improved": "green", "worsened": "red", "no detectable change": "", "inconclusive": "yellow"}
+ROLE_NAMES = {"primary": "primary", "secondary": "then (Holm)", "descriptive": "descriptive",
+              "exploratory": "exploratory"}
 METHOD_NAMES = {"did": "diff-in-diff", "its": "time series", "before_after": "before/after"}
 
 
@@ -46,8 +48,23 @@ def _level(value: float | None, unit: str) -> str:
 
 
 def _verdict(row: dict) -> str:
-    style = VERDICT_STYLE[row["verdict"]]
-    return f"[{style}]{row['verdict']}[/{style}]" if style else row["verdict"]
+    from warehouse.impact.summary import verdict_words
+
+    text = verdict_words(row)
+    style = VERDICT_STYLE.get(row.get("verdict") or "", "")
+    return f"[{style}]{text}[/{style}]" if style else text
+
+
+def _test(row: dict) -> str:
+    """The estimate the verdict rests on: trend-adjusted for difference-in-differences."""
+    if row["method"] != "did":
+        return "= plain"
+    if row.get("trend_adjusted_change") is None:
+        return "–"
+    return (
+        f"{_pct(row['trend_adjusted_change'])} ({_pct(row['trend_adjusted_ci_low'])} to "
+        f"{_pct(row['trend_adjusted_ci_high'])})"
+    )
 
 
 def _pre_trend(row: dict) -> str:
@@ -59,14 +76,17 @@ def _pre_trend(row: dict) -> str:
 
 
 def _adjusted(row: dict) -> str:
-    if row.get("p_adjusted") is None:
+    if row.get("p_test") is None:
         return "–"
-    return f"{row['p_adjusted']:.3g} ({row.get('adjustment') or 'none'})"
+    if row.get("role") == "secondary" and row.get("p_adjusted") is not None:
+        return f"{row['p_test']:.3g} (Holm {row['p_adjusted']:.3g})"
+    return f"{row['p_test']:.3g}"
 
 
 def _estimates_table(result: ImpactResult, group: str) -> Table | None:
     rows = [r for r in result.rows() if r["group"] == group]
-    primary = [r for r in rows if r["primary"] and r["family"] in ("throughput", "instability", "factor")]
+    headline = ("throughput", "instability", "factor")
+    primary = [r for r in rows if r["primary"] and (r["family"] in headline or r.get("role") == "primary")]
     if not primary:
         return None
     naive = {r["metric"]: r for r in rows if r["method"] == "before_after"}
@@ -74,32 +94,38 @@ def _estimates_table(result: ImpactResult, group: str) -> Table | None:
     table = Table(title=f"{title}: primary estimates", title_justify="left")
     for header in (
         "metric",
+        "tested",
         "method",
         "before",
         "after",
         "change",
         "95% CI",
-        "p",
-        "p adjusted",
+        "trend taken out (the test)",
+        "p of the test",
+        "mde",
         "n before/after",
         "verdict",
         "pre-trend",
         "before/after (reference)",
     ):
-        table.add_column(header, justify="left" if header in ("metric", "method", "verdict") else "right")
-    for r in primary:
+        left = header in ("metric", "tested", "method", "verdict")
+        table.add_column(header, justify="left" if left else "right")
+    first = [r for r in primary if r.get("role") == "primary"]
+    for r in first + [r for r in primary if r not in first]:
         ref = naive.get(r["metric"])
         reference = "–" if ref is None or ref is r else _pct(ref["relative_change"])
         table.add_row(
             r["metric"],
+            ROLE_NAMES.get(r.get("role"), "–"),
             METHOD_NAMES[r["method"]],
             _level(r["before"], r["unit"]),
             _level(r["after"], r["unit"]),
             _pct(r["relative_change"]),
             f"{_pct(r['ci_low'])} to {_pct(r['ci_high'])}",
-            "–" if r["p_value"] is None else f"{r['p_value']:.3g}",
-            # The verdict follows the adjusted value (Holm or BH within its family).
+            _test(r),
+            # The verdict follows the test's p: the primary at 5%, then Holm over the rest.
             _adjusted(r),
+            "–" if r.get("mde") is None else f"±{r['mde'] * 100:.0f}%",
             f"{r['n_before']}/{r['n_after']}",
             _verdict(r),
             _pre_trend(r),
@@ -116,7 +142,8 @@ def _stages_table(result: ImpactResult) -> Table | None:
     if not stages:
         return None
     table = Table(
-        title="Where the time goes: lead-time stages and handoffs per pull request", title_justify="left"
+        title="Where the time goes: lead-time stages and handoffs per pull request (descriptive)",
+        title_justify="left",
     )
     for header in (
         "stage / handoff",
@@ -126,11 +153,9 @@ def _stages_table(result: ImpactResult) -> Table | None:
         "change",
         "95% CI",
         "hours added",
-        "verdict",
+        "mde",
     ):
-        table.add_column(
-            header, justify="left" if header in ("stage / handoff", "method", "verdict") else "right"
-        )
+        table.add_column(header, justify="left" if header in ("stage / handoff", "method") else "right")
     for s in stages:
         unit = "hours" if s["added_hours"] is not None or s["metric"].endswith(("_time", "_wait")) else ""
         table.add_row(
@@ -141,7 +166,7 @@ def _stages_table(result: ImpactResult) -> Table | None:
             _pct(s["relative_change"]),
             f"{_pct(s['ci_low'])} to {_pct(s['ci_high'])}",
             "–" if s["added_hours"] is None else f"{s['added_hours']:+.1f} h",
-            _verdict({"verdict": s["verdict"]}),
+            "–" if s.get("mde") is None else f"±{s['mde'] * 100:.0f}%",
         )
     return table
 
@@ -205,12 +230,31 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         name: Annotated[str | None, typer.Argument(help="Only this initiative.")] = None,
         window_weeks: Annotated[
-            int,
-            typer.Option("--window-weeks", min=4, max=260, help="Weeks compared on each side of adoption."),
-        ] = DEFAULT_WINDOW_WEEKS,
+            int | None,
+            typer.Option(
+                "--window-weeks",
+                min=4,
+                max=260,
+                help=f"Weeks compared on each side of adoption (default: the plan's, else "
+                f"{DEFAULT_WINDOW_WEEKS}); another than the plan's makes the analysis exploratory.",
+            ),
+        ] = None,
+        primary_metric: Annotated[
+            str | None,
+            typer.Option(
+                "--primary-metric",
+                help="Judge this metric first instead of the plan's: the analysis is then exploratory.",
+            ),
+        ] = None,
         fmt: Annotated[Format, typer.Option("--format", help="table or json.")] = Format.table,
     ) -> None:
         """Before/after effect of initiatives: primary estimates with 95% intervals and verdicts."""
+        from warehouse.impact.config import check_plan_metric
+
+        try:
+            check_plan_metric(primary_metric)
+        except ValueError as exc:
+            raise UserError(f"--primary-metric: {exc}") from None
         from warehouse.impact import ROW_KEYS, UnknownInitiative, run
 
         context: AppContext = ctx.obj
@@ -219,7 +263,7 @@ def register(app: typer.Typer) -> None:
         except FileNotFoundError as exc:
             raise UserError(str(exc)) from None
         try:
-            results = run(wh, context.config, name, window_weeks)
+            results = run(wh, context.config, name, window_weeks, primary_metric=primary_metric)
         except UnknownInitiative as exc:
             raise UserError(str(exc)) from None
         finally:

@@ -6,7 +6,9 @@ each webhook batch, the demo. In order:
 2. attribution: the named cause of every incident resolved again (warehouse/attribution.py),
    since evidence arrives in any order;
 3. the precomputed tables brought up to date with what the loads queued
-   (warehouse/precompute.py), so a reader sees the new rows at once.
+   (warehouse/precompute.py), so a reader sees the new rows at once;
+4. the initiatives' analysis plans recorded with the date each was first seen
+   (warehouse/impact/plans.py), so a plan changed later is known as a departure.
 
 Running it when nothing was loaded costs a few queries and changes nothing; running it after
 an edit of `[teams]` moves the repositories to their new owners.
@@ -18,10 +20,11 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from collectors.config import SourcesSettings
 from collectors.teams import own_repositories
+from dora_impact_app.config import Config
 from warehouse import attribution
 from warehouse.db import LoadCounts, Warehouse
+from warehouse.impact.plans import record_current
 from warehouse.metrics import prepare
 from warehouse.precompute import refresh
 
@@ -38,7 +41,7 @@ class AfterLoad:
         return attribution.incident_summary(self.incidents) if self.incidents is not None else None
 
 
-def after_load(wh: Warehouse, config: SourcesSettings, *, count_incidents: bool = False) -> AfterLoad:
+def after_load(wh: Warehouse, config: Config, *, count_incidents: bool = False) -> AfterLoad:
     """Ownership, attribution, refresh (module docstring). A failed refresh leaves the
     precomputed tables stale, which readers detect and compute around (same numbers, slower):
     it is a warning, never a failure of the load that committed."""
@@ -48,6 +51,7 @@ def after_load(wh: Warehouse, config: SourcesSettings, *, count_incidents: bool 
     if wh.precomputes:
         try:
             refresh(wh, config.metrics)
+            record_current(wh, config.initiatives)
         except duckdb.Error as exc:
             done.warnings.append(f"precomputed tables not refreshed: {exc}")
     if count_incidents:

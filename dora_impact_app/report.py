@@ -103,6 +103,7 @@ def active_initiatives(wh: Warehouse, config: Config, period: Period) -> tuple[l
     """(verdicts of the initiatives active in the period, every initiative's start for charts)."""
     from warehouse.impact import run, stage_breakdown
     from warehouse.impact.initiatives import resolve
+    from warehouse.impact.summary import verdict_words
 
     starts = [{"name": i.name, "started_on": i.started_on.isoformat()} for i in resolve(wh, config)]
     active = []
@@ -112,7 +113,7 @@ def active_initiatives(wh: Warehouse, config: Config, period: Period) -> tuple[l
             continue
         group = "org" if ini.org_wide else "treated teams"
         estimates = [
-            r for r in result.rows()
+            {**r, "verdict_words": verdict_words(r)} for r in result.rows()
             if r["primary"] and r["group"] == group and r["metric"] in LABELS
         ]
         stages = [s for s in stage_breakdown(result.impact, group) if s.get("added_hours") is not None]

@@ -11,14 +11,15 @@ import polars as pl
 import pytest
 
 from warehouse.impact import did
-from warehouse.impact.analysis import ORG, TREATED, Judged, _adjust
+from warehouse.impact.analysis import ORG, TREATED, Judged
 from warehouse.impact.design import build
 from warehouse.impact.estimate import Estimate
 from warehouse.impact.event_study import TrendCheck
 from warehouse.impact.initiatives import CohortSpec, Initiative
 from warehouse.impact.measures import BY_NAME, PANEL_COLUMNS
-from warehouse.impact.multiplicity import adjusted
+from warehouse.impact.multiplicity import decide, holm
 from warehouse.impact.panel import Panel, from_frame
+from warehouse.impact.verdict import RowTest, mde
 
 MONDAY = date(2024, 1, 1)
 
@@ -85,72 +86,88 @@ def test_a_team_that_stops_deploying_keeps_its_zero_weeks():
     assert late["active"].tolist() == [[1, 1, 1, 1], [0, 0, 1, 1]]
 
 
-def test_holm_and_benjamini_hochberg_by_hand():
+def judged(group: str, metric: str, p: float, theta: float = 0.2, method: str = "did") -> Judged:
+    """A row as verdict.judge leaves it: called alone on its test (here, the trend-adjusted one)."""
+    est = Estimate(method, metric, theta=theta, low=theta - 0.1, high=theta + 0.1, p_value=p)
+    j = Judged(group, est, "worsened" if p < 0.05 else "no detectable change", None, primary=True)
+    if method == "did":
+        j.trend = TrendCheck(adjusted=theta, adjusted_low=theta - 0.1, adjusted_high=theta + 0.1, adjusted_p=p)
+    return j
+
+
+def family(primary_p: float, *secondary: float) -> list[Judged]:
+    names = ("lead_time", "recovery_time", "change_fail_rate", "rework_rate", "throughput", "instability")
+    return [judged(TREATED, "deployment_frequency", primary_p)] + [
+        judged(TREATED, name, p) for name, p in zip(names, secondary, strict=False)
+    ]
+
+
+def test_holm_by_hand():
     # Holm: sorted p times (m - rank + 1), made non-decreasing.
-    assert adjusted([0.04, 0.01], "holm") == pytest.approx([0.04, 0.02])
-    assert adjusted([0.03, 0.04], "holm") == pytest.approx([0.06, 0.06])  # max(0.06, 0.04)
-    # BH: p * m / rank, made non-increasing from the top: q-values.
-    assert adjusted([0.01, 0.02, 0.03, 0.5], "fdr_bh") == pytest.approx([0.04, 0.04, 0.04, 0.5])
-    assert adjusted([0.001, 0.04, 0.045, 0.2], "fdr_bh") == pytest.approx([0.004, 0.06, 0.06, 0.2])
+    assert holm([0.04, 0.01]) == pytest.approx([0.04, 0.02])
+    assert holm([0.03, 0.04]) == pytest.approx([0.06, 0.06])  # max(0.06, 0.04)
 
 
-def judged(group: str, metric: str, p: float, theta: float = 0.2) -> Judged:
-    est = Estimate("did", metric, theta=theta, low=theta - 0.1, high=theta + 0.1, p_value=p)
-    return Judged(group, est, "worsened", None)
-
-
-def test_a_did_row_enters_its_family_with_the_larger_of_its_two_p_values():
-    # Plain p 0.001, but 0.03 once the pre-adoption trend is taken out: the family sees 0.03
-    # (intersection-union), so BH over (0.03, 0.04) gives 0.04 for both: both called.
-    rows = [judged(TREATED, "lead_time", 0.001), judged(TREATED, "pickup_time", 0.04)]
-    rows[0].trend = TrendCheck(adjusted=0.15, adjusted_p=0.03)
-    _adjust(rows)
-    assert [j.p_adjusted for j in rows] == pytest.approx([0.04, 0.04])  # BH of (0.03, 0.04)
-    assert [j.verdict for j in rows] == ["worsened", "worsened"]
-    rows = [judged(TREATED, "lead_time", 0.001), judged(TREATED, "pickup_time", 0.2)]
-    rows[0].trend = TrendCheck(adjusted=0.15, adjusted_p=0.03)
-    _adjust(rows)
-    assert [j.p_adjusted for j in rows] == pytest.approx([0.06, 0.2])  # 0.03 * 2 / 1
-    assert rows[0].verdict == "no detectable change"
-    assert rows[0].reason == (
-        "p = 0.001 alone (0.03 with the pre-adoption trend taken out), 0.06 after "
-        "Benjamini-Hochberg adjustment over 2 secondary endpoints"
-    )
-    # An adjusted estimate significant the other way is no evidence for this side at all: the
-    # row enters with p = 1, so it cannot lower the others' q-values (0.04 * 2 / 1 = 0.08).
-    rows = [judged(TREATED, "lead_time", 0.001), judged(TREATED, "pickup_time", 0.04)]
-    rows[0].trend = TrendCheck(adjusted=-0.3, adjusted_p=0.001)
-    _adjust(rows)
-    assert [j.p_adjusted for j in rows] == pytest.approx([1.0, 0.08])
-
-
-def test_verdicts_follow_the_adjusted_p_values_per_family():
-    rows = [
-        judged(TREATED, "throughput", 0.03),
-        judged(TREATED, "instability", 0.04),
-        judged(TREATED, "lead_time", 0.001),
-        judged(TREATED, "deployment_frequency", 0.04),
-        judged(TREATED, "pickup_time", 0.045),
-        judged(TREATED, "review_time", 0.2),
-        judged(ORG, "throughput", 0.01),  # another group: its own family
-        judged(ORG, "instability", 0.04),
-    ]
-    rows[5].verdict = "no detectable change"
-    _adjust(rows)
-    assert [j.p_adjusted for j in rows] == pytest.approx([0.06, 0.06, 0.004, 0.06, 0.06, 0.2, 0.02, 0.04])
-    assert [j.family_size for j in rows] == [2, 2, 4, 4, 4, 4, 2, 2]
+def test_the_primary_metric_is_judged_alone_at_5_percent_then_holm_over_the_rest():
+    rows = family(0.03, 0.001, 0.02, 0.04, 0.3)
+    decide(rows, "deployment_frequency", TREATED, ORG, "did")
+    assert [j.role for j in rows] == ["primary"] + ["secondary"] * 4
+    # 0.001 x 4, 0.02 x 3, 0.04 x 2, 0.3 x 1 (non-decreasing): 0.004, 0.06, 0.08, 0.3.
+    assert [j.p_adjusted for j in rows] == pytest.approx([0.03, 0.004, 0.06, 0.08, 0.3])
     assert [j.verdict for j in rows] == [
-        "no detectable change",
-        "no detectable change",
-        "worsened",
-        "no detectable change",
-        "no detectable change",
-        "no detectable change",
-        "worsened",
-        "worsened",
+        "worsened", "worsened", "no detectable change", "no detectable change", "no detectable change",
     ]
-    assert rows[0].reason == "p = 0.03 alone, 0.06 after Holm adjustment over 2 primary endpoints"
-    assert rows[3].reason.endswith("after Benjamini-Hochberg adjustment over 4 secondary endpoints")
+    assert rows[2].reason == (
+        "p = 0.02 alone, 0.06 after Holm's adjustment over the 4 DORA metrics tested after the primary one"
+    )
+
+
+def test_the_other_metrics_are_not_tested_unless_the_primary_is_called():
+    rows = family(0.06, 0.0001, 0.001)
+    decide(rows, "deployment_frequency", TREATED, ORG, "did")
+    assert [j.verdict for j in rows] == ["no detectable change", None, None]
+    assert rows[1].reason.startswith("not tested: the other DORA metrics are tested only once the primary")
+    # Another primary registered: the same rows, another order.
+    rows = family(0.06, 0.0001, 0.001)
+    decide(rows, "lead_time", TREATED, ORG, "did")
+    assert [j.role for j in rows] == ["secondary", "primary", "secondary"]
+    assert [j.verdict for j in rows] == ["no detectable change", "worsened", "worsened"]
+    assert [j.p_adjusted for j in rows] == pytest.approx([0.06, 0.0001, 0.002])
+
+
+def test_the_test_is_the_trend_adjusted_estimate_alone():
+    # Plain p 0.001, 0.2 with the trend taken out: the row's test p is 0.2.
+    j = judged(TREATED, "lead_time", 0.001)
+    j.trend = TrendCheck(adjusted=0.05, adjusted_low=-0.03, adjusted_high=0.13, adjusted_p=0.2)
+    assert j.test_p == 0.2 and j.test.trend_adjusted
+    # The time series has no trend adjustment: its own p.
+    assert judged(ORG, "lead_time", 0.01, method="its").test_p == 0.01
+
+
+def test_references_stages_and_org_rows():
+    rows = family(0.01, 0.01) + [
+        judged(TREATED, "pickup_time", 0.001),  # a stage: descriptive unless it is the primary
+        judged(TREATED, "deployment_frequency", 0.001, method="its"),
+        judged(ORG, "deployment_frequency", 0.01),  # the adopters' row rescaled: same test
+        judged(ORG, "lead_time", 0.001, method="before_after"),
+    ]
+    rows[-3].primary = rows[-1].primary = False
+    decide(rows, "deployment_frequency", TREATED, ORG, "did")
+    assert [j.role for j in rows] == ["primary", "secondary", "descriptive", "descriptive", "primary", "descriptive"]
+    assert [j.verdict for j in rows] == ["worsened", "worsened", None, None, "worsened", None]
+    rows = [judged(TREATED, "pickup_time", 0.001)]
+    decide(rows, "pickup_time", TREATED, ORG, "did")
+    assert (rows[0].role, rows[0].verdict) == ("primary", "worsened")
+
+
+def test_the_mde_is_80_percent_power_at_5_percent_from_the_tests_error():
+    # z: 1.959964 + 0.841621 = 2.801585; with se 0.05, 0.14008 on the log scale.
+    test = RowTest(0.0, -0.098, 0.098, 1.0, 0.05, None, False)
+    assert mde(test) == pytest.approx(2.801585 * 0.05, rel=1e-5)
+    # t with 10 df: 2.228139 + 0.879058.
+    assert mde(RowTest(0.0, -0.1, 0.1, 1.0, 0.05, 10.0, False)) == pytest.approx(3.107197 * 0.05, rel=1e-5)
+    # No standard error: read off the interval's half-width over 1.96.
+    assert mde(RowTest(0.0, -0.098, 0.098, 1.0, None, None, False)) == pytest.approx(2.801585 * 0.05, rel=1e-4)
 
 
 def test_holm_written_out_equals_statsmodels():
@@ -159,7 +176,7 @@ def test_holm_written_out_equals_statsmodels():
     rng = np.random.default_rng(0)
     for _ in range(10):  # statsmodels' Holm runs gc.collect() per call: slow
         p = rng.uniform(0, 0.3, rng.integers(1, 8))
-        assert adjusted(list(p), "holm") == pytest.approx(list(multipletests(p, method="holm")[1]))
+        assert holm(list(p)) == pytest.approx(list(multipletests(p, method="holm")[1]))
 
 
 def test_durations_under_the_floor_are_counted_and_flagged(db):

@@ -54,16 +54,18 @@ def test_breakdown_trend_by_hand():
 
 
 def test_org_row_pre_trend_flag_agrees_with_its_verdict():
-    # Adopting teams speeding up before adoption: both rows fail the same check.
+    # Adopting teams speeding up before adoption: both rows fail the same check, and both rest
+    # on the same trend-adjusted test, which takes the drift out: no call on either.
     rng = np.random.default_rng(2)
     weeks = np.arange(40)
     rates = np.exp(np.log(8) + np.where(np.arange(12)[:, None] < 4, 0.03 * weeks[None, :], 0))
     panel = hand_panel({"deployments": rng.poisson(rates).tolist()}, [f"t{i:02d}" for i in range(12)])
-    rows = rows_of(panel, initiative([f"t{i:02d}" for i in range(4)], 20), window=20)
+    ini = initiative([f"t{i:02d}" for i in range(4)], 20, primary="deployment_frequency")
+    rows = rows_of(panel, ini, window=20)
     for group in (TREATED, ORG):
         row = primary(rows, "deployment_frequency", group)
-        assert row["pre_trend_ok"] is False and row["verdict"] == "inconclusive", row
-        assert row["reason"].startswith("pre-trend check failed")
+        assert row["pre_trend_ok"] is False and row["verdict"] == "no detectable change", row
+        assert row["role"] == "primary" and row["ci_low"] > 0  # the plain estimate alone would call it
         assert row["pre_trend_per_week"] == pytest.approx(math.expm1(0.03), abs=0.012)
     treated, org = primary(rows, "deployment_frequency"), primary(rows, "deployment_frequency", ORG)
     assert treated["pre_trend_p"] == org["pre_trend_p"]

@@ -178,7 +178,10 @@ def test_the_two_parts_cover_a_null_truth_over_simulated_orgs():
     called = 0
     for seed in range(30):
         panel, ini = simulate(ZERO_NULL, np.random.default_rng(100 + seed))
-        impact = analyse(panel, ini, [ini], window_weeks=26, resamples=199, seed=seed, metrics=("pickup_time",))
+        impact = analyse(
+            panel, ini, [ini], window_weeks=26, resamples=199, seed=seed, metrics=("pickup_time",),
+            primary_metric="pickup_time",  # a stage carries a verdict only as the plan's primary
+        )
         rows = impact.rows()
         row = next(r for r in rows if r["method"] == "did" and r["group"] == TREATED)
         assert row["floor_sensitive"] is True
@@ -204,7 +207,10 @@ def test_a_floored_improvement_against_longer_positive_waits_is_withheld_in_the_
     withheld = 0
     for seed in range(20):
         panel, ini = simulate(scenario, np.random.default_rng(200 + seed))
-        impact = analyse(panel, ini, [ini], window_weeks=26, resamples=199, seed=seed, metrics=("pickup_time",))
+        impact = analyse(
+            panel, ini, [ini], window_weeks=26, resamples=199, seed=seed, metrics=("pickup_time",),
+            primary_metric="pickup_time",  # a stage carries a verdict only as the plan's primary
+        )
         for row in (r for r in impact.rows() if r["method"] == "did"):
             against = row["positive_p"] < 0.05 and row["positive_change"] > 0
             assert row["relative_change"] < 0  # the floored mean reads as an improvement

@@ -21,16 +21,27 @@ def test_a_near_zero_count_changes_absolutely():
     assert change(row) == "+0.96 (0.08 → 1.04 reviews from outside the author's team per PR)"
 
 
-def test_the_table_names_the_endpoint_and_the_adjusted_p_value():
+def test_the_table_names_the_role_the_test_and_the_detectable_effect():
     row = {"metric": "lead_time", "method": "did", "after": 24.5, "relative_change": 0.084, "ci_low": 0.0,
            "ci_high": 0.176, "group": "treated teams", "verdict": "no detectable change", "p_value": 0.0497,
-           "p_adjusted": 0.0994, "adjustment": "bh", "family_size": 11, "endpoint": "secondary",
-           "reason": "p = 0.0497 alone, 0.0994 after Benjamini-Hochberg adjustment over 11 secondary endpoints"}
+           "trend_adjusted_change": 0.07, "trend_adjusted_ci_low": -0.02, "trend_adjusted_ci_high": 0.17,
+           "p_test": 0.0497, "p_adjusted": 0.0994, "family_size": 2, "role": "secondary", "mde": 0.1234,
+           "reason": "p = 0.0497 alone, 0.0994 after Holm's adjustment over the 2 DORA metrics"}
     shown = table([row]).row(0, named=True)
     assert (shown["Endpoint"], shown["Group"], shown["Method"]) == (
         "secondary", "adopting teams", "difference-in-differences")
-    assert (shown["p"], shown["p adjusted"]) == ("0.050", "0.099 (Benjamini-Hochberg, 11 endpoints)")
+    assert (shown["p"], shown["p adjusted"]) == ("0.050", "0.099 (Holm, 2 metrics)")
+    assert shown["Trend taken out (the test)"] == "+7.0% (-2.0% to +17.0%)"
+    assert (shown["Detectable (mde)"], shown["Verdict"]) == (
+        "±12%", "no change larger than ±12% could have been seen")
     assert shown["Why"].startswith("p = 0.0497 alone")
+    # Inside a declared margin: at most that.
+    equivalent = table([{**row, "equivalent": True, "equivalence_margin": 0.2}]).row(0, named=True)
+    assert equivalent["Verdict"] == "at most ±20% (equivalent)"
+    # A descriptive or exploratory row carries no verdict word.
+    assert table([{**row, "verdict": None, "role": "descriptive"}]).row(0, named=True)["Verdict"] == "–"
+    assert table([{**row, "verdict": None, "exploratory": True}]).row(0, named=True)["Verdict"] == (
+        "– (exploratory)")
 
 
 def test_rates_are_percentages_everywhere():

@@ -174,6 +174,9 @@ INITIATIVES = Entity(
         _c("description"),
         _c("adoption_environment"),
         _c("adoption_workflow"),
+        _c("primary_metric"),
+        _c("window_weeks", I),
+        _c("equivalence_margin", Kind.FLOAT),
     ),
 )
 

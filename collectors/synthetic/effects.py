@@ -17,6 +17,8 @@ WEEK_H = 7 * 24.0
 INJECTED_EFFECTS: dict[str, dict[str, Any]] = {
     "deploy-platform": {
         "kind": "deploy platform",
+        # The analysis plan (docs/impact-method.md): the metric it is judged on first.
+        "primary_metric": "deployment_frequency",
         "cohorts": [
             {"teams": ["checkout", "payments", "marketplace"], "weeks_before_end": 52},
             {"teams": ["search", "catalog", "billing"], "weeks_before_end": 42},
@@ -60,6 +62,7 @@ INJECTED_EFFECTS: dict[str, dict[str, Any]] = {
     },
     "preview-environments": {
         "kind": "environments",
+        "primary_metric": "lead_time",
         # Six teams: below four on a side no difference-in-differences verdict is given, and
         # with four the adopters' own baseline drift too often explains a call away.
         "cohorts": [{"teams": ["growth", "mobile", "fulfilment", "identity", "loyalty", "content"],
@@ -87,6 +90,7 @@ INJECTED_EFFECTS: dict[str, dict[str, Any]] = {
     },
     "developer-portal": {
         "kind": "portal",
+        "primary_metric": "lead_time",
         # Rolled out well before the paved paths, to the busiest product teams; its window
         # (26 weeks either side) ends before the deploy platform starts, so neither confounds
         # the other.

@@ -567,5 +567,6 @@ class History:
                 "description": spec["description"],
                 "adoption_environment": spec.get("adoption_environment"),
                 "adoption_workflow": spec.get("adoption_workflow"),
+                "primary_metric": spec.get("primary_metric"),
             })
         return INITIATIVES.frame(rows)

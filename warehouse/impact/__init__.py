@@ -15,6 +15,7 @@ import polars as pl
 from warehouse.db import Warehouse
 from warehouse.impact import adoption as adoption_mod
 from warehouse.impact import event_study as event_study_mod
+from warehouse.impact import plans
 from warehouse.impact.analysis import (
     DEFAULT_RESAMPLES,
     DEFAULT_WINDOW_WEEKS,
@@ -55,6 +56,7 @@ class ImpactResult:
     impact: InitiativeImpact
     adoption: adoption_mod.Adoption
     summary: list[str]
+    plan: plans.Registered | None = None
 
     @property
     def initiative(self) -> Initiative:
@@ -68,10 +70,13 @@ def run(
     wh: Warehouse,
     config: ImpactSettings,
     name: str | None = None,
-    window_weeks: int = DEFAULT_WINDOW_WEEKS,
+    window_weeks: int | None = None,
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 20240601,
+    primary_metric: str | None = None,
 ) -> list[ImpactResult]:
+    """window_weeks, primary_metric: None for each initiative's registered plan; another value
+    makes the analysis exploratory (estimates and intervals, no verdict word)."""
     initiatives = resolve(wh, config)
     chosen = initiatives
     if name is not None:
@@ -84,16 +89,25 @@ def run(
     results = []
     for initiative in chosen:
         curve = adoption_mod.measure(wh, initiative, panel.teams)
+        registered = plans.registered(wh, initiative)
+        used = {
+            **plans.plan_of(initiative),
+            "window_weeks": window_weeks or initiative.window,
+            "primary_metric": primary_metric or initiative.primary,
+        }
+        departs = plans.departures(registered.plan, used)
         impact = analyse(
             panel,
             initiative,
             initiatives,
-            window_weeks,
+            used["window_weeks"],
             resamples,
             seed,
             subgroups=adoption_mod.levels(curve),
+            primary_metric=used["primary_metric"],
+            exploratory=("departs from the registered plan: " + "; ".join(departs)) if departs else None,
         )
-        results.append(ImpactResult(impact, curve, summarise(impact, curve)))
+        results.append(ImpactResult(impact, curve, summarise(impact, curve, registered), registered))
     return results
 
 

@@ -30,7 +30,17 @@ from warehouse.impact.event_study import TrendCheck
 from warehouse.impact.initiatives import Initiative
 from warehouse.impact.measures import BY_NAME, FACTORS, MEASURES, METRIC_ORDER, Measure
 from warehouse.impact.panel import Panel
-from warehouse.impact.verdict import ALPHA, FLOOR_SHARE, MIN_VERDICT_TEAMS, floor_conflict, judge, thin_reason
+from warehouse.impact.verdict import (
+    ALPHA,
+    FLOOR_SHARE,
+    MIN_VERDICT_TEAMS,
+    RowTest,
+    decision,
+    floor_conflict,
+    judge,
+    mde,
+    thin_reason,
+)
 
 METHOD_RANK = {"did": 0, "its": 1, "before_after": 2}
 TREATED, ORG = "treated teams", "org"
@@ -58,6 +68,8 @@ ROW_KEYS = (
     "n_before",
     "n_after",
     "verdict",
+    "mde",
+    "exploratory",
 )
 
 
@@ -65,13 +77,24 @@ ROW_KEYS = (
 class Judged:
     group: str
     est: Estimate
-    verdict: str
+    verdict: str | None  # None: a descriptive or exploratory row (multiplicity.py)
     reason: str | None
     primary: bool = False
     trend: TrendCheck | None = None  # did: the pre-adoption evidence the verdict rests on
     thin: str | None = None
-    p_adjusted: float | None = None  # Holm (primary endpoints) or BH q-value (secondary)
+    p_adjusted: float | None = None  # the primary's own p, Holm's for the secondary metrics
     family_size: int = 0  # rows in its multiple-testing family
+    role: str = ""  # primary | secondary | descriptive | exploratory (multiplicity.ROLES)
+    mde: float | None = None  # log scale, of the row's test (verdict.mde), on the row's scale
+    equivalent: bool = False  # the test's interval lies inside the declared margin
+
+    @property
+    def test(self) -> RowTest:
+        return decision(self.est, self.trend)
+
+    @property
+    def test_p(self) -> float | None:
+        return self.test.p
 
 
 @dataclass
@@ -82,6 +105,8 @@ class InitiativeImpact:
     window_weeks: int
     notes: list[str] = field(default_factory=list)
     panel: Panel | None = None  # what it was estimated on, for the event-study chart
+    primary_metric: str = "lead_time"  # the plan's (or the analysis's, when exploratory)
+    exploratory: str | None = None  # how the analysis departs from the registered plan
 
     def rows(self) -> list[dict]:
         return [to_row(self.initiative, j, self.window_weeks) for j in self.judged]
@@ -190,9 +215,14 @@ def analyse(
     seed: int = 20240601,
     metrics: tuple[str, ...] | None = None,
     subgroups: dict[str, list[str]] | None = None,
+    primary_metric: str | None = None,
+    exploratory: str | None = None,
 ) -> InitiativeImpact:
     """subgroups: label -> adopting teams, each compared with the same comparison teams by
-    difference-in-differences only (e.g. teams by adoption level)."""
+    difference-in-differences only (e.g. teams by adoption level); always exploratory.
+    primary_metric: the plan's (default: the initiative's); exploratory: how this analysis
+    departs from the registered plan (its rows then carry no verdict word)."""
+    primary_metric = primary_metric or initiative.primary
     measures = [m for m in MEASURES if metrics is None or m.name in metrics]
     design = build(panel, initiative, others, window_weeks)
     notes = list(design.notes)
@@ -259,7 +289,9 @@ def analyse(
                 continue
             _levels(panel, m, spans, est)
             trend = _trend(panel, m, part, initiative.ramp_weeks, est, part_history)
-            keep(_judge_metric(label, m, est, trend))
+            j = _judge_metric(label, m, est, trend)
+            j.role = "exploratory"
+            keep(j)
 
     # Interrupted time series and before/after on each group's weekly series.
     for group, teams in groups.items():
@@ -298,21 +330,59 @@ def analyse(
             judged.append(Judged(group, est, v, reason, trend=trend))
 
     _mark_primary(judged)
-    _adjust(judged)
+    group = ORG if initiative.org_wide else TREATED
+    design_method = min(
+        (j.est.method for j in judged if j.primary and j.group == group),
+        key=METHOD_RANK.__getitem__,
+        default="did",
+    )
+    if exploratory:  # nothing is tested: every row is an estimate and its interval
+        for j in judged:
+            j.role = "exploratory"
+    else:
+        multiplicity.decide(judged, primary_metric, group, ORG, design_method)
     for j in judged:
         if j.est.method == "did" and j.verdict in ("improved", "worsened"):
-            # After the adjustment: the two parts are the same endpoint, not more of them.
+            # After the decision: the two parts are the same endpoint, not more of them.
             reason = floor_conflict(j.est)
             if reason:
                 j.verdict, j.reason = "inconclusive", reason
+        if j.role == "exploratory":
+            j.verdict = None
+            j.reason = f"exploratory: {exploratory or 'an adoption-level subgroup'}"
         if j.primary and j.group in (TREATED, ORG) and j.est.extra.get("floor_sensitive"):
             note = _floor_note(j)
             if note not in notes:
                 notes.append(note)
+        _detectable(j, initiative.equivalence_margin)
     order = {name: k for k, name in enumerate(METRIC_ORDER)}
     group_order = {TREATED: 0, **{label: k + 1 for k, label in enumerate(subgroups or {})}, ORG: 99}
     judged.sort(key=lambda j: (group_order[j.group], order.get(j.est.metric, 99), METHOD_RANK[j.est.method]))
-    return InitiativeImpact(initiative, design, judged, window_weeks, notes, panel)
+    return InitiativeImpact(
+        initiative, design, judged, window_weeks, notes, panel, primary_metric, exploratory
+    )
+
+
+def _detectable(j: Judged, margin: float | None) -> None:
+    """The row's minimum detectable effect, on its own scale, and the equivalence reading."""
+    test = j.test
+    if test.theta is None or test.low is None or not math.isfinite(test.low):
+        return
+    k = mde(test)
+    if k is None:
+        return
+    if test.trend_adjusted and j.group == ORG:
+        # The adjusted test is on the adopting teams' scale: rescaled like the org's estimate,
+        # or (the org's factors, no single function of the adopters') from the row's own error.
+        k = float(j.est.scale(np.array(k))) if j.est.scale is not None else mde(decision(j.est, None))
+    j.mde = k
+    if margin is not None and j.verdict == "no detectable change":
+        low, high = test.low, test.high
+        if test.trend_adjusted and j.group == ORG and j.est.scale is not None:
+            low, high = (float(j.est.scale(np.array(v))) for v in (low, high))
+        j.equivalent = math.log1p(-margin) < low and high < math.log1p(margin)
+        if j.equivalent:
+            j.est.extra["equivalence_margin"] = margin
 
 
 def _floor_note(j: Judged) -> str:
@@ -326,46 +396,6 @@ def _floor_note(j: Judged) -> str:
     if parts:
         return note + f"in two parts, free of the floor: {parts}"
     return note + "read its direction, and the share of instant events before and after, rather than its size"
-
-
-def _adjust(judged: list[Judged]) -> None:
-    """Adjusted p-values per (group, method, endpoint) family; a call needs adjusted p < 5%.
-    A difference-in-differences row enters with its robust p (_robust_p), so that the family's
-    error stays controlled when the groups drift apart, not only under parallel trends."""
-    families: dict[tuple[str, str, str], list[Judged]] = {}
-    for j in judged:
-        p = j.est.p_value
-        if p is not None and math.isfinite(p):
-            key = (j.group, j.est.method, multiplicity.endpoint(j.est.metric))
-            families.setdefault(key, []).append(j)
-    for (_, _, tier), members in families.items():
-        method = multiplicity.METHODS[tier]
-        qs = multiplicity.adjusted([_robust_p(m) for m in members], method)
-        for j, q in zip(members, qs, strict=True):
-            j.p_adjusted, j.family_size = q, len(members)
-            if j.verdict in ("improved", "worsened") and q >= ALPHA:
-                j.verdict = "no detectable change"
-                robust = _robust_p(j)
-                alone = f"p = {j.est.p_value:.3g} alone"
-                if robust > j.est.p_value:
-                    alone += f" ({robust:.3g} with the pre-adoption trend taken out)"
-                j.reason = (
-                    f"{alone}, {q:.3g} after {multiplicity.LABELS[method]} "
-                    f"adjustment over {len(members)} {tier} endpoints"
-                )
-
-
-def _robust_p(j: Judged) -> float:
-    """The p-value a call rests on: a did call must hold under parallel trends and under the
-    linear trend the pre-period allows, so its p is the larger of the two tests' (the
-    intersection-union test's), and that is what the multiple-testing adjustment sees."""
-    p = float(j.est.p_value)
-    t = j.trend
-    if t is None or t.adjusted is None or t.adjusted_p is None or not math.isfinite(t.adjusted_p):
-        return p
-    if j.est.theta is not None and t.adjusted * j.est.theta < 0:
-        return 1.0  # the adjusted estimate points the other way: no evidence for this side
-    return max(p, t.adjusted_p)
 
 
 def _mark_primary(judged: list[Judged]) -> None:
@@ -408,12 +438,20 @@ def to_row(initiative: Initiative, j: Judged, window_weeks: int) -> dict:
         "n_before": est.n_before,
         "n_after": est.n_after,
         "verdict": j.verdict,
+        "mde": _num(relative(j.mde)),
+        "exploratory": j.role == "exploratory",
         # extras
         "reason": j.reason,
+        # primary: judged first at 5%; secondary: Holm over the other DORA metrics once the
+        # primary is called; descriptive / exploratory: no verdict word (multiplicity.py).
+        "role": j.role,
+        "p_test": _num(j.test_p, 4),
+        "test": "trend-adjusted" if j.test.trend_adjusted else "plain",
         "p_adjusted": _num(j.p_adjusted, 4),
-        "endpoint": multiplicity.endpoint(est.metric),
-        "adjustment": multiplicity.METHODS[multiplicity.endpoint(est.metric)].replace("fdr_bh", "bh"),
+        "adjustment": {"primary": "none (primary, 5%)", "secondary": "holm"}.get(j.role),
         "family_size": j.family_size,
+        "equivalence_margin": initiative.equivalence_margin,
+        "equivalent": j.equivalent,
         "family": m.family if m else "factor",
         "unit": m.unit if m else "relative change (factor)",
         "higher_is": ("better" if (m.better if m else factor.better) > 0 else "worse"),

@@ -12,6 +12,20 @@ from warehouse.validation import Strict, check_regex
 
 # Imported initiatives are checked against the same bounds (collectors/files.py).
 MAX_RAMP_WEEKS = 520
+MIN_WINDOW_WEEKS, MAX_WINDOW_WEEKS = 4, 260
+# The metrics a plan may name as its primary one: the five DORA metrics, the two factors, the
+# lead-time stages and the handoff counts (warehouse/impact/measures.py's METRIC_ORDER).
+PLAN_METRICS = (
+    "deployment_frequency", "lead_time", "recovery_time", "change_fail_rate", "rework_rate",
+    "throughput", "instability", "coding_time", "pickup_time", "review_time", "deploy_wait",
+    "outside_reviews", "teams_per_change",
+)
+
+
+def check_plan_metric(value: str | None) -> str | None:
+    if value is not None and value not in PLAN_METRICS:
+        raise ValueError(f"unknown primary_metric {value!r} (use one of {', '.join(PLAN_METRICS)})")
+    return value
 
 
 class Cohort(Strict):
@@ -29,6 +43,12 @@ class InitiativeConfig(Strict):
     teams: list[str] = Field(default_factory=list)
     cohorts: list[Cohort] = Field(default_factory=list)  # staggered adoption
     ramp_weeks: int = Field(default=4, ge=0, le=MAX_RAMP_WEEKS)
+    # The analysis plan (docs/impact-method.md): the metric the initiative is judged on first
+    # (default by kind: warehouse/impact/initiatives.py's DEFAULT_PRIMARY), the weeks compared
+    # on each side, and optionally an equivalence margin (relative, 0.1 = ±10%).
+    primary_metric: str | None = None
+    window_weeks: int | None = Field(default=None, ge=MIN_WINDOW_WEEKS, le=MAX_WINDOW_WEEKS)
+    equivalence_margin: float | None = Field(default=None, gt=0, lt=1)
     ended_on: date | None = None
     description: str | None = None
     # Which deployments went through the new path (any that matches): regexes on the CI
@@ -37,6 +57,7 @@ class InitiativeConfig(Strict):
     adoption_environment: str | None = None
 
     _adoption_regex = field_validator("adoption_workflow", "adoption_environment")(check_regex)
+    _plan_metric = field_validator("primary_metric")(check_plan_metric)
 
     @model_validator(mode="after")
     def _has_a_start(self) -> InitiativeConfig:

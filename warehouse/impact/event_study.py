@@ -231,6 +231,8 @@ class TrendCheck:
     adjusted_low: float | None = None
     adjusted_high: float | None = None
     adjusted_p: float | None = None
+    adjusted_se: float | None = None
+    adjusted_df: float | None = None
     unruled: bool = False  # the call does not survive that adjustment
 
     @property
@@ -294,19 +296,14 @@ def check(
                     a_high,
                     a_p,
                 )
+                out.adjusted_se, out.adjusted_df = float(a_se), float(a_df)
+    # Whether the plain call survives the adjustment: shown, not a rule. The verdict rests on
+    # the trend-adjusted test alone (verdict.py), which keeps its 5% both under parallel
+    # trends (a linear drift of slope zero) and under any linear drift; asking the plain test
+    # to agree as well adds no protection and cost half the power (docs/impact-method.md).
     direction = _call(low, high)
-    if direction and out.adjusted is not None:
-        # A call must hold both under parallel trends (the plain interval) and under a linear
-        # trend the pre-period allows (the adjusted one): each test alone keeps its 5% where
-        # its assumption holds, so their conjunction keeps 5% under either. The adjusted
-        # interval is usually the wider (the carried slope's error is about 1x the estimate's
-        # with a year of history, 2.2-2.6x with 26 weeks): that is where power is paid for
-        # robustness.
-        out.unruled = _call(out.adjusted_low, out.adjusted_high) != direction
-    elif direction:
-        # The trend-adjusted estimate could not be formed (fewer than 3 usable pre-adoption
-        # bins, or no replicates): a call that cannot be checked against a drift is withheld.
-        out.unruled = True
+    if direction:
+        out.unruled = out.adjusted is None or _call(out.adjusted_low, out.adjusted_high) != direction
     return out
 
 

@@ -3,6 +3,10 @@
 Both sources become one shape, `Initiative`, with adoption as cohorts (teams and the date they
 started). An initiative that names no teams is org-wide: every team adopts on started_on.
 The config wins over an imported row of the same name.
+
+Each carries its analysis plan: the primary metric (DEFAULT_PRIMARY by kind when none is
+named), the window, the ramp and the cohorts (plans.py stores it with the date it was first
+seen; docs/impact-method.md explains the decision it drives).
 """
 
 from __future__ import annotations
@@ -15,6 +19,19 @@ from warehouse.impact.config import ImpactSettings, InitiativeConfig
 from warehouse.schema import parse_cohorts
 
 DEFAULT_RAMP_WEEKS = 4
+DEFAULT_WINDOW_WEEKS = 26
+# The metric an initiative of each kind is judged on first, when its plan names none: the one
+# DORA metric the kind is built to move (a deploy platform changes how often teams ship;
+# preview environments, self-serve infrastructure and portals the wait from commit to
+# production; observability how fast a failure is found and fixed).
+DEFAULT_PRIMARY = {
+    "deploy platform": "deployment_frequency",
+    "environments": "lead_time",
+    "self-serve infrastructure": "lead_time",
+    "observability": "recovery_time",
+    "portal": "lead_time",
+    "other": "lead_time",
+}
 
 
 @dataclass(frozen=True)
@@ -43,6 +60,17 @@ class Initiative:
     description: str | None = None
     adoption: AdoptionRule = field(default_factory=AdoptionRule)
     source: str = "config"
+    primary_metric: str | None = None  # as declared; `primary` applies the default by kind
+    window_weeks: int | None = None
+    equivalence_margin: float | None = None
+
+    @property
+    def primary(self) -> str:
+        return self.primary_metric or DEFAULT_PRIMARY.get(self.kind, DEFAULT_PRIMARY["other"])
+
+    @property
+    def window(self) -> int:
+        return self.window_weeks or DEFAULT_WINDOW_WEEKS
 
     @property
     def started_on(self) -> date:
@@ -73,6 +101,9 @@ def from_config(item: InitiativeConfig) -> Initiative:
         description=item.description,
         adoption=AdoptionRule(item.adoption_workflow, item.adoption_environment),
         source="config",
+        primary_metric=item.primary_metric,
+        window_weeks=item.window_weeks,
+        equivalence_margin=item.equivalence_margin,
     )
 
 
@@ -86,11 +117,12 @@ def parse_teams(teams: str | None, started_on: date) -> tuple[CohortSpec, ...]:
 def from_table(wh: Warehouse) -> list[Initiative]:
     rows = wh.con.execute(
         "SELECT name, started_on, teams, kind, ramp_weeks, ended_on, description, "
-        "adoption_workflow, adoption_environment "
+        "adoption_workflow, adoption_environment, primary_metric, window_weeks, equivalence_margin "
         "FROM initiatives ORDER BY started_on, name"
     ).fetchall()
     found = []
-    for name, started_on, teams, kind, ramp, ended_on, description, *rule in rows:
+    for name, started_on, teams, kind, ramp, ended_on, description, *rest in rows:
+        *rule, primary, window, margin = rest
         found.append(
             Initiative(
                 name=name,
@@ -101,6 +133,9 @@ def from_table(wh: Warehouse) -> list[Initiative]:
                 description=description,
                 adoption=AdoptionRule(*rule),
                 source="warehouse",
+                primary_metric=primary,
+                window_weeks=window,
+                equivalence_margin=margin,
             )
         )
     return found

@@ -6,6 +6,7 @@ from warehouse.impact.adoption import Adoption
 from warehouse.impact.analysis import ORG, TREATED, InitiativeImpact, Judged
 from warehouse.impact.estimate import relative
 from warehouse.impact.measures import BY_NAME, FACTORS, STAGES
+from warehouse.impact.plans import Registered
 
 HEADLINE = ("deployment_frequency", "lead_time", "recovery_time", "change_fail_rate", "rework_rate")
 LABELS = {**{m.name: m.label for m in BY_NAME.values()}, **{f.name: f.label for f in FACTORS}}
@@ -48,16 +49,56 @@ def count_change(j: Judged) -> str:
     return f"{verb} from {base:.2f} to {after:.2f} ({after - base:+.2f})".replace("-", "−")
 
 
+def verdict_words(row: dict) -> str:
+    """A row's verdict in words (CLI, dashboard, report): a row without a call says how large
+    a change it could have seen (inside a declared equivalence margin, at most how large the
+    change is); a row that carries no verdict (descriptive, exploratory) shows a dash."""
+    verdict = row.get("verdict")
+    if verdict is None:
+        return "– (exploratory)" if row.get("exploratory") else "–"
+    if verdict != "no detectable change":
+        return verdict
+    if row.get("equivalent") and row.get("equivalence_margin"):
+        return f"at most ±{row['equivalence_margin'] * 100:.0f}% (equivalent)"
+    if row.get("mde") is None:
+        return verdict
+    return f"no change larger than ±{row['mde'] * 100:.0f}% could have been seen"
+
+
+def detectable(j: Judged) -> str:
+    """What a row without a call says: the largest change it could have missed, or the bound
+    the declared equivalence margin gives."""
+    margin = j.est.extra.get("equivalence_margin")
+    if j.equivalent and margin:
+        return f"the change is at most ±{margin * 100:.0f}% (inside the declared equivalence margin)"
+    if j.mde is None:
+        return "no detectable change"
+    return f"no change larger than ±{relative(j.mde) * 100:.0f}% could have been seen"
+
+
+def _adjusted(j: Judged) -> str:
+    """The trend-adjusted estimate the did verdict rests on, when it differs from the plain."""
+    test = j.test
+    if not test.trend_adjusted or j.group != TREATED:
+        return ""
+    return (
+        f"; with the pre-adoption trend taken out {pct(relative(test.theta))} "
+        f"({pct(relative(test.low))} to {pct(relative(test.high))})"
+    )
+
+
 def _sentence(j: Judged, subject: str) -> str:
     label = LABELS[j.est.metric]
     if relative(j.est.theta) is None or relative(j.est.low) is None:
         return f"{subject} {label}: inconclusive, {j.reason or 'no estimate'}."
-    text = f"{subject} {label} {_change(j)}"
+    text = f"{subject} {label} {_change(j)}{_adjusted(j)}"
+    if j.verdict is None:
+        return f"{text} ({j.reason})." if j.reason else f"{text}."
     if j.verdict == "inconclusive":
         return f"{text}, but this is inconclusive: {j.reason}."
     if j.verdict == "no detectable change":
         # Significant alone but not after the multiple-testing adjustment: say so.
-        return f"{text}: no detectable change{f' ({j.reason})' if j.reason else ''}."
+        return f"{text}: {detectable(j)}{f' ({j.reason})' if j.reason else ''}."
     return f"{text}: {j.verdict}."
 
 
@@ -88,7 +129,8 @@ def stage_breakdown(impact: InitiativeImpact, group: str = TREATED) -> list[dict
                 "ci_low": relative(est.low),
                 "ci_high": relative(est.high),
                 "added_hours": added,
-                "verdict": j.verdict,
+                "verdict": j.verdict,  # None unless the plan names it primary
+                "mde": relative(j.mde),
             }
         )
     return out
@@ -101,7 +143,12 @@ def _where_time_went(impact: InitiativeImpact, group: str) -> str | None:
     if lead is None or lead.est.theta is None or not stages:
         return None
     rising = lead.est.theta > 0
-    called = [s for s in stages if s["verdict"] == ("worsened" if rising else "improved")]
+    # Stages are descriptive (no verdict word): those whose interval excludes no change on the
+    # lead time's side are named.
+    called = [
+        s for s in stages
+        if s["ci_low"] is not None and (s["ci_low"] > 0 if rising else s["ci_high"] < 0)
+    ]
     if not called:
         return None
     total = sum(s["added_hours"] for s in stages)
@@ -120,7 +167,22 @@ def _hours(value: float) -> str:
     return f"{value:+.1f} h".replace("-", "−")
 
 
-def summarise(impact: InitiativeImpact, adoption: Adoption | None) -> list[str]:
+def _plan(impact: InitiativeImpact, registered: Registered | None) -> str:
+    primary = LABELS.get(impact.primary_metric, impact.primary_metric)
+    text = f"Plan: {primary} is the primary metric, then the other DORA metrics (Holm), "
+    text += f"over {impact.window_weeks} weeks"
+    if registered is not None and registered.first_seen is not None:
+        text += f"; registered {registered.first_seen.date().isoformat()}"
+        if registered.first_seen.date() > impact.initiative.started_on:
+            text += " (after the initiative started)"
+    if impact.exploratory:
+        return text + f". This analysis is exploratory: it {impact.exploratory}, so it gives no verdicts."
+    return text + "."
+
+
+def summarise(
+    impact: InitiativeImpact, adoption: Adoption | None, registered: Registered | None = None
+) -> list[str]:
     ini = impact.initiative
     cohorts = "; ".join(
         f"{', '.join(c.teams) if c.teams else 'all teams'} from {c.started_on.isoformat()}"
@@ -131,17 +193,23 @@ def summarise(impact: InitiativeImpact, adoption: Adoption | None) -> list[str]:
         f"each adoption are left out as settling-in; up to {impact.window_weeks} weeks on each side "
         "are compared."
     ]
+    lines.append(_plan(impact, registered))
     group = TREATED if not ini.org_wide else ORG
     subject = "Adopting teams'" if group == TREATED else "The org's"
     method = next((impact.primary(group, m).est.method for m in HEADLINE if impact.primary(group, m)), None)
     if method:
         lines.append(f"Primary comparison: {COMPARED[method]}.")
+    first = impact.primary(group, impact.primary_metric)
+    if first:
+        lines.append(_sentence(first, subject))
     for f in FACTORS:
         j = impact.primary(group, f.name)
-        if j:
+        if j and j is not first:
             lines.append(_sentence(j, subject))
     for name in HEADLINE:
         j = impact.primary(group, name)
+        if j is first:
+            continue
         if j:
             sentence = _sentence(j, subject)
             if name == "lead_time":
@@ -150,7 +218,7 @@ def summarise(impact: InitiativeImpact, adoption: Adoption | None) -> list[str]:
                     sentence = sentence[:-1] + f"; {where}"
             lines.append(sentence)
     handoff = impact.primary(group, "outside_reviews")
-    if handoff and handoff.verdict in ("improved", "worsened"):
+    if handoff and handoff.est.estimable and (handoff.est.low > 0 or handoff.est.high < 0):
         per = "reviews from people outside the author's team per pull request"
         lines.append(f"Handoffs: {per} {count_change(handoff)}.")
     if group == TREATED:
@@ -163,7 +231,10 @@ def summarise(impact: InitiativeImpact, adoption: Adoption | None) -> list[str]:
             )
     for label in dict.fromkeys(j.group for j in impact.judged if j.group not in (TREATED, ORG)):
         parts = [
-            f"{f.label} {_change(j)} ({j.verdict})" for f in FACTORS if (j := impact.primary(label, f.name))
+            f"{f.label} {_change(j)}"
+            for f in FACTORS
+            for j in impact.judged
+            if j.group == label and j.est.metric == f.name and j.est.method == "did"
         ]
         if parts:
             lines.append(

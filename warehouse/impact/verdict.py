@@ -5,24 +5,21 @@ fewer than MIN_WEEKS weeks with data before or after, fewer than MIN_N observati
 (deployments; changes or pull requests for durations; failed deployments for recovery time)
 before or after, fewer than MIN_EVENTS counted events of a rate (failures, rework) before and
 after together, when the interval could not be estimated, or (difference-in-differences) when
-fewer than MIN_VERDICT_TEAMS adopting or comparison teams have data. A difference-in-differences
-estimate is also `inconclusive` when its pre-adoption event study (event_study.py) fails: the
-joint test of the pre-adoption bins rejects parallel trends (p < 0.05) *and* the linear trend
-those bins show, carried over the distance from the baseline to the weeks after, would change
-the conclusion (turn a call into no change, or no change into a call). A significant but tiny
-wiggle beside a large effect does not withhold the verdict; a drift that explains it does. And
-a call is `inconclusive` when it does not survive the trend-adjusted estimate (event_study.check's
-`unruled`): the estimate with the pre-adoption linear trend carried on and taken out, whose
-interval must exclude no change on the same side. A call then holds under parallel trends and
-under any linear drift the pre-period allows; pre-tests alone rarely reject a drift.
+fewer than MIN_VERDICT_TEAMS adopting or comparison teams have data.
 
-The p-value of a difference-in-differences row is the larger of its jackknife-t and its
-randomization p (estimate.randomized), its interval widened to match.
+The test (`decision`): for difference-in-differences, the trend-adjusted estimate alone - the
+estimate with the adopting teams' linear pre-adoption trend relative to the comparison teams
+carried on and taken out (event_study.check). It keeps its 5% under parallel trends (a linear
+drift of slope zero) and under any linear drift between the groups, so it needs no second
+test beside it; the plain estimate is shown next to it. A row whose trend cannot be estimated
+(fewer than 3 usable pre-adoption bins) is `inconclusive`. For the time series and
+before/after, their own estimate.
 
-Otherwise: `improved` or `worsened` when the 95% interval excludes no change (p < 0.05), by
-the metric's direction (more deployments is better; longer durations, more failures and more
-handoffs are worse), else `no detectable change`; then multiplicity.py's adjustment may turn
-a call into `no detectable change`.
+Otherwise: `improved` or `worsened` when the test's 95% interval excludes no change (p < 0.05),
+by the metric's direction (more deployments is better; longer durations, more failures and
+more handoffs are worse), else `no detectable change`. Which rows may carry these words at all,
+and at what level, is decision.py's: the registered primary metric at 5%, the other DORA
+metrics by gatekeeping and Holm, every other row descriptive.
 
 Durations with many zeros (two_part.py): a difference-in-differences duration row with at
 least FLOOR_SHARE (20%) of its durations under the 1-minute floor, before or after, is
@@ -40,12 +37,16 @@ A part that could not be estimated (fewer than MIN_EVENTS instant events) contra
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+
+from scipy import stats
 
 from warehouse.impact.estimate import Estimate
 from warehouse.impact.event_study import TrendCheck
 from warehouse.impact.measures import MIN_EVENTS, MIN_N, MIN_WEEKS, Measure
 
 ALPHA = 0.05
+POWER = 0.8  # of the minimum detectable effect (`mde`)
 FLOOR_SHARE = 0.2  # durations under the floor from which a change's size depends on it
 # Difference-in-differences gives no verdict with fewer teams than this on either side: the
 # jackknife's interval rests on the spread between teams, which 2 or 3 teams cannot show
@@ -103,40 +104,62 @@ def judge(
                 "the pre-trend check could not run (baseline shorter than 4 weeks, or too few teams "
                 "with data in its weeks)"
             )
-        if trend.failed:
-            return "inconclusive", (
-                f"pre-trend check failed (p = {trend.p:.3f}, event study over {trend.restrictions + 1} "
-                f"pre-adoption bins; trend {math.expm1(trend.slope or 0):+.2%} a week, which over "
-                f"{trend.distance:.0f} weeks would change the conclusion): adopting and comparison "
-                "teams were already drifting apart"
-            )
-        if trend.unruled and trend.adjusted is None:
+        if trend.adjusted is None:
             return "inconclusive", (
                 "the pre-adoption trend could not be estimated (fewer than 3 usable bins before "
-                "adoption), so the call cannot be checked against a drift between the groups"
+                "adoption), so the change cannot be told from a drift between the groups"
             )
-        if trend.unruled and trend.slope is not None and trend.slope_low is not None:
-            low, high = trend.adjusted_low, trend.adjusted_high
-            tail = "which includes no change" if low <= 0 <= high else "which points the other way"
-            return "inconclusive", (
-                "not robust to a linear pre-adoption trend: the adopting teams' trend relative to the "
-                f"comparison teams over the {trend.weeks} weeks before adoption "
-                f"({math.expm1(trend.slope):+.2%} a week, {math.expm1(trend.slope_low):+.2%} to "
-                f"{math.expm1(trend.slope_high):+.2%}), carried on over {trend.distance:.0f} weeks and "
-                f"taken out, leaves the adopting teams {math.expm1(trend.adjusted):+.1%} "
-                f"({math.expm1(low):+.1%} to {math.expm1(high):+.1%}), {tail}"
-            )
-        if trend.unruled:
-            return "inconclusive", (
-                f"not robust to a linear pre-adoption trend: taken out, it leaves the adopting teams "
-                f"{math.expm1(trend.adjusted):+.1%} ({math.expm1(trend.adjusted_low):+.1%} to "
-                f"{math.expm1(trend.adjusted_high):+.1%})"
-            )
-    # The 95% interval decides (for t-based intervals this is exactly p < 0.05; for bootstrap
-    # percentile intervals it keeps the verdict and the interval shown consistent).
-    if est.low <= 0 <= est.high:
+    # The test's 95% interval decides (for t-based intervals this is exactly p < 0.05; for
+    # bootstrap percentile intervals it keeps the verdict and the interval shown consistent).
+    test = decision(est, trend)
+    if test.low <= 0 <= test.high:
         return "no detectable change", None
-    return ("improved" if est.theta * better > 0 else "worsened"), None
+    return ("improved" if test.theta * better > 0 else "worsened"), None
+
+
+@dataclass(frozen=True)
+class RowTest:
+    """The test a row's verdict rests on, on the adopting teams' log scale."""
+
+    theta: float
+    low: float
+    high: float
+    p: float | None
+    se: float | None
+    df: float | None
+    trend_adjusted: bool
+
+
+def decision(est: Estimate, trend: TrendCheck | None) -> RowTest:
+    """The trend-adjusted test for difference-in-differences rows (when it could be formed),
+    else the row's own estimate."""
+    if est.method == "did" and trend is not None and trend.adjusted is not None:
+        return RowTest(
+            trend.adjusted,
+            trend.adjusted_low,
+            trend.adjusted_high,
+            trend.adjusted_p,
+            trend.adjusted_se,
+            trend.adjusted_df,
+            True,
+        )
+    return RowTest(est.theta, est.low, est.high, est.p_value, est.se, est.df, False)
+
+
+def mde(test: RowTest, alpha: float = ALPHA, power: float = POWER) -> float | None:
+    """The smallest effect (log scale) the test finds with `power` at two-sided `alpha`, from its
+    own standard error: (t_{1-alpha/2} + t_{power}) x se, with the test's degrees of freedom
+    (normal quantiles when it has none). A standard error not given is read off the interval."""
+    se, df = test.se, test.df
+    if se is None or not math.isfinite(se):
+        if test.low is None or test.high is None or not math.isfinite(test.high - test.low):
+            return None
+        se, df = (test.high - test.low) / (2 * float(stats.norm.ppf(1 - alpha / 2))), None
+    if df is not None and math.isfinite(df) and df >= 1:
+        k = float(stats.t.ppf(1 - alpha / 2, df) + stats.t.ppf(power, df))
+    else:
+        k = float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
+    return k * se
 
 
 def floor_conflict(est: Estimate) -> str | None:
