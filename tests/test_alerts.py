@@ -9,12 +9,12 @@ By hand (warehouse/alert_detect.py; pay's deployments out of the org's, a binomi
 the baseline share is p0 = 20/60 = 1/3 with no overdispersion (phi = 1, every week alike). The
 rule's change is a 25% fall: odds 0.5 x 0.75 gives p1 = 0.375/1.375, and twice it (odds x
 0.5625) p2 = 0.28125/1.28125. A week of pay 10 out of 50 adds to the larger CUSUM
-10 ln(p2/p0) + 40 ln((1-p2)/(1-p0)) = 2.128; the threshold 7.09 is crossed in the 4th such
+10 ln(p2/p0) + 40 ln((1-p2)/(1-p0)) = 2.128; the threshold 7.83 is crossed in the 4th such
 week, week 33, with the change since week 30 an odds ratio of (10/40)/(1/2) - 1 = -50%.
   after week 38: since week 30 the odds are 69/360 against 1/2: -61.7%, over 10 points worse:
   worsened (after week 37 it is -58.75%: silent);
   from week 40 (20 out of 60) each week adds -ln-ratio 0.533 to the recovery CUSUM, which
-  closes at half the threshold (3.545) in the 7th week, week 46: recovered.
+  closes at half the threshold (3.915) in the 8th week, week 47: recovered.
 """
 
 from __future__ import annotations
@@ -44,12 +44,12 @@ def per_week(team: str, week: int) -> int:
     return 10 if 30 <= week <= 35 else 3 if 36 <= week <= 39 else 20
 
 
-def build(tmp_path, db, weeks=47, count=per_week):
+def build(tmp_path, db, weeks=48, count=per_week, week0=WEEK0):
     lines = ["deployment_id,repo,environment,status,finished_at"]
     for team in ("pay", "web", "ops"):
         for week in range(weeks):
             n = count(team, week)
-            monday = datetime.combine(WEEK0 + timedelta(weeks=week), datetime.min.time(), tzinfo=UTC)
+            monday = datetime.combine(week0 + timedelta(weeks=week), datetime.min.time(), tzinfo=UTC)
             for i in range(n):
                 at = monday + timedelta(hours=6 + i * (5 * 24 - 12) / n)
                 lines.append(f"{team}-{week}-{i},acme/{team},production,success,{at.isoformat()}")
@@ -156,8 +156,8 @@ def test_first_alert_silence_worsening_recovery(org, receiver):
     worse = alert(org, 38, env)
     assert worse.exit_code == 1 and slack_texts(receiver)[-1].startswith(
         "Deployment frequency fell further 62% for team pay since 2026-W40")
-    assert alert(org, 45, env).exit_code == 1 and len(receiver["posts"]) == 4
-    recovered = alert(org, 46, env)
+    assert alert(org, 46, env).exit_code == 1 and len(receiver["posts"]) == 4
+    recovered = alert(org, 47, env)
     assert recovered.exit_code == 0, recovered.output
     assert slack_texts(receiver)[-1].startswith("Recovered: deployment frequency for team pay")
 

@@ -38,7 +38,7 @@ BASELINE_WEEKS = 26
 MIN_BASELINE_USABLE = 13  # at least half the baseline weeks must carry data
 # Thresholds per kind, set by `bench/alerts.py --calibrate` to 0.1 false alarms per team-year
 # and rule under the persistent-drift noise model (a team's two default rules: 0.2).
-THRESHOLD: dict[str, float] = {"share": 7.09, "count": 7.09, "gauss": 9.61}
+THRESHOLD: dict[str, float] = {"share": 7.83, "count": 7.83, "gauss": 10.87}
 CLOSE_FRACTION = 0.5
 GATE_FRACTION = 0.8  # an alarm needs at least 80% of the rule's change since its onset
 MIN_SIGMA = 0.02  # log scale: a constant series still has some noise
