@@ -1,48 +1,93 @@
-"""Sending alert messages: a Slack incoming webhook (Block Kit) and a generic JSON webhook.
+"""Sending alert messages: Slack incoming webhooks (Block Kit) and generic JSON webhooks.
 
-The URLs come only from the environment (SLACK_WEBHOOK_URL, DORA_IMPACT_WEBHOOK_URL); a Slack
-webhook URL *is* its secret, so both are registered with the process-wide redactor and never
-appear in output, errors or the database (the outbox stores the channel name, not the URL).
+Channels: the org-wide ones from SLACK_WEBHOOK_URL and DORA_IMPACT_WEBHOOK_URL, and one per
+`[[alerts.routes]]` entry, whose URL is in the environment variable the route names. A webhook
+URL *is* its secret, so every URL is registered with the process-wide redactor and never
+appears in output, errors or the database (the outbox stores the channel's name, not its URL).
+
+Answers (Slack's incoming-webhook errors, docs/alerts.md): 2xx delivered; 400 invalid_payload /
+user_not_found, 403 action_prohibited, 404 channel_not_found, 410 channel_is_archived and any
+other 4xx will not change by retrying: the message leaves the queue with its error recorded;
+429 is retried after its Retry-After, 5xx, timeouts and dropped connections with backoff, and
+if they still fail the message waits for the next run.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 
 from collectors.secrets import REDACT
 from dora_impact.errors import UserError
+from warehouse.alert_rules import AlertsConfig
 
-CHANNELS = {"slack": "SLACK_WEBHOOK_URL", "webhook": "DORA_IMPACT_WEBHOOK_URL"}
-ATTEMPTS = 3  # per message and run: a 5xx or a timeout is retried twice, with backoff
-BACKOFF_SECONDS = 0.5
+DEFAULT_CHANNELS = {"slack": "SLACK_WEBHOOK_URL", "webhook": "DORA_IMPACT_WEBHOOK_URL"}
+ATTEMPTS = 3  # per message and run
+BACKOFF_SECONDS = 0.5  # then 1 s
+MAX_RETRY_AFTER = 30.0  # a longer Retry-After waits for the next run instead
 TIMEOUT_SECONDS = 10
 
-LABELS = {"deployment_frequency": "Deployment frequency", "lead_time": "Lead time"}
+LABELS = {"deployment_frequency": "Deployment frequency", "lead_time": "Lead time",
+          "change_fail_rate": "Change fail rate", "recovery_time": "Recovery time"}
 VERBS = {"fall": "fell", "rise": "rose"}
 
 
-def configured_channels() -> dict[str, str]:
-    """channel -> URL for every channel whose variable is set (an unusable one is exit 2)."""
+@dataclass
+class Channel:
+    name: str  # slack, webhook, or team:<team>
+    kind: str  # slack / webhook: the payload it takes
+    variable: str
+    url: str | None  # None: the variable is not set this run
+    mentions: list[str] = field(default_factory=list)
+
+
+def _url(variable: str) -> str | None:
+    url = os.environ.get(variable, "").strip()
+    if not url:
+        return None
+    REDACT.add(url)
+    if not url.startswith(("http://", "https://")) or not url.isprintable() or " " in url:
+        raise UserError(f"environment variable {variable}: not an http(s) URL")
+    return url
+
+
+def channels(alerts: AlertsConfig) -> dict[str, Channel]:
+    """Every channel: the org-wide ones whose variable is set, and every route (set or not: a
+    route whose variable is missing cannot deliver, which the run reports)."""
     out = {}
-    for channel, variable in CHANNELS.items():
-        url = os.environ.get(variable, "").strip()
-        if not url:
-            continue
-        REDACT.add(url)
-        if not url.startswith(("http://", "https://")) or not url.isprintable() or " " in url:
-            raise UserError(f"environment variable {variable}: not an http(s) URL")
-        out[channel] = url
+    for name, variable in DEFAULT_CHANNELS.items():
+        url = _url(variable)
+        if url is not None:
+            out[name] = Channel(name, name, variable, url)
+    for route in alerts.routes:
+        name = f"team:{route.team}"
+        url = _url(route.webhook_env)
+        out[name] = Channel(name, route.kind, route.webhook_env, url, list(route.mentions))
     return out
+
+
+def targets(message: dict, chans: dict[str, Channel], alerts: AlertsConfig) -> list[str]:
+    """Where a message goes: a team's to its route (and the org-wide channels when the route
+    says so), everything else to the org-wide channels."""
+    defaults = [c for c in DEFAULT_CHANNELS if c in chans]
+    if message.get("scope") == "team":
+        route = next((r for r in alerts.routes if r.team == message["key"]), None)
+        if route is not None:
+            return [f"team:{route.team}"] + (defaults if route.also_default else [])
+    return defaults
 
 
 def _value(metric: str, value: float | None) -> str:
     if value is None:
         return "no data"
-    return f"{value:.1f}/week" if metric == "deployment_frequency" else f"{value:.1f} h median"
+    if metric == "deployment_frequency":
+        return f"{value:.1f}/week"
+    if metric == "change_fail_rate":
+        return f"{value * 100:.0f}% failed"
+    return f"{value:.1f} h median"
 
 
 def _whom(message: dict) -> str:
@@ -51,13 +96,15 @@ def _whom(message: dict) -> str:
 
 def sentence(message: dict) -> str:
     """One plain sentence: what, for whom, by how much, since when, against what baseline."""
+    if message["event"] == "digest":
+        return digest_sentence(message)
     label, metric = LABELS[message["metric"]], message["metric"]
     change = message["change"]
     amount = "–" if change is None else f"{abs(change) * 100:.0f}%"
     recent, base = _value(metric, message["recent_value"]), _value(metric, message["baseline_value"])
     if message["event"] == "recovered":
-        return (f"Recovered: {label.lower()} for {_whom(message)} is back to {recent} "
-                f"(baseline {base} in {message['baseline']}); the regression open since "
+        return (f"Recovered: {label.lower()} for {_whom(message)} is back near its baseline "
+                f"({base} in {message['baseline']}); the regression open since "
                 f"{message['since_week']} is closed.")
     verb = VERBS[message["direction"]]
     worse = " further" if message["event"] == "worsened" else ""
@@ -65,31 +112,78 @@ def sentence(message: dict) -> str:
             f"{recent} against {base} in {message['baseline']}.")
 
 
-def slack_payload(message: dict) -> dict:
+def digest_sentence(message: dict) -> str:
+    org = next((r for r in message["digest"]["rows"] if r["scope"] == "org"), None)
+    head = f"Weekly delivery digest for {message['since_week']}"
+    if org is None:
+        return head + ": no data."
+    return head + ": the org " + "; ".join(_digest_cell(org, m) for m in LABELS) + "."
+
+
+def _digest_cell(row: dict, metric: str) -> str:
+    now, before = row.get(metric), row.get(f"{metric}_before")
+    shown = _value(metric, now) if metric != "change_fail_rate" or now is None else f"{now * 100:.0f}%"
+    if now is None or before in (None, 0):
+        return f"{LABELS[metric].lower()} {shown}"
+    return f"{LABELS[metric].lower()} {shown} ({(now / before - 1) * 100:+.0f}%)"
+
+
+def slack_payload(message: dict, mentions: list[str] | None = None) -> dict:
     """A Block Kit message with a plain-text fallback."""
+    text = sentence(message)
+    if mentions:
+        text = " ".join(mentions) + " " + text
+    if message["event"] == "digest":
+        return {"text": text, "blocks": _digest_blocks(message, text)}
     title = {
         "regression": ":rotating_light: Delivery regression",
         "worsened": ":warning: Regression worsened",
         "recovered": ":white_check_mark: Regression recovered",
     }[message["event"]]
-    text = sentence(message)
+    evidence = message.get("evidence")
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": title.split(" ", 1)[1], "emoji": True}},
         {"type": "section", "text": {"type": "mrkdwn", "text": f"{title.split(' ', 1)[0]} {text}"}},
         {"type": "context", "elements": [{"type": "mrkdwn", "text": (
-            f"rule `{message['rule']}` · z = {message['z']:.1f}" if message.get("z") is not None
+            f"rule `{message['rule']}` · evidence {evidence:.1f}" if evidence is not None
             else f"rule `{message['rule']}`")}]},
     ]
     if message.get("dashboard_url"):
+        team = message["scope"] == "team"
+        label = f"Open {message['key']} in the dashboard" if team else "Open the dashboard"
         blocks.append({"type": "actions", "elements": [{
-            "type": "button", "text": {"type": "plain_text", "text": "Open the dashboard"},
-            "url": message["dashboard_url"],
+            "type": "button", "text": {"type": "plain_text", "text": label}, "url": message["dashboard_url"],
         }]})
     return {"text": text, "blocks": blocks}
 
 
-def webhook_payload(message: dict) -> dict:
-    return {"source": "dora-impact", "text": sentence(message), **message}
+def _digest_blocks(message: dict, text: str) -> list[dict]:
+    lines = [f"{'':14} {'deploys/wk':>11} {'lead h':>8} {'CFR':>6} {'recovery h':>11}"]
+    for row in message["digest"]["rows"]:
+        def cell(metric: str, width: int, pct: bool = False, row=row) -> str:
+            value = row.get(metric)
+            if value is None:
+                return f"{'–':>{width}}"
+            return f"{value * 100:>{width - 1}.0f}%" if pct else f"{value:>{width}.1f}"
+        name = "org" if row["scope"] == "org" else row["key"]
+        lines.append(f"{name[:14]:14} {cell('deployment_frequency', 11)} {cell('lead_time', 8)} "
+                     f"{cell('change_fail_rate', 6, True)} {cell('recovery_time', 11)}")
+    blocks: list[dict] = [
+        {"type": "header", "text": {"type": "plain_text", "text": "Weekly delivery digest", "emoji": True}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": "```" + "\n".join(lines) + "```"}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": (
+            f"week {message['since_week']} against the mean of {message['baseline']}")}]},
+    ]
+    if message.get("dashboard_url"):
+        blocks.append({"type": "actions", "elements": [{
+            "type": "button", "text": {"type": "plain_text", "text": "Open the dashboard"},
+            "url": message["dashboard_url"]}]})
+    return blocks
+
+
+def webhook_payload(message: dict, mentions: list[str] | None = None) -> dict:
+    return {"source": "dora-impact", "text": sentence(message), "mentions": mentions or [], **message}
 
 
 PAYLOADS = {"slack": slack_payload, "webhook": webhook_payload}
@@ -100,21 +194,38 @@ class Delivery:
     ok: bool
     attempts: int
     error: str | None = None
+    permanent: bool = False  # the answer will not change: the message leaves the queue
+    status: int | None = None
+
+
+def _retry_after(response: requests.Response) -> float:
+    try:
+        return max(0.0, float(response.headers.get("Retry-After", BACKOFF_SECONDS)))
+    except ValueError:
+        return BACKOFF_SECONDS
 
 
 def post(url: str, payload: dict, attempts: int = ATTEMPTS) -> Delivery:
-    """POST with retries on 5xx, timeouts and dropped connections; a 4xx is not retried."""
-    error = None
+    """POST with retries on 429 (after Retry-After), 5xx, timeouts and dropped connections;
+    any other 4xx is final."""
+    error, status = None, None
     for attempt in range(1, attempts + 1):
+        wait = BACKOFF_SECONDS * 2 ** (attempt - 1)
         try:
             response = requests.post(url, json=payload, timeout=TIMEOUT_SECONDS)
-            if response.status_code < 300:
-                return Delivery(True, attempt)
-            error = f"HTTP {response.status_code}"
-            if response.status_code < 500 and response.status_code != 429:
-                return Delivery(False, attempt, error)
+            status = response.status_code
+            if status < 300:
+                return Delivery(True, attempt, status=status)
+            body = REDACT(response.text.strip().splitlines()[0][:80]) if response.text.strip() else ""
+            error = f"HTTP {status}" + (f" {body}" if body else "")
+            if status == 429:
+                wait = _retry_after(response)
+                if wait > MAX_RETRY_AFTER:
+                    return Delivery(False, attempt, error + f" (retry after {wait:.0f} s)", status=status)
+            elif status < 500:
+                return Delivery(False, attempt, error, permanent=True, status=status)
         except requests.RequestException as exc:
-            error = REDACT(f"{type(exc).__name__}: {exc}")
+            error, status = REDACT(f"{type(exc).__name__}: {exc}"), None
         if attempt < attempts:
-            time.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
-    return Delivery(False, attempts, error)
+            time.sleep(wait)
+    return Delivery(False, attempts, error, status=status)
