@@ -1,9 +1,10 @@
 """Which repositories a sync worker takes: `sync --shard K/N` (docs/scaling.md).
 
-A repository belongs to shard 1 + (the first 8 bytes of sha256("owner/name" in lower case),
-as an unsigned big-endian number) mod N: stable across runs, machines and Python versions
-(never Python's salted hash()), independent of the order GitHub lists repositories in, and
-the same for every worker, so N workers take every repository exactly once.
+On a DuckLake, the assignment stored in the lake: balanced by weight, stable as repositories
+are added (warehouse/sharding.py, LakeWarehouse.claim). On a DuckDB file, a hash of the name:
+shard 1 + (the first 8 bytes of sha256("owner/name" in lower case), as an unsigned big-endian
+number) mod N. Either way the same for every worker, so N workers take every repository
+exactly once.
 
 Each shard may use its own token (one token gives 5,000 requests an hour): the worker of
 shard K reads DORA_GITHUB_TOKEN_SHARD_K first, then the usual variable ([github] token_env,
@@ -12,12 +13,14 @@ else GITHUB_TOKEN, then GH_TOKEN).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 
 from collectors.secrets import env_token
+from warehouse.db import Warehouse
 from warehouse.errors import UserError
+from warehouse.lake import LakeWarehouse
+from warehouse.sharding import hash_shard
 
 SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 TOKEN_VARIABLE = "DORA_GITHUB_TOKEN_SHARD_{k}"
@@ -42,6 +45,7 @@ class Shard:
         return f"{self.k}/{self.n}"
 
     def owns(self, full_name: str) -> bool:
+        """By the hash (a DuckDB file's rule; a lake's stored assignment: repos_of)."""
         return shard_of(full_name, self.n) == self.k
 
     def token_variable(self) -> str:
@@ -54,6 +58,12 @@ class Shard:
 
 
 def shard_of(full_name: str, n: int) -> int:
-    """The shard (1..n) that owns a repository."""
-    digest = hashlib.sha256(full_name.lower().encode()).digest()
-    return int.from_bytes(digest[:8], "big") % n + 1
+    """The shard (1..n) of a repository on a DuckDB file."""
+    return hash_shard(full_name, n)
+
+
+def repos_of(wh: Warehouse, names: list[str], shard: Shard) -> list[str]:
+    """The repositories among `names` that this shard syncs into `wh`."""
+    if isinstance(wh, LakeWarehouse):
+        return wh.claim(names, (shard.k, shard.n))
+    return [name for name in names if shard.owns(name)]

@@ -48,8 +48,29 @@ def repo_names(n: int) -> list[str]:
     return [f"acme/svc-{i:03d}" for i in range(n)]
 
 
-def build_org(tmp: Path, fake: FakeGitHub, repos: int, db: str | Path) -> Path:
-    """The repositories on the fake and a config syncing them into `db`; the config's path."""
+# Ownership as config/dora.example.toml shows it: globs, and per-repository teams that win over
+# them (one of them a repository GitHub does not list), and an initiative for `impact`.
+OWNERSHIP = """
+[repos."acme/svc-001"]
+team = "gamma"
+
+[repos."acme/svc-006"]
+team = "gamma"
+
+[repos."acme/ghost"]
+team = "delta"
+
+[[initiatives]]
+name = "Golden path"
+started_on = 2026-02-16
+teams = ["alpha"]
+ramp_weeks = 0
+"""
+
+
+def build_org(tmp: Path, fake: FakeGitHub, repos: int, db: str | Path, extra: str = "") -> Path:
+    """The repositories on the fake and a config syncing them into `db` (with `extra` TOML
+    appended); the config's path."""
     names = repo_names(repos)
     for i, name in enumerate(names):
         git = GitRepo(tmp / "src" / name.split("/")[1])
@@ -93,9 +114,9 @@ since = 2026-01-01
 cache_dir = "{tmp / "cache"}"
 
 [teams]
-alpha = ["acme/svc-0[0-4]*"]
-beta = ["acme/svc-0[5-9]*"]
-""")
+alpha = ["acme/svc-00[0-5]"]
+beta = ["acme/svc-*"]
+{extra}""")
     return config
 
 

@@ -1,9 +1,9 @@
 """The warehouse in a DuckLake with a PostgreSQL catalog, and sharded sync workers into it.
 
-Runs in the lake environment (`make test-lake`: DuckDB 1.5.5 with the DuckLake and postgres
-extensions) against a throwaway PostgreSQL (tests/postgres.py). In the main environment
-(DuckDB 2.0, no DuckLake extension) the lake tests are skipped; the pure parts (shards,
-constraint stripping, redaction) run everywhere.
+Needs the `lake` extra (DuckDB 1.5.5's DuckLake, postgres and httpfs extensions) and runs
+against a throwaway PostgreSQL (tests/postgres.py); without them the lake tests are skipped
+(failures where DORA_REQUIRE_POSTGRES is set); the pure parts (shard assignment, constraint
+stripping, redaction) run everywhere.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import polars as pl
@@ -26,7 +27,7 @@ from collectors.shards import Shard, shard_of
 from tests import postgres
 from tests.conftest import run_cli
 from tests.github_fake import TOKEN
-from tests.lake_org import ShardedFake, build_org, repo_names, start_worker
+from tests.lake_org import OWNERSHIP, ShardedFake, build_org, repo_names, start_worker
 from warehouse.errors import UserError
 from warehouse.lake import adapt, redact
 from warehouse.schema import ENTITIES
@@ -202,7 +203,7 @@ REPOS = 12
 
 def _metrics(db: str | Path, config: Path) -> list[dict]:
     out = []
-    for by in ("org", "repo"):
+    for by in ("org", "team", "repo"):
         result = run_cli("--config", str(config), "metrics", "--by", by, "--period", "week",
                          "--until", UNTIL, "--format", "json", db=db)
         assert result.code == 0, result.stderr
@@ -210,18 +211,27 @@ def _metrics(db: str | Path, config: Path) -> list[dict]:
     return out
 
 
-def _shard_rows(db: str, schema: str) -> dict[str, list]:
-    from warehouse import Warehouse
+def _json(db: str | Path, config: Path, *args: str) -> tuple[int, object]:
+    result = run_cli("--config", str(config), *args, "--format", "json", db=db)
+    assert result.code in (0, 1), result.stderr
+    return result.code, json.loads(result.stdout)
 
-    with Warehouse(db, read_only=True) as wh:
-        return {
-            name: sorted(wh.con.execute(f"SELECT * EXCLUDE (source) FROM lake.{schema}.{name}").fetchall(), key=repr)
-            for name in ENTITIES
-        }
+
+def _shard_team_rows(wh) -> list[tuple]:
+    """(repo, rows) over every shard home's own teams table, for repositories written twice."""
+    parts = " UNION ALL ".join(f"SELECT repo FROM lake.{s}.teams" for s in wh.shards())
+    return wh.con.execute(f"SELECT repo, count(*) FROM ({parts}) GROUP BY repo HAVING count(*) > 1").fetchall()
 
 
 @needs_lake
-def test_four_shard_workers_equal_one_machine_and_survive_kill_9(pg, tmp_path):
+def test_four_shard_workers_tell_the_files_truth(pg, tmp_path):
+    """4 workers (per-repository and glob teams) with readers and `maintain` beside them, one
+    worker killed with SIGKILL mid-run and rerun, then a re-sync of every shard and `maintain`:
+    every metric, `impact`, `compare` and `alert` equal one plain sync into a file."""
+    from warehouse import Warehouse
+    from warehouse.config import MetricsConfig
+    from warehouse.freshness import is_fresh
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
     server.start()
@@ -229,7 +239,7 @@ def test_four_shard_workers_equal_one_machine_and_survive_kill_9(pg, tmp_path):
         fake = ShardedFake(shards=4, delay=0.005).attach(server)
         lake = "ducklake:postgres:" + pg.create_database("shards")
         os.environ["DORA_IMPACT_LAKE_DATA_PATH"] = str(tmp_path / "lake-data")
-        config = build_org(tmp_path / "org", fake, REPOS, lake)
+        config = build_org(tmp_path / "org", fake, REPOS, lake, OWNERSHIP)
         file_db = tmp_path / "one.duckdb"
 
         # One machine, one process, into a file.
@@ -237,17 +247,27 @@ def test_four_shard_workers_equal_one_machine_and_survive_kill_9(pg, tmp_path):
         assert single.code == 0, single.stderr
         expected = _metrics(file_db, config)
         assert sum(r["deployments"] for r in expected if r["scope"] == "org") > 30
+        teams = {r["key"] for r in expected if r["scope"] == "team"}
+        assert teams == {"alpha", "beta", "gamma"}  # globs and per-repository teams both in play
 
-        # A first worker makes the lake (readers need one), then four at once while readers read.
+        # A first worker makes the lake (readers need one) and assigns every repository: 12
+        # repositories of equal (unknown) weight over 4 shards, 3 each.
         first = start_worker(sys.executable, config, lake, 1, 4)
         assert first.wait()[0] == 0
+        with Warehouse(lake, read_only=True) as wh:
+            owners = wh.shard_assignment(4)
+        assert sorted(owners) == repo_names(REPOS)
+        assert sorted(Counter(owners.values()).values()) == [3, 3, 3, 3]
+
+        # Four at once, while the CLI and the dashboard read and `maintain` runs in a loop.
         errors: list[str] = []
-        reads = {"metrics": 0, "dashboard": 0}
+        reads = {"metrics": 0, "dashboard": 0, "maintain": 0}
         stop = threading.Event()
 
         def cli_reader() -> None:
             while not stop.is_set():
-                r = run_cli("--config", str(config), "metrics", "--format", "json", "--until", UNTIL, db=lake)
+                r = run_cli("--config", str(config), "metrics", "--format", "json", "--until", UNTIL,
+                            db=lake, process=True)  # beside other threads: a process of its own
                 reads["metrics"] += 1
                 if r.code != 0:
                     errors.append(r.stderr[-500:])
@@ -263,60 +283,186 @@ def test_four_shard_workers_equal_one_machine_and_survive_kill_9(pg, tmp_path):
                 except Exception as exc:  # noqa: BLE001 - every reader error is a failure to report
                     errors.append(f"dashboard: {type(exc).__name__}: {exc}")
 
-        readers = [threading.Thread(target=cli_reader), threading.Thread(target=dashboard_reader)]
-        for t in readers:
+        def maintainer() -> None:
+            while not stop.is_set():
+                r = run_cli("--config", str(config), "maintain", db=lake, process=True)
+                reads["maintain"] += 1
+                if r.code != 0:
+                    errors.append(f"maintain {r.code}: {r.stderr[-500:]}")
+
+        threads = [threading.Thread(target=f) for f in (cli_reader, dashboard_reader, maintainer)]
+        for t in threads:
             t.start()
+        fake.by_shard.clear()
         try:
-            workers = [start_worker(sys.executable, config, lake, k, 4) for k in range(1, 5)]
-            outcomes = [w.wait() for w in workers]
+            workers = {k: start_worker(sys.executable, config, lake, k, 4) for k in range(1, 5)}
+            # kill -9 of shard 2's worker in the middle of its run.
+            deadline = time.monotonic() + 120
+            victim = workers.pop(2)
+            while fake.by_shard[2] < 15 and victim.process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            victim.process.send_signal(signal.SIGKILL)
+            victim.wait()
+            assert victim.process.returncode == -signal.SIGKILL
+            outcomes = [w.wait() for w in workers.values()]
+            rerun = start_worker(sys.executable, config, lake, 2, 4).wait()
         finally:
             stop.set()
-            for t in readers:
+            for t in threads:
                 t.join()
-        assert [code for code, _ in outcomes] == [0, 0, 0, 0], [text[-800:] for _, text in outcomes]
+        assert [code for code, _ in [*outcomes, rerun]] == [0, 0, 0, 0], [t[-800:] for _, t in [*outcomes, rerun]]
         assert errors == []
-        assert reads["metrics"] >= 1 and reads["dashboard"] >= 1
+        assert min(reads.values()) >= 1, reads
         assert set(fake.by_shard) == {1, 2, 3, 4}  # each shard used its own token
 
-        # The same numbers as one machine, and no key twice across the shards.
-        assert _metrics(lake, config) == expected
-        from warehouse import Warehouse
+        # A re-sync of every shard (incremental: nothing new), then one `maintain` after them.
+        again = [start_worker(sys.executable, config, lake, k, 4) for k in range(1, 5)]
+        assert [w.wait()[0] for w in again] == [0, 0, 0, 0]
+        done = run_cli("--config", str(config), "maintain", db=lake)
+        # Published now, or already by the loop's last run once the workers were done (the
+        # re-sync found nothing new): fresh either way.
+        assert done.code == 0 and "precomputed tables published: " in done.stdout, done.stdout + done.stderr
 
         with Warehouse(lake, read_only=True) as wh:
+            assert is_fresh(wh, MetricsConfig(production_environment="^production$"))  # readers use them
             for entity in ENTITIES.values():
                 key = ", ".join(entity.key)
                 doubled = wh.scalar(
                     f"SELECT count(*) FROM (SELECT {key} FROM {entity.name} GROUP BY ALL HAVING count(*) > 1)"
                 )
                 assert doubled == 0, entity.name
+            assert _shard_team_rows(wh) == []  # each repository's team written by one shard only
             assert wh.shards() == ["shard_1_of_4", "shard_2_of_4", "shard_3_of_4", "shard_4_of_4"]
             assert wh.scalar("SELECT count(*) FROM lake.main.deployments") == 0
+            assert wh.scalar("SELECT team FROM teams WHERE repo = 'acme/ghost'") == "delta"
 
-        # The leaders' and the jobs' commands give the same answers on either storage.
-        for args in (["compare", "2026-02", "2026-03", "--format", "json"], ["alert", "--dry-run", "--format", "json"]):
-            on_file = run_cli("--config", str(config), *args, db=file_db)
-            on_lake = run_cli("--config", str(config), *args, db=lake)
-            assert (on_lake.code, json.loads(on_lake.stdout)) == (on_file.code, json.loads(on_file.stdout)), args
+        # The same numbers as one machine, from the precomputed tables; and the same answers
+        # from the leaders' and the jobs' commands.
+        assert _metrics(lake, config) == expected
+        for args in (["impact"], ["compare", "2026-02", "2026-03"], ["alert", "--dry-run"]):
+            assert _json(lake, config, *args) == _json(file_db, config, *args), args
         report = run_cli("--config", str(config), "report", "--quarter", "2026-Q1", "--format", "md",
                          "--out", str(tmp_path / "report.md"), db=lake)
         assert report.code == 0 and "2026-Q1" in (tmp_path / "report.md").read_text()
-
-        # kill -9 of a worker in the middle of its first run, then its rerun: nothing lost or doubled.
-        second = "ducklake:postgres:" + pg.create_database("killed")
-        os.environ["DORA_IMPACT_LAKE_DATA_PATH"] = str(tmp_path / "killed-data")
-        k = max(range(1, 5), key=lambda s: sum(Shard(s, 4).owns(n) for n in repo_names(REPOS)))
-        fake.by_shard.clear()
-        victim = start_worker(sys.executable, config, second, k, 4)
-        deadline = time.monotonic() + 120
-        while fake.by_shard[k] < 20 and victim.process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        victim.process.send_signal(signal.SIGKILL)
-        victim.wait()
-        assert victim.process.returncode == -signal.SIGKILL
-        rerun = start_worker(sys.executable, config, second, k, 4)
-        code, text = rerun.wait()
-        assert code == 0, text[-800:]
-        assert _shard_rows(second, f"shard_{k}_of_4") == _shard_rows(lake, f"shard_{k}_of_4")
     finally:
         server.stop()
 
+
+# -- shard assignment, resharding, conflicts, a bucket -----------------------------------------
+
+
+def test_new_repositories_go_to_the_lightest_shard_and_old_ones_stay():
+    from warehouse.sharding import assign, balance
+
+    weights = {"a": 10.0, "b": 6.0, "c": 3.0, "d": 1.0}
+    # Heaviest first, each to the lightest shard: a -> 1 (10), b -> 2 (6), c -> 2 (9), d -> 2 (10).
+    assert balance(["d", "c", "b", "a"], 2, weights) == {"a": 1, "b": 2, "c": 2, "d": 2}
+    # Two repositories never synced weigh the median of the known (4.5 and 4.5 here):
+    # shard 1 holds 10, shard 2 holds 6 + 3 = 9, so x goes to 2 (9 -> 13.5), then y to 1.
+    current = {"a": 1, "b": 2, "c": 2}
+    assert assign(current, ["y", "x", "a"], 2, weights) == {"x": 2, "y": 1}
+    # 24 repositories of unknown weight over 4 shards: 6 each, where the hash gave 9/6/1/8-like lumps.
+    names = [f"acme/r{i}" for i in range(24)]
+    assert sorted(Counter(balance(names, 4, {}).values()).values()) == [6, 6, 6, 6]
+
+
+@needs_lake
+def test_a_busy_lake_is_retried_then_one_line(lake):
+    """A write that keeps losing to another writer's commit on the same table is run again,
+    a bounded number of times, then stops with one line (LakeBusy, exit 4)."""
+    from warehouse import Warehouse
+    from warehouse.lake import LakeBusy, is_conflict, retrying
+
+    with Warehouse(lake) as wh, Warehouse(lake) as other:
+        tries = []
+
+        def contested() -> None:
+            tries.append(1)
+            with wh.transaction():
+                wh.con.execute("UPDATE load_version SET version = version + 1")
+                other.con.execute("UPDATE load_version SET version = version + 1")  # commits first
+        with pytest.raises(LakeBusy) as caught:
+            retrying(contested, "a contested update", tries=3)
+        assert len(tries) == 3
+        message = str(caught.value)
+        assert message.startswith("a contested update: still conflicting with other writers after 3 tries")
+        assert "\n" not in message and caught.value.exit_code == 4
+        # Won once the other writer stops: the retry commits.
+        calls = iter([True, False])
+
+        def once_contested() -> None:
+            with wh.transaction():
+                wh.con.execute("UPDATE load_version SET version = version + 1")
+                if next(calls):
+                    other.con.execute("UPDATE load_version SET version = version + 1")
+        before = wh.scalar("SELECT version FROM load_version")
+        retrying(once_contested, "x", tries=3)
+        assert wh.scalar("SELECT version FROM load_version") == before + 2
+    # PostgreSQL's serialization failure on the catalog, as DuckLake passes it on, is one too.
+    import duckdb
+
+    assert is_conflict(duckdb.Error(
+        'Failed to update data inlining: ERROR:  could not serialize access due to concurrent update'))
+    assert not is_conflict(duckdb.Error("Catalog Error: Table with name nope does not exist!"))
+
+
+@needs_lake
+def test_reshard_assigns_anew_and_drops_the_old_homes(lake):
+    from warehouse import Warehouse
+
+    names = [f"o/r{i}" for i in range(6)]
+    with Warehouse(lake, shard=(1, 2)) as wh:
+        assert wh.claim(names, (1, 2)) == ["o/r0", "o/r2", "o/r4"]  # round robin at equal weight
+        # o/r0 heavy: 8 deployments (+ nothing else); the others 1 each.
+        wh.load({"deployments": _deployments([f"h{i}" for i in range(8)], "o/r0")})
+        for name in ("o/r2", "o/r4"):
+            wh.load({"deployments": _deployments([f"{name}-1"], name)})
+    with Warehouse(lake, shard=(2, 2)) as wh:
+        assert wh.claim([*names, "o/new"], (2, 2)) == ["o/r1", "o/r3", "o/r5", "o/new"]  # the lighter
+        for name in ("o/r1", "o/r3", "o/r5"):
+            wh.load({"deployments": _deployments([f"{name}-1"], name)})
+    result = run_cli("maintain", "--reshard", "3", db=lake)
+    assert result.code == 0, result.stderr
+    assert "shard schemas dropped: shard_1_of_2, shard_2_of_2" in result.stdout
+    # o/r0 (8) alone; the six of weight 1 (o/new never synced: the median, 1) over the other two.
+    assert "repositories per shard: 1/3: 1, 2/3: 3, 3/3: 3" in result.stdout
+    with Warehouse(lake, read_only=True) as wh:
+        assert wh.shards() == []
+        assert wh.shard_assignment(3)["o/r0"] == 1 and wh.shard_assignment(2) == {}
+    bad = run_cli("maintain", "--reshard", "0", db=lake)
+    assert bad.code == 2 and "--reshard 0" in bad.stderr
+
+
+@needs_lake
+def test_the_data_path_can_be_a_bucket(lake, tmp_path):
+    """Parquet files in an S3 bucket (moto's S3 server on loopback, through DuckDB's httpfs),
+    credentials and endpoint from the AWS variables; never shown."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    port = postgres._free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        env = {"AWS_ACCESS_KEY_ID": "dora-test-key", "AWS_SECRET_ACCESS_KEY": "s3-SECRET-never-shown",
+               "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+               "DORA_IMPACT_LAKE_DATA_PATH": "s3://dora-lake/warehouse/"}
+        s3 = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        s3.create_bucket(Bucket="dora-lake")
+        rows = ["deployment_id,repo,environment,status,finished_at"]
+        rows += [f"d{i},o/a,production,success,2026-01-{5 + i:02d}T10:00:00Z" for i in range(20)]
+        (tmp_path / "deployments.csv").write_text("\n".join(rows) + "\n")
+        outputs = [run_cli("import", str(tmp_path / "deployments.csv"), db=lake, env=env)]
+        outputs.append(run_cli("maintain", db=lake, env=env))
+        outputs.append(run_cli("metrics", "--since", "2026-01-05", "--until", "2026-01-26",
+                               "--period", "month", "--format", "json", db=lake, env=env))
+        assert [r.code for r in outputs] == [0, 0, 0], [r.stderr for r in outputs]
+        assert sum(r["deployments"] for r in json.loads(outputs[-1].stdout)) == 20
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket="dora-lake").get("Contents", [])]
+        assert any(k.startswith("warehouse/") and k.endswith(".parquet") for k in keys), keys
+        assert not any("s3-SECRET-never-shown" in r.stdout + r.stderr for r in outputs)
+        # The files are where the catalog says: nothing was written to a local folder instead.
+        assert not (Path.cwd() / "s3:").exists()
+    finally:
+        server.stop()

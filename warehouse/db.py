@@ -404,6 +404,16 @@ class Warehouse:
         rows = self.con.execute(sql, params or []).fetchall()
         return rows[0][0] if rows else None
 
+    def relation(self, table: str) -> str:
+        """A query of every row of a canonical table, whatever TEMP view shadows its name on
+        this connection (a DuckLake unions its homes: warehouse/lake.py)."""
+        return f'SELECT * FROM "{self.scalar("SELECT current_database()")}".main.{table}'
+
+    def unshadow(self, *tables: str) -> None:
+        """Drop the TEMP views a caller made to shadow these tables."""
+        for table in tables:
+            self.con.execute(f"DROP VIEW IF EXISTS temp.{table}")
+
     def repos(self) -> list[str]:
         """Every repository that deployments or changes mention."""
         rows = self.con.execute(

@@ -20,7 +20,7 @@ interface as the DuckDB file, with these differences:
   for, and a writer keeps its connection.
 
 Needs DuckDB 1.5.5 with the ducklake and postgres extension packages (`pip install
-'dora-impact[lake]'`); DuckDB 2.0 has no DuckLake extension yet.
+'dora-impact[lake]'`), and httpfs for a data path in a bucket.
 """
 
 from __future__ import annotations
@@ -33,25 +33,43 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import import_module
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import duckdb
+import polars as pl
 
-from warehouse.db import Warehouse, duckdb_settings, migrations
+from warehouse import sharding
+from warehouse.db import LoadCounts, Warehouse, duckdb_settings, migrations
 from warehouse.errors import UserError
 
 PREFIX = "ducklake:"
 ALIAS = "lake"
 MAIN = "main"
 SHARD_SCHEMA = re.compile(r"^shard_(\d+)_of_(\d+)$")
+# Which shard owns which repository, per shard count (in `main`; warehouse/sharding.py), and
+# the one-row table every change of it updates first, so two workers assigning at once
+# conflict and the later one retries and reads the first one's assignment.
+SHARD_MAP = "shard_map"
+SHARD_LOCK = "shard_map_lock"
 # Written by `alert` alone, in `main`; a union view would make them unwritable for it.
-NOT_UNIONED = frozenset({"alert_state", "alert_outbox", "schema_version"})
+NOT_UNIONED = frozenset({"alert_state", "alert_outbox", "schema_version", SHARD_MAP, SHARD_LOCK})
+# The precomputed tables and their queues live in `main` only, written by `maintain` over
+# every home (warehouse/maintain.py publish); readers read them there.
+MAIN_ONLY_PREFIX = "mart_"
 DATA_PATH_ENV = "DORA_IMPACT_LAKE_DATA_PATH"
 PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 URI_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@")
-CONFLICT = re.compile(r"conflict|Transaction.*(abort|retry)", re.IGNORECASE)
+# Another writer committed first: DuckLake's own conflict errors, and PostgreSQL's
+# serialization failures on the catalog (SQLSTATE 40001 "could not serialize access due to
+# concurrent update", 40P01 deadlocks), which maintenance meets beside running workers.
+CONFLICT = re.compile(
+    r"conflict|Transaction.*(abort|retry)|could not serialize|serializ\w* failure|deadlock detected"
+    r"|concurrent update|40001|40P01",
+    re.IGNORECASE,
+)
 # Several clients creating a new catalog at once race on its PostgreSQL tables.
 INIT_RACE = re.compile(r"Failed to initialize DuckLake|duplicate key value|already exists", re.IGNORECASE)
-RETRIES = 30
+RETRIES = 30  # about 25 s of jittered backoff in all before giving up
 
 
 class LakeUnavailable(UserError):
@@ -59,6 +77,10 @@ class LakeUnavailable(UserError):
     run may succeed once the catalog is up)."""
 
     exit_code = 4
+
+
+class LakeBusy(LakeUnavailable):
+    """A write kept conflicting with other writers after every retry (exit 4: run it again)."""
 
 
 def is_lake(location: object) -> bool:
@@ -129,31 +151,85 @@ def _load(con: duckdb.DuckDBPyConnection, package: str, name: str, entry: str) -
         con.execute(f"LOAD {entry}")
 
 
-def retrying(action: Callable[[], object], what: str = "commit", also: re.Pattern | None = None) -> object:
-    """Run `action`, again after a DuckLake write conflict (another writer committed to the
-    catalog first: a concurrent migration of `main`), with jittered backoff."""
+def is_conflict(exc: BaseException, also: re.Pattern | None = None) -> bool:
+    """Whether a failed write lost a race with another writer (and may simply be run again)."""
+    return isinstance(exc, duckdb.Error) and (
+        isinstance(exc, duckdb.TransactionException)
+        or CONFLICT.search(str(exc)) is not None
+        or (also is not None and also.search(str(exc)) is not None)
+    )
+
+
+# The AWS SDKs' own variables: a data path in an S3 (or S3-compatible) bucket.
+S3_ENV = {
+    "KEY_ID": "AWS_ACCESS_KEY_ID", "SECRET": "AWS_SECRET_ACCESS_KEY", "SESSION_TOKEN": "AWS_SESSION_TOKEN",
+}
+
+
+def _s3_secret(con: duckdb.DuckDBPyConnection) -> None:
+    """A TEMP DuckDB secret for S3 from the environment, when AWS_ACCESS_KEY_ID and
+    AWS_SECRET_ACCESS_KEY are set: region from AWS_REGION (or AWS_DEFAULT_REGION), a custom
+    endpoint (MinIO, Ceph, a local test server) from AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL,
+    addressed by path. It lives on this connection only; the values never reach a message."""
+    values = {option: os.environ.get(variable) for option, variable in S3_ENV.items()}
+    if not (values["KEY_ID"] and values["SECRET"]):
+        return
+    values["REGION"] = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+    options = [f"{k} '{v.replace(chr(39), chr(39) * 2)}'" for k, v in values.items() if v]
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        parts = urlsplit(endpoint)
+        host = (parts.netloc or parts.path).replace("'", "")
+        ssl = str(parts.scheme != "http").lower()
+        options += [f"ENDPOINT '{host}'", "URL_STYLE 'path'", f"USE_SSL {ssl}"]
+    try:
+        con.execute(f"CREATE OR REPLACE TEMPORARY SECRET dora_lake_s3 (TYPE s3, {', '.join(options)})")
+    except duckdb.Error:
+        raise UserError("the S3 settings in the environment (AWS_*) were refused by DuckDB") from None
+
+
+def retrying(
+    action: Callable[[], object],
+    what: str = "commit",
+    also: re.Pattern | None = None,
+    *,
+    tries: int | None = None,
+    before_retry: Callable[[], None] | None = None,
+) -> object:
+    """Run `action`, again after it lost a race with another writer (a DuckLake conflict, a
+    PostgreSQL serialization failure), with jittered backoff, `tries` times at most; then
+    LakeBusy, one line naming `what`. Any other error is raised as it is."""
+    tries = tries or RETRIES
     delay = 0.05
-    for attempt in range(RETRIES):
+    for attempt in range(tries):
         try:
             return action()
         except duckdb.Error as exc:
-            if attempt == RETRIES - 1 or not (
-                isinstance(exc, duckdb.TransactionException)
-                or CONFLICT.search(str(exc))
-                or (also is not None and also.search(str(exc)))
-            ):
+            if not is_conflict(exc, also):
                 raise
+            if attempt == tries - 1:
+                first = redact(" ".join(str(exc).split()))[:200]
+                raise LakeBusy(
+                    f"{what}: still conflicting with other writers after {tries} tries ({first}); "
+                    "nothing of it was committed: run it again"
+                ) from None
             time.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 1.0)
+            if before_retry is not None:
+                before_retry()
     raise AssertionError(what)  # not reached
 
 
 class LakeWarehouse(Warehouse):
     """Warehouse(location) for a `ducklake:` location (Warehouse.__new__ picks this class)."""
 
-    # No precomputed tables: each home would hold aggregates of its own shard only, and
-    # per-period medians of several shards cannot be combined. Readers compute from the rows.
-    precomputes = False
+    @property
+    def precomputes(self) -> bool:
+        """Readers use the precomputed tables, which one writer builds over every home after
+        the workers (`maintain`: warehouse/maintain.py publish) and which are stale once any
+        home loads again. Writers neither queue nor refresh them: a home holds one shard's
+        rows, and per-period medians of several shards cannot be combined."""
+        return self.read_only or self.publishing
 
     def __init__(
         self,
@@ -178,6 +254,8 @@ class LakeWarehouse(Warehouse):
         self.path = Path(redact(location))  # what messages may show
         self.read_only = read_only
         self.shard = shard
+        self._owned: set[str] | None = None
+        self.publishing = False  # set by maintain's publish step while it builds the tables
         self.home = shard_schema(shard) if shard else MAIN
         if shard and read_only:
             raise UserError("a shard is written by its sync worker; readers read the whole lake")
@@ -217,8 +295,9 @@ class LakeWarehouse(Warehouse):
         try:
             _load(con, "duckdb_extension_postgres", "postgres", "postgres_scanner")
             _load(con, "duckdb_extension_ducklake", "ducklake", "ducklake")
-            if _installed("duckdb_extension_httpfs"):  # for remote data paths, when installed
+            if _installed("duckdb_extension_httpfs"):  # for a data path in a bucket
                 _load(con, "duckdb_extension_httpfs", "httpfs", "httpfs")
+                _s3_secret(con)
             con.execute("SET TimeZone = 'UTC'")
             self._attach(con)
         except BaseException:
@@ -288,16 +367,49 @@ class LakeWarehouse(Warehouse):
                 f"{self.path}: the lake holds no warehouse yet (run `dora-impact import` or "
                 "`sync` first)"
             )
-        shards = sorted({s for schemas in present.values() for s in schemas if SHARD_SCHEMA.match(s)},
-                        key=lambda s: tuple(map(int, SHARD_SCHEMA.match(s).groups())))
+        self._present = present
         for table, schemas in sorted(present.items()):
-            if table in NOT_UNIONED or MAIN not in schemas:
+            if table in NOT_UNIONED or table.startswith(MAIN_ONLY_PREFIX) or MAIN not in schemas:
                 continue
-            parts = [f"SELECT * FROM {ALIAS}.{MAIN}.{table}"]
-            parts += [f"SELECT * FROM {ALIAS}.{s}.{table}" for s in shards if s in schemas]
-            self.con.execute(
-                f"CREATE OR REPLACE TEMP VIEW {table} AS {' UNION ALL BY NAME '.join(parts)}"
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {self.relation(table)}")
+
+    def _homes(self, table: str) -> list[str]:
+        """The homes holding `table`: main, then the shards in order."""
+        schemas = getattr(self, "_present", {}).get(table, {MAIN})
+        shards = sorted((s for s in schemas if SHARD_SCHEMA.match(s)),
+                        key=lambda s: tuple(map(int, SHARD_SCHEMA.match(s).groups())))
+        return [MAIN, *shards]
+
+    def relation(self, table: str) -> str:
+        """The SQL of every home's rows of `table`, as readers see it (the TEMP view's body).
+
+        - most tables: main's rows and every shard's, by column name (a shard still on an
+          older migration lacks newer columns: NULL there);
+        - `teams`: one row per repository, a shard's before main's (ownership from the config,
+          which shard workers write, wins over an import's, as it does on a file where the
+          config's ownership is applied after every load);
+        - `load_version`: one row, the sum of every home's count, so that the precomputed
+          tables (built over all homes by `maintain`) are stale as soon as any home loads."""
+        homes = self._homes(table)
+        parts = [f"SELECT * FROM {ALIAS}.{home}.{table}" for home in homes]
+        if table == "load_version":
+            return f"SELECT sum(version)::BIGINT AS version FROM ({' UNION ALL '.join(parts)})"
+        if table == "teams":
+            ranked = " UNION ALL BY NAME ".join(
+                f"SELECT *, {0 if home == MAIN else 1 + i} AS _rank FROM {ALIAS}.{home}.teams"
+                for i, home in enumerate(homes)
             )
+            return (f"SELECT * EXCLUDE (_rank) FROM ({ranked}) "
+                    "QUALIFY row_number() OVER (PARTITION BY repo ORDER BY _rank DESC) = 1")
+        return " UNION ALL BY NAME ".join(parts)
+
+    def unshadow(self, *tables: str) -> None:
+        """Put back the whole-lake views of `tables` after a caller shadowed them."""
+        for table in tables:
+            if self.whole:
+                self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {self.relation(table)}")
+            else:
+                self.con.execute(f"DROP VIEW IF EXISTS temp.{table}")
 
     def release(self) -> None:
         """Nothing to let go of: DuckLake serves many writers and readers at once."""
@@ -336,8 +448,148 @@ class LakeWarehouse(Warehouse):
                     self.con.execute(
                         "INSERT INTO schema_version VALUES (?, ?, ?)", [version, name, datetime.now(UTC)]
                     )
+                if schema == MAIN and not self._has(MAIN, SHARD_LOCK):
+                    # The lake's own tables (a file has no shard map). Two workers creating
+                    # them at once conflict; the retried one finds them.
+                    self.con.execute(
+                        f"CREATE TABLE IF NOT EXISTS {SHARD_MAP} "
+                        "(shards INTEGER NOT NULL, repo VARCHAR NOT NULL, shard INTEGER NOT NULL)"
+                    )
+                    self.con.execute(f"CREATE TABLE {SHARD_LOCK} (version BIGINT NOT NULL)")
+                    self.con.execute(f"INSERT INTO {SHARD_LOCK} VALUES (0)")
         finally:
             self.con.execute(f"USE {ALIAS}.{self.home}")
         return [m[0] for m in pending]
+
+    def _has(self, schema: str, table: str) -> bool:
+        return bool(self.scalar(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
+            "AND table_name = ?", [ALIAS, schema, table]
+        ))
+
+    # -- writing ------------------------------------------------------------------------------
+    def load(
+        self,
+        batches: dict[str, pl.DataFrame],
+        source: str | None = None,
+        cursors: list | tuple = (),
+    ) -> dict[str, LoadCounts]:
+        """Warehouse.load, with two lake rules: a shard writes team rows only for the
+        repositories it owns (every worker knows the whole config, and each would otherwise
+        write every configured repository's team: counted once per shard by readers), and a
+        load that is its own transaction is run again when it loses a race with another
+        writer (maintenance compacting the same table)."""
+        if self.shard is not None and "teams" in batches:
+            owned = self.owned()
+            batches = {**batches, "teams": batches["teams"].filter(pl.col("repo").is_in(sorted(owned)))}
+        if self._in_transaction:
+            return self._load_home(batches, source, cursors)
+        return retrying(lambda: self._load_home(batches, source, cursors),
+                        f"{self.path}: load into {self.home}")
+
+    def _load_home(
+        self, batches: dict[str, pl.DataFrame], source: str | None, cursors: list | tuple
+    ) -> dict[str, LoadCounts]:
+        """Load into this writer's home: a whole-lake writer (`maintain` writing the config's
+        teams) reads a table through its union view but writes the home's own table."""
+        # The load's bookkeeping (load count, source times, cursors) is written too.
+        touched = [*batches, "load_version", "source_loads", "sync_state"]
+        shadowed = [name for name in touched if self.whole and name in getattr(self, "_present", {})]
+        for name in shadowed:
+            self.con.execute(f"DROP VIEW IF EXISTS temp.{name}")
+        try:
+            return Warehouse.load(self, batches, source, cursors)
+        finally:
+            self.unshadow(*shadowed)
+
+    # -- shards -------------------------------------------------------------------------------
+    def shard_assignment(self, n: int) -> dict[str, int]:
+        """repository -> shard (1..n), as stored for n shards."""
+        rows = self.con.execute(
+            f"SELECT repo, min(shard) FROM {ALIAS}.{MAIN}.{SHARD_MAP} WHERE shards = ? GROUP BY repo", [n]
+        ).fetchall()
+        return dict(rows)
+
+    def weights(self) -> dict[str, float]:
+        """Stored rows per repository over every home: what a sync of it fetches, roughly."""
+        parts = [
+            f"SELECT repo FROM {ALIAS}.{home}.{table}"
+            for home in [MAIN, *self.shards()]
+            for table in ("deployments", "changes", "pull_requests")
+        ]
+        rows = self.con.execute(
+            f"SELECT repo, count(*) FROM ({' UNION ALL '.join(parts)}) GROUP BY repo"
+        ).fetchall()
+        return {repo: float(count) for repo, count in rows}
+
+    def claim(self, names: list[str], shard: tuple[int, int]) -> list[str]:
+        """The repositories among `names` that shard K of N owns; those no shard owns yet are
+        assigned first (warehouse/sharding.py), once for all workers: the assignment updates
+        the lock row first, so a worker assigning at the same time conflicts, retries, and
+        then reads this one's assignment."""
+        k, n = shard
+        current = self.shard_assignment(n)
+        if any(name not in current for name in names):
+            def assign_new() -> dict[str, int]:
+                with self.transaction():
+                    self.con.execute(f"UPDATE {ALIAS}.{MAIN}.{SHARD_LOCK} SET version = version + 1")
+                    stored = self.shard_assignment(n)
+                    added = sharding.assign(stored, [x for x in names if x not in stored], n, self.weights())
+                    if added:
+                        self.con.executemany(
+                            f"INSERT INTO {ALIAS}.{MAIN}.{SHARD_MAP} VALUES (?, ?, ?)",
+                            [[n, repo, s] for repo, s in sorted(added.items())],
+                        )
+                    return {**stored, **added}
+
+            current = retrying(assign_new, f"{self.path}: assigning repositories to {n} shards")
+        self._owned = {repo for repo, s in current.items() if s == k}
+        return [name for name in names if current.get(name) == k]
+
+    def reshard(self, n: int) -> tuple[list[str], dict[int, int]]:
+        """Assign every known repository anew over n shards, balanced by weight, and drop every
+        shard home: (the homes dropped, repositories per new shard). A home of the old layout
+        would hold rows of repositories that now belong elsewhere, read twice beside the new
+        shard's; the next run of the n workers syncs their repositories again from the window's
+        start. One transaction, so readers see the old layout or the new one."""
+        if n < 1:
+            raise UserError(f"--reshard {n}: the number of shards must be 1 or more")
+
+        def run() -> list[str]:
+            with self.transaction():
+                self.con.execute(f"UPDATE {ALIAS}.{MAIN}.{SHARD_LOCK} SET version = version + 1")
+                homes = self.shards()
+                weights = self.weights()
+                known = {r[0] for r in self.con.execute(
+                    f"SELECT repo FROM {ALIAS}.{MAIN}.{SHARD_MAP}").fetchall()}
+                repos = sorted(known | set(weights))
+                assignment = sharding.balance(repos, n, weights)
+                self.con.execute(f"DELETE FROM {ALIAS}.{MAIN}.{SHARD_MAP}")
+                if assignment:
+                    self.con.executemany(
+                        f"INSERT INTO {ALIAS}.{MAIN}.{SHARD_MAP} VALUES (?, ?, ?)",
+                        [[n, repo, k] for repo, k in sorted(assignment.items())],
+                    )
+                for home in homes:
+                    self.con.execute(f"DROP SCHEMA {ALIAS}.{home} CASCADE")
+                # The precomputed tables describe the old homes' rows: stale from now on.
+                self.con.execute(f"DROP TABLE IF EXISTS {ALIAS}.{MAIN}.mart_state")
+                self._counts = {k: sum(1 for s in assignment.values() if s == k) for k in range(1, n + 1)}
+                return homes
+
+        dropped = retrying(run, f"{self.path}: resharding")
+        if self.whole:
+            self._union_views()
+        return dropped, self._counts
+
+    def owned(self) -> set[str]:
+        """The repositories this shard writer's shard owns."""
+        if self.shard is None:
+            return set()
+        if self._owned is None:
+            k, n = self.shard
+            self._owned = {repo for repo, s in self.shard_assignment(n).items() if s == k}
+        return self._owned
+
 
 Warehouse.kinds[PREFIX] = LakeWarehouse

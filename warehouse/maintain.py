@@ -1,7 +1,13 @@
 """Upkeep of the warehouse (`dora-impact maintain`, docs/scaling.md#maintenance).
 
-On a DuckLake, every commit of every worker adds a snapshot and small files (or rows inlined
-in the catalog). Maintenance, in this order:
+On a DuckLake, first **publish**: the precomputed tables (warehouse/precompute.py) built over
+every home, the shards' and `main`'s, by this one writer, in one transaction (one snapshot of
+the lake, so the tables describe exactly the load count they record), into `main`. Readers
+use them until any home loads again (warehouse/lake.py: load_version). Run it after the
+workers (examples/: after the matrix); beside them it publishes what is committed so far.
+
+Then upkeep, since every commit of every worker adds a snapshot and small files (or rows
+inlined in the catalog), in this order:
 
 1. flush inlined data: rows DuckLake kept in the catalog (small commits) go to Parquet files;
 2. compaction: adjacent small files of a table are merged into larger ones;
@@ -12,10 +18,11 @@ in the catalog). Maintenance, in this order:
    are deleted once older than the grace period (1 day), so a file that a running worker has
    written but not yet committed is never touched.
 
-Each step is its own DuckLake transaction; one that loses a race with a worker's commit is
-retried (workers only insert into and update their own tables, so conflicts are rare and
-short). Safe to run while workers write. On a DuckDB file it checkpoints (folds the WAL into
-the file) and says there is nothing else to do.
+Each step is its own DuckLake transaction; one that loses a race with a worker's commit (a
+DuckLake conflict, or PostgreSQL's "could not serialize access due to concurrent update" on
+the catalog) is retried with backoff, up to a bound, then the command stops with one line
+(exit 4, warehouse/lake.py LakeBusy). Safe to run while workers write. On a DuckDB file it
+checkpoints (folds the WAL into the file) and says there is nothing else to do.
 """
 
 from __future__ import annotations
@@ -23,8 +30,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from warehouse.config import MetricsConfig
 from warehouse.db import Warehouse
+from warehouse.freshness import is_fresh
 from warehouse.lake import ALIAS, LakeWarehouse, retrying
+from warehouse.precompute import refresh
 
 DEFAULT_RETENTION_DAYS = 7.0
 ORPHAN_GRACE_HOURS = 24.0
@@ -50,8 +60,36 @@ class Upkeep:
         self.steps.append((what, count))
 
 
+def publish(wh: LakeWarehouse, cfg: MetricsConfig | None = None) -> bool:
+    """Build the precomputed tables over every home, unless they are still fresh; whether it
+    built them. wh: a whole-lake writer in `main`."""
+    cfg = cfg or MetricsConfig()
+    wh.publishing = True
+    try:
+        if is_fresh(wh, cfg):
+            return False
+
+        def build() -> None:
+            # One transaction: every read sees one snapshot, and the load count stored with
+            # the tables is the one they were computed from (a worker committing meanwhile
+            # makes them stale, never wrong).
+            with wh.transaction():
+                wh.con.execute("DELETE FROM mart_dirty_periods")
+                wh.con.execute("DELETE FROM mart_dirty_repos")
+                wh.con.execute("INSERT INTO mart_dirty_repos VALUES ('*')")
+                refresh(wh, cfg)
+
+        retrying(build, f"{wh.path}: publishing the precomputed tables", tries=5)
+        return True
+    finally:
+        wh.publishing = False
+
+
 def maintain(
-    wh: Warehouse, retention: float | None = None, grace_hours: float = ORPHAN_GRACE_HOURS
+    wh: Warehouse,
+    retention: float | None = None,
+    grace_hours: float = ORPHAN_GRACE_HOURS,
+    cfg: MetricsConfig | None = None,
 ) -> Upkeep:
     out = Upkeep()
     if not isinstance(wh, LakeWarehouse):
@@ -59,6 +97,7 @@ def maintain(
         out.add("checkpoint", 1)
         return out
     days = retention_days(retention)
+    out.add("precomputed tables published", int(publish(wh, cfg)))
     out.snapshots_before = _snapshots(wh)
 
     def call(what: str, sql: str) -> None:

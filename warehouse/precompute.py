@@ -87,12 +87,12 @@ def _create_tables(wh: Warehouse) -> None:
 def _with_repos(wh: Warehouse, cfg: MetricsConfig, repos: list[str], work) -> None:
     """Run `work` with the metric views computed over these repositories' rows only: TEMP
     views named like the canonical tables shadow them for the metric SQL, then go."""
-    catalog = wh.scalar("SELECT current_database()")
     wh.con.execute("CREATE OR REPLACE TEMP TABLE _mart_batch AS SELECT unnest(?::VARCHAR[]) AS repo", [repos])
     try:
         for table in ("deployments", "changes"):
+            whole = wh.relation(table)
             wh.con.execute(
-                f'CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM "{catalog}".main.{table} '
+                f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM ({whole}) "
                 "WHERE repo IN (SELECT repo FROM _mart_batch)"
             )
         prepare(wh, cfg, marts=False)
@@ -107,8 +107,7 @@ def _with_repos(wh: Warehouse, cfg: MetricsConfig, repos: list[str], work) -> No
 
 
 def _drop_shadows(wh: Warehouse) -> None:
-    for table in ("deployments", "changes"):
-        wh.con.execute(f"DROP VIEW IF EXISTS temp.{table}")
+    wh.unshadow("deployments", "changes")
     wh.con.execute("DROP TABLE IF EXISTS temp.prod_deployments")
 
 

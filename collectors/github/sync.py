@@ -31,7 +31,7 @@ from collectors.github.streams import (
     Stream,
     WorkflowRuns,
 )
-from collectors.shards import Shard
+from collectors.shards import Shard, repos_of
 from collectors.shipping import load_rows, ship_and_load
 from collectors.teams import team_rows
 from warehouse import attribution
@@ -218,7 +218,8 @@ class GitHubSync:
             self.client, self.config, cache, self._warn, self._fail
         )
         if self.shard is not None:
-            repos = [r for r in repos if self.shard.owns(r.full_name)]
+            owned = set(repos_of(self.wh, [r.full_name for r in repos], self.shard))
+            repos = [r for r in repos if r.full_name in owned]
         if not repos and not self.result.warnings and not self.result.failures:
             self._warn("no repositories selected: set [github] repos or orgs")
         return repos, new_cache
