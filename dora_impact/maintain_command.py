@@ -52,8 +52,8 @@ def register(app: typer.Typer) -> None:
         if not context.location.exists():
             typer.echo(f"{context.location}: no database yet; nothing to do")
             return
-        if reshard is not None and isinstance(context.db_path, Path):
-            raise UserError(f"--reshard: {context.db_path} is a DuckDB file, whose shards are "
+        if reshard is not None and not context.location.is_lake:
+            raise UserError(f"--reshard: {context.location} is a DuckDB file, whose shards are "
                             "a hash of the name (nothing stored to change)")
         with context.open(whole=True) as wh:
             if isinstance(wh, LakeWarehouse):

@@ -191,6 +191,7 @@ def test_null_effect_is_not_called_significant():
         assert row["ci_low"] <= 0 <= row["ci_high"]
 
 
+@pytest.mark.slow
 def test_null_effects_are_rarely_called_across_orgs():
     # 12 null orgs x 7 primary estimates: about 4 false calls expected at 5%; more than 10
     # would happen with probability < 0.5% if the error rate were right.
@@ -224,6 +225,7 @@ def test_org_wide_slowdown_fools_before_after_but_not_the_primary_estimate():
         assert abs(naive["relative_change"]) > 0.1 > abs(main["relative_change"])
 
 
+@pytest.mark.slow
 def test_staggered_cohorts_recover_the_effect():
     # Two cohorts of 6 after a year of history, a -30% deployment frequency, over 10 seeds. A call
     # needs the trend-adjusted interval too, which withholds some (the calibration calls a -30%

@@ -98,6 +98,7 @@ def null_orgs() -> list[list[dict]]:
     return out
 
 
+@pytest.mark.slow
 def test_global_null_rarely_gives_an_initiative_any_call(null_orgs):
     # The calibration (docs/impact-method.md) measures the share of null initiatives with any
     # call among the adopting teams' 13 primary rows at 10.5% (200 orgs); 40 orgs then give
@@ -114,6 +115,7 @@ def test_global_null_rarely_gives_an_initiative_any_call(null_orgs):
     assert raw >= 8
 
 
+@pytest.mark.slow
 def test_pre_trend_check_rarely_withholds_a_null_verdict(null_orgs):
     # Under parallel trends the check fails only when the pre-test rejects *and* its trend
     # would change the conclusion. 40 orgs x 7 DORA rows = 280 rows; the calibration's null

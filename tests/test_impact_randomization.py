@@ -106,6 +106,7 @@ def test_staggered_draws_deal_the_teams_to_the_cohort_dates_keeping_their_sizes(
     assert ref.thetas[0] == pytest.approx(real.treated)
 
 
+@pytest.mark.slow
 def test_null_orgs_rarely_get_a_randomization_p_below_five_percent():
     # 16 null orgs (10 of 30 teams adopt), 13 primary rows each. The calibration
     # (docs/impact-method.md) puts the per-row rate at about 5% and the share of initiatives

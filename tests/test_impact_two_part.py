@@ -169,6 +169,7 @@ def test_the_simulator_sets_instant_columns_only_where_asked():
 ZERO_NULL = Scenario(teams=30, cohorts=((10, 28),), weeks=58, ramp=4, instant={"pickup": 0.4})
 
 
+@pytest.mark.slow
 def test_the_two_parts_cover_a_null_truth_over_simulated_orgs():
     # 30 null orgs with 40% instant pickups. The calibration (docs/impact-method.md, 100 orgs)
     # puts the parts' null coverage at 94-97% (with 58 or 84 weeks of history); at 95%, 30 orgs
@@ -192,6 +193,7 @@ def test_the_two_parts_cover_a_null_truth_over_simulated_orgs():
     assert called <= 3
 
 
+@pytest.mark.slow
 def test_a_floored_improvement_against_longer_positive_waits_is_withheld_in_the_analysis():
     # More instant pickups (x1.5) and longer other waits (x1.2): the floored mean falls 62%.
     # The calibration withholds 57-66% of these calls for the parts' disagreement (100 orgs,
