@@ -73,3 +73,8 @@ def test_a_key_given_twice_in_one_load_is_one_row_and_the_last_wins(db):
         counts = wh.load({"changes": CHANGES.frame(rows)})
         assert counts["changes"].new == 1
         assert wh.con.execute("SELECT count(*), any_value(pr_number) FROM changes").fetchall() == [(1, 2)]
+
+
+def test_every_migration_has_its_own_version():
+    versions = [version for version, _, _ in migrations()]
+    assert len(versions) == len(set(versions)), versions
