@@ -19,6 +19,7 @@ from dora_impact_app.rows import to_json
 from warehouse import palette
 from warehouse.compare import Period, caveats, compare, org_size, parse_period
 from warehouse.db import Warehouse
+from warehouse.glance import org_answers, pct
 
 LABELS = {metric: name for metric, (name, _unit, _colour) in palette.METRICS.items()}
 # The weekly columns the trend charts draw and embed (with the period and its coverage).
@@ -28,13 +29,6 @@ TREND_COLUMNS = (
 )
 # The platform-engineering write-ups' rule of thumb for when a platform team pays off.
 PLATFORM_THRESHOLD_PEOPLE = 150
-
-
-def pct(value: float | None) -> str:
-    """+12% / −18% with a true minus sign, as a person writes it."""
-    if value is None:
-        return "–"
-    return f"{value * 100:+.0f}%".replace("-", "−")
 
 
 def value_text(metric: str, value: float | None) -> str:
@@ -64,29 +58,6 @@ def headline(row: dict) -> str:
     if not row["beyond_noise"]:
         text += ", within week-to-week noise"
     return text + "."
-
-
-def _change_text(row: dict) -> str:
-    """"+12% (95% CI +4% to +20%)", or the change alone when the data is too thin for an interval."""
-    interval = f" (95% CI {pct(row['ci_low'])} to {pct(row['ci_high'])})" if row["ci_low"] is not None else ""
-    return pct(row["change"]) + interval
-
-
-def answer(question: str, row: dict | None, good_when_up: bool, parts: list[dict]) -> str:
-    """One line that answers a question - yes, no, no detectable change, or can't tell - from
-    the factor's change (throughput, instability), then its metrics' changes."""
-    if row is None or row["change"] is None:
-        return f"{question} Can't tell: no data to compare in one of the periods."
-    if row["ci_low"] is None:
-        verdict = "can't tell (too little data for an interval)"
-    elif not row["beyond_noise"]:
-        verdict = "no detectable change"
-    else:
-        verdict = "yes" if (row["change"] > 0) == good_when_up else "no"
-    detail = ", ".join(
-        f"{LABELS[p['metric']].lower()} {_change_text(p)}" for p in parts if p["change"] is not None)
-    return (f"{question} {verdict[0].upper()}{verdict[1:]}: {LABELS[row['metric']].lower()} "
-            f"{_change_text(row)}" + (f"; {detail}." if detail else "."))
 
 
 def initiative_answer(ini: dict) -> str:
@@ -130,14 +101,7 @@ class Report:
     @property
     def answers(self) -> list[str]:
         """One line per question a leader asks: faster? more stable? did each initiative help?"""
-        org = {r["metric"]: r for r in self.org_rows}
-        lines = [
-            answer("Faster?", org.get("throughput"), True,
-                   [org[m] for m in ("deployment_frequency", "lead_time", "recovery_time") if m in org]),
-            answer("More stable?", org.get("instability"), False,
-                   [org[m] for m in ("change_fail_rate", "rework_rate") if m in org]),
-        ]
-        return lines + [initiative_answer(ini) for ini in self.initiatives]
+        return org_answers(self.rows) + [initiative_answer(ini) for ini in self.initiatives]
 
     @property
     def trend_rows(self) -> list[dict]:
@@ -218,21 +182,6 @@ def previous(period: Period) -> Period:
     return parse_period(f"{day.year}-{day.month:02d}")
 
 
-def robust_range(values: list[float | None], pad: float = 0.08) -> list[float] | None:
-    """A y range that one thin week cannot blow up: the 5th to 95th percentile of the values,
-    widened by half the interquartile spread and a margin; None when there is nothing to draw."""
-    import numpy as np
-
-    known = np.array([v for v in values if v is not None], dtype=float)
-    if not len(known):
-        return None
-    low, q1, q3, high = np.percentile(known, [5, 25, 75, 95])
-    low, high = min(low - (q3 - q1) / 2, known.min()), high + (q3 - q1) / 2
-    low = max(low, 0.0)  # no metric here is negative
-    span = (high - low) or max(abs(high), 1.0)
-    return [max(low - pad * span, 0.0), high + pad * span]
-
-
 def _figures(report: Report) -> list[str]:
     """The trend charts as HTML fragments (no script of their own: plotly is inlined once).
     Complete weeks are the line; a week the range clips (or the data covers in part) is a
@@ -260,7 +209,8 @@ def _figures(report: Report) -> list[str]:
                 mode="markers+text", text=["partial"] * len(partial), textposition="top center",
                 textfont={"size": 10, "color": "grey"}, name="partial week",
                 marker={"symbol": "circle-open", "size": 9, "color": "grey"}))
-        y_range = robust_range(whole if any(v is not None for v in whole) else [r[column] for r in trend])
+        drawn = whole if any(v is not None for v in whole) else [r[column] for r in trend]
+        y_range = palette.robust_range(drawn)
         if y_range:
             fig.update_yaxes(range=y_range)
         if tick:

@@ -7,6 +7,8 @@ next. The names are the ones a person says, with the unit the number is in.
 
 from __future__ import annotations
 
+import numpy as np
+
 # metric -> (human name, unit, colour)
 METRICS: dict[str, tuple[str, str, str]] = {
     "deployment_frequency": ("Deployment frequency", "deployments a week", "#0072B2"),
@@ -43,3 +45,16 @@ def unit(metric: str) -> str:
 def colour(metric: str) -> str:
     """The metric's colour; a `metrics` column takes its metric's."""
     return METRICS[COLUMNS.get(metric, metric)][2]
+
+
+def robust_range(values: list[float | None], pad: float = 0.08) -> list[float] | None:
+    """A y range that one thin week cannot blow up: the 5th to 95th percentile of the values,
+    widened by half the interquartile spread and a margin; None when there is nothing to draw."""
+    known = np.array([v for v in values if v is not None], dtype=float)
+    if not len(known):
+        return None
+    low, q1, q3, high = np.percentile(known, [5, 25, 75, 95])
+    low, high = min(low - (q3 - q1) / 2, known.min()), high + (q3 - q1) / 2
+    low = max(low, 0.0)  # no metric here is negative
+    span = (high - low) or max(abs(high), 1.0)
+    return [max(low - pad * span, 0.0), high + pad * span]
