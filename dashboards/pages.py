@@ -398,7 +398,7 @@ ROW_PX = 35  # the height of a row in st.dataframe
 
 # Readable headings for the teams table's columns.
 TEAM_COLUMNS = {
-    "team": st.column_config.TextColumn("Team"),
+    "team": st.column_config.TextColumn("Team", pinned=True),
     "deployments": st.column_config.NumberColumn("Deployments"),
     "deployments_per_week": st.column_config.NumberColumn("Deploys / week"),
     "changes": st.column_config.NumberColumn("Changes"),
@@ -433,15 +433,13 @@ def teams() -> None:
     label = st.selectbox("Period", labels, index=whole[0] if whole else 0, key="teams-chosen-period")
     chosen = periods["period"][labels.index(label)]
     # A column no row fills (no failure, no recovery) has no numeric type: cast before rounding.
-    table = frame.filter(pl.col("period") == chosen).select(
+    rows = frame.filter(pl.col("period") == chosen)
+    # The rates a reader compares, in columns that fit a laptop's screen; the counts behind
+    # them one click away (below), the rows behind those in the drill-down.
+    table = rows.select(
         pl.col("key").alias("team"),
-        "deployments",
         pl.col("deployments_per_week").cast(pl.Float64).round(1),
-        "changes",
         pl.col("lead_time_median_hours").cast(pl.Float64).round(1),
-        pl.col("lead_time_p90_hours").cast(pl.Float64).round(1),
-        "failed_deployments",
-        "production_deployments",
         pl.col("change_fail_rate").cast(pl.Float64).round(3),
         pl.col("recovery_time_median_hours").cast(pl.Float64).round(1),
         pl.col("rework_rate").cast(pl.Float64).round(3),
@@ -456,6 +454,14 @@ def teams() -> None:
         height=ROW_PX * (table.height + 1) + 3,
         column_config=TEAM_COLUMNS,
     )
+    with st.expander("The counts behind the rates"):
+        st.dataframe(
+            rows.select(pl.col("key").alias("team"), "deployments", "changes",
+                        pl.col("lead_time_p90_hours").cast(pl.Float64).round(1),
+                        "failed_deployments", "production_deployments"),
+            hide_index=True, width="stretch", height=ROW_PX * (table.height + 1) + 3,
+            column_config=TEAM_COLUMNS,
+        )
 
     st.subheader("Drill down")
     team = st.selectbox("Team", table["team"].to_list(), key="teams-drill")
@@ -463,7 +469,8 @@ def teams() -> None:
     start, end = row["period_start"], row["period_end"]
     deployments, _, _ = drilldown.rows("deployments", db, config, team, start, end)
     changes, _, _ = drilldown.rows("changes", db, config, team, start, end)
-    left, right = st.columns(2)
+    # One above the other, each the page's width: the rows behind a number have many columns.
+    left, right = st.container(key="detail-deployments"), st.container(key="detail-changes")
     # The same two counts as the CLI's `deploys` and `of`: the table lists every production
     # deployment, failed runs included, so its heading counts those rows.
     failed_runs = deployments.filter(pl.col("status") == "failure").height
@@ -567,16 +574,15 @@ def initiatives() -> None:
     )
     adopters = primary.filter(pl.col("group") != "org")
     shown = primary if adopters.is_empty() else adopters
-    st.dataframe(
-        # The adopting teams' estimates (the whole org's are under "Every estimate"), in the
-        # columns a reader needs to follow each verdict.
-        impact_view.table(shown.to_dicts()).select(
-            "Metric", "Endpoint", "Without the initiative", "Adopters, after", "Change", "Verdict",
-            "95% interval (relative)", "Trend taken out (the test)", "p adjusted", "Detectable (mde)", "Why",
-            "Method"),
-        hide_index=True, width="stretch",
-        height=ROW_PX * (shown.height + 1) + 3, column_config=ESTIMATE_COLUMNS,
-    )
+    estimates = impact_view.table(shown.to_dicts())
+    # The adopting teams' estimates (the whole org's are under "Every estimate"), in the
+    # columns a reader needs to follow each verdict; a table whose cells wrap, so the adjusted
+    # p and the reason a call was withheld stay on screen at any width.
+    st.table(estimates.select(
+        "Metric", "Endpoint", "Change", "Verdict", "95% interval (relative)", "Trend taken out (the test)",
+        "p adjusted", "Detectable (mde)", "Why"))
+    with st.expander("Against what: the counterfactual and the method of each estimate"):
+        st.table(estimates.select("Metric", "Without the initiative", "Adopters, after", "Method"))
     stages = impact_view.stage_chart(stage_breakdown(result.impact))
     if stages is not None:
         st.subheader("Where lead time goes")
@@ -636,9 +642,12 @@ def health() -> None:
     db, config = _db()
     info, read_at, stale = _health_at(_key(), db, config)
     _stale_note(read_at, stale)
-    cols = st.columns(len(info["tables"]))
-    for col, (table, count) in zip(cols, info["tables"].items(), strict=True):
-        col.metric(table.replace("_", " "), f"{count:,}")
+    # At most five cards a row: a count of six digits stays whole on a laptop's screen.
+    tables = list(info["tables"].items())
+    for first in range(0, len(tables), 5):
+        cols = st.columns(5)
+        for col, (table, count) in zip(cols, tables[first:first + 5], strict=False):
+            col.metric(table.replace("_", " "), f"{count:,}")
     gaps = {
         "deployments outside production (ignored)": info["non_production_deployments"],
         "changes with no shipping deployment (no lead time)": info["changes_without_deployment"],

@@ -1,6 +1,8 @@
 """Every page fits the screen: at 1440x900 and 1280x800, no key table (st.table, st.dataframe)
 needs a horizontal scroll or reaches past the window, and no KPI card's value is cut with an
-ellipsis ("87,…"). Served for real on the demo org, read in Debian's chromium."""
+ellipsis ("87,…"). The drill-down's rows (a container keyed detail-*) are the one exception:
+every column of a deployment is there, and that grid scrolls. Served for real on the demo
+org, read in Debian's chromium."""
 
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ OVERFLOW = """() => {
   for (const el of document.querySelectorAll('[data-testid="stTable"], [data-testid="stDataFrame"]')) {
     const box = el.getBoundingClientRect();
     if (box.width === 0) continue;  // in a closed expander
+    if (el.closest('[class*="st-key-detail-"]')) continue;  // the rows behind a number: wide by nature
     if (box.right > window.innerWidth + 1) cut.push(`past the window: ${el.dataset.testid} ${name(el)}`);
     for (const inner of [el, ...el.querySelectorAll('*')]) {
       const style = getComputedStyle(inner).overflowX;
@@ -72,4 +75,6 @@ def test_no_key_table_is_cut(served, path):
         page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=240_000)
         page.wait_for_timeout(1000)  # the grids lay out their columns after the data arrives
         problems += [f"{width}x{height}: {p}" for p in page.evaluate(OVERFLOW)]
+        checked = page.locator('[data-testid="stTable"], [data-testid="stDataFrame"], [data-testid="stMetricValue"]')
+        assert checked.count() > 0  # the check looked at something on every page
     assert problems == []

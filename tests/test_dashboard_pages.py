@@ -155,7 +155,7 @@ def test_initiatives_page_states_the_estimates_of_impact(browser, demo):
     page.get_by_text(
         f"Adopting teams' throughput {direction} {abs(throughput['relative_change']):.0%}"
     ).first.wait_for()
-    table = page.get_by_test_id("stDataFrame").first
+    table = page.get_by_test_id("stTable").first
     expect(table).to_contain_text("p adjusted")
     expect(table).to_contain_text("Endpoint")
     for metric in ("throughput", "instability"):
