@@ -144,6 +144,7 @@ with Warehouse(Path(sys.argv[1])) as wh:
 
 
 def main() -> None:
+    global DEPLOYMENTS, CHANGES, INCIDENTS
     parser = argparse.ArgumentParser()
     parser.add_argument("--format", choices=("csv", "parquet"), default="csv")
     parser.add_argument("--folder", default="bench/data")
@@ -153,7 +154,6 @@ def main() -> None:
     parser.add_argument("--baseline", action="store_true",
                         help="also time the import into a warehouse without precomputed tables")
     args = parser.parse_args()
-    global DEPLOYMENTS, CHANGES, INCIDENTS
     DEPLOYMENTS, CHANGES, INCIDENTS = args.deployments, 5 * args.deployments, args.deployments // 20
     folder = Path(args.folder) / args.format
     db = folder / "bench.duckdb"
