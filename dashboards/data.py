@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+import duckdb
 import polars as pl
 
 from dashboards.settings import DashboardSettings, load_settings
@@ -180,6 +181,46 @@ def health(db: str, config_path: str | None) -> tuple[dict, datetime, bool]:
         }
 
     return read(("health", db, config_path), db, compute)
+
+
+def load_version(db: str) -> int | None:
+    """The warehouse's load version (every load adds one): the pages' caches are keyed on it,
+    so they hold until the data changes rather than for a fixed time."""
+
+    def compute(wh: Warehouse) -> int | None:
+        try:
+            return wh.scalar("SELECT version FROM load_version")
+        except duckdb.Error:  # a store without the table: no version, the caches key on the day
+            return None
+
+    return read(("load_version", db), db, compute)[0]  # type: ignore[return-value]
+
+
+def team_names(db: str) -> tuple[list[str], datetime, bool]:
+    """Every team that owns a repository or deployed, from one distinct query (not from a
+    metrics run over every team)."""
+
+    def compute(wh: Warehouse) -> list[str]:
+        return [t for (t,) in wh.con.execute(
+            "SELECT team FROM teams UNION SELECT team FROM deployments WHERE team IS NOT NULL ORDER BY 1"
+        ).fetchall()]
+
+    return read(("team_names", db), db, compute)
+
+
+def initiative_cohorts(
+    db: str, config_path: str | None
+) -> tuple[list[tuple[str, str, date]], datetime, bool]:
+    """(initiative, team, adoption day) of every adopting team: a team's chart marks only the
+    initiatives it adopted, on the day it did."""
+    from warehouse.impact.initiatives import resolve
+
+    cfg = config(config_path)
+
+    def compute(wh: Warehouse) -> list[tuple[str, str, date]]:
+        return [(i.name, team, c.started_on) for i in resolve(wh, cfg) for c in i.cohorts for team in c.teams]
+
+    return read(("initiative_cohorts", db, config_path), db, compute)
 
 
 def initiative_starts(db: str, config_path: str | None) -> tuple[list[tuple[str, date]], datetime, bool]:

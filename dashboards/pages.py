@@ -12,10 +12,11 @@ from plotly.subplots import make_subplots
 
 from dashboards import adoption as adoption_view
 from dashboards import data, drilldown, health_view, impact_view
+from warehouse import palette
 from warehouse.impact.measures import DORA_MEASURES
 from warehouse.impact.summary import stage_breakdown
 
-LEVEL_COLOURS = {"elite": "#1a7f37", "high": "#2da44e", "medium": "#bf8700", "low": "#cf222e"}
+LEVEL_COLOURS = palette.LEVELS
 NO_INITIATIVES = "No initiatives: declare them in the config (`[[initiatives]]`) or import initiatives.csv."
 PARTIAL = "partial"  # the label of a period the data covers only in part (metrics' `complete`)
 
@@ -24,24 +25,65 @@ def _db() -> tuple[str, str | None]:
     return st.session_state["db"], st.session_state.get("config")
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def _metrics(db, config, by, period, since, until):
+@st.cache_data(ttl=2, show_spinner=False)
+def _version(db: str) -> tuple[int | None, date]:
+    """What the caches below are keyed on: the warehouse's load version (a load changes it) and
+    the day (a running period's coverage moves with it). Read at most every 2 s, so one page
+    run opens the file for it once."""
+    return data.load_version(db), date.today()
+
+
+def _key() -> tuple:
+    db, _ = _db()
+    return _version(db)
+
+
+# Held until the data changes (the version in their arguments), not for a fixed time; a
+# bounded number of entries, so a long-lived server does not grow without end.
+@st.cache_data(max_entries=256, show_spinner=False)
+def _metrics_at(version, db, config, by, period, since, until):
     return data.metrics(db, config, by, period, since, until)
 
 
-@st.cache_resource(ttl=600, show_spinner="Estimating initiative impact…")
-def _impact(db, config):
+def _metrics(db, config, by, period, since, until):
+    return _metrics_at(_key(), db, config, by, period, since, until)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Estimating initiative impact…")
+def _impact_at(version, db, config):
     return data.impact(db, config)
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def _freshness(db):
+def _impact(db, config):
+    return _impact_at(_key(), db, config)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _freshness_at(version, db):
     return data.freshness(db)
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def _initiative_starts(db, config):
+def _freshness(db):
+    return _freshness_at(_key(), db)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _initiative_starts_at(version, db, config):
     return data.initiative_starts(db, config)
+
+
+def _initiative_starts(db, config):
+    return _initiative_starts_at(_key(), db, config)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _cohorts_at(version, db, config):
+    return data.initiative_cohorts(db, config)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _teams_at(version, db):
+    return data.team_names(db)
 
 
 def mark_initiatives(fig, since: date | None) -> list[tuple[str, date]]:
@@ -73,12 +115,16 @@ def data_as_of() -> None:
         st.caption("Data as of (last completed sync or import)  \n" + "  \n".join(lines))
 
 
-@st.cache_data(ttl=600, show_spinner="Estimating week by week…")
-def _event_study(db, config, name):
+@st.cache_data(max_entries=32, show_spinner="Estimating week by week…")
+def _event_study_at(version, db, config, name):
     from warehouse.impact import event_study
 
     results, _, _ = _impact(db, config)
     return event_study([r for r in results if r.initiative.name == name])
+
+
+def _event_study(db, config, name):
+    return _event_study_at(_key(), db, config, name)
 
 
 def _stale_note(read_at: datetime, stale: bool) -> None:
@@ -95,13 +141,13 @@ def _filters(key: str) -> tuple[str, date | None]:
     # Counted back from where the data ends (today for a live sync), so that an older history
     # still shows.
     db, config = _db()
-    end, _, _ = _data_end(db, config)
+    end, _, _ = _data_end(_key(), db, config)
     end = end or date.today()
     return period, period_start(end - timedelta(days=30.44 * months), period)
 
 
-@st.cache_data(ttl=30, show_spinner=False)
-def _data_end(db, config):
+@st.cache_data(max_entries=16, show_spinner=False)
+def _data_end(version, db, config):
     return data.data_end(db, config)
 
 
@@ -137,6 +183,9 @@ def _line(fig, frame: pl.DataFrame, column: str, name: str, row: int, col: int, 
     x, done = frame["period_start"], frame["complete"]
     y = frame[column]
     legend = style.pop("legend", False)
+    # The metric's colour from the one palette, in every view.
+    style["line"] = {"color": palette.colour(column), **style.get("line", {})}
+    style.setdefault("marker", {"color": palette.colour(column)})
     fig.add_trace(
         go.Scatter(x=x, y=[v if c else None for v, c in zip(y, done, strict=True)], name=name,
                    mode=style.pop("mode", "lines+markers"), showlegend=legend, legendgroup=name, **style),
@@ -184,8 +233,7 @@ def delivery() -> None:
     )
     db, config = _db()
     period, since = _filters("delivery")
-    teams_frame, _, _ = _metrics(db, config, "team", "quarter", None, None)
-    teams = sorted(teams_frame["key"].unique().to_list()) if teams_frame.height else []
+    teams, _, _ = _teams_at(_key(), db)
     with st.sidebar:
         team = st.selectbox("Team", ["All teams", *teams], key="delivery-team")
     by = "org" if team == "All teams" else "team"
@@ -203,7 +251,9 @@ def delivery() -> None:
     def delta(key, fmt):
         if previous is None or latest[key] is None or previous[key] is None:
             return None
-        return fmt(latest[key] - previous[key])
+        shown = fmt(latest[key] - previous[key])
+        # A change that rounds to nothing is no change: no arrow, no colour ("↓ -0.0 h" in green).
+        return shown if any(c in "123456789" for c in shown) else None
 
     st.subheader(f"{team} · {latest['period']}" + ("" if latest["complete"] else f" ({PARTIAL})"))
     cols = st.columns(6)
@@ -282,35 +332,73 @@ TEAM_METRICS = {
 
 
 def team_multiples(db: str, config: str | None, period: str, since: date | None) -> None:
-    """Every team in its own small panel, on one scale: which team moves, and when."""
+    """Every team in one heatmap, team by period, on one scale: which team moves, and when.
+    One trace whatever the number of teams (a panel per team cost a trace and an axis pair
+    each, and seconds of browser time at 200 teams)."""
     frame, _, _ = _metrics(db, config, "team", period, since, None)
     if frame.height == 0:
         return
     st.subheader("Team by team")
     choice = st.radio("Metric", list(TEAM_METRICS), horizontal=True, key="delivery-team-metric")
     column, tick = TEAM_METRICS[choice]
-    teams = sorted(frame["key"].unique().to_list())
-    cols = 4
-    rows = -(-len(teams) // cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=teams, shared_xaxes="all", shared_yaxes="all",
-                        vertical_spacing=min(0.12, 0.5 / rows))
-    for i, team in enumerate(teams):
-        _line(fig, frame.filter(pl.col("key") == team), column, team, i // cols + 1, i % cols + 1,
-              line={"width": 1.5, "color": "#0969da"}, marker={"size": 4})
-    if tick:
-        fig.update_yaxes(tickformat=tick)
-    fig.update_layout(height=190 * rows + 60, margin={"t": 40, "b": 20, "l": 20, "r": 20}, showlegend=False)
-    mark_initiatives(fig, since)
+    try:
+        cohorts, _, _ = _cohorts_at(_key(), db, config)
+    except data.Busy:
+        cohorts = []
+    fig, shown = team_heatmap(frame, column, tick, cohorts, period)
     st.plotly_chart(fig, width="stretch", key="team-multiples")
-    st.caption(f"{len(teams)} teams, one scale; hollow markers labelled {PARTIAL} are periods the data "
-               "covers only in part; dotted lines mark initiatives starting.")
+    st.caption(
+        f"{shown} teams, one colour scale (from the 5th to the 95th percentile: one thin period "
+        f"cannot wash out the rest); columns marked * are periods the data covers only in part; "
+        "◆ marks the period a team adopted an initiative (hover for which)."
+    )
+
+
+def team_heatmap(frame: pl.DataFrame, column: str, tick: str | None, cohorts: list, period: str):
+    """(figure, number of teams): the teams x periods heatmap of one metric, in the metric's
+    colour, with a marker where each adopting team's initiative began."""
+    periods = frame.select("period", "period_start", "complete").unique("period").sort("period_start")
+    labels = {p: p + ("" if c else "*") for p, _s, c in periods.iter_rows()}
+    teams = sorted(frame["key"].unique().to_list())
+    wide = (frame.select("key", "period", pl.col(column).cast(pl.Float64))
+            .pivot(on="period", index="key", values=column))
+    wide = pl.DataFrame({"key": teams}).join(wide, on="key", how="left")
+    order = [p for p in periods["period"] if p in wide.columns]
+    z = wide.select(order).to_numpy()
+    known = [v for v in z.flatten().tolist() if v is not None and not math.isnan(v)]
+    low, high = (float(pl.Series(known).quantile(q)) for q in (0.05, 0.95)) if known else (0.0, 1.0)
+    colour = palette.colour(column)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[labels[p] for p in order], y=teams, zmin=low, zmax=max(high, low + 1e-9),
+        colorscale=[[0, "#f7f7f7"], [1, colour]], hoverongaps=False,
+        colorbar={"tickformat": tick or "", "thickness": 12},
+        hovertemplate="%{y}, %{x}: %{z" + (":" + tick if tick else ":.1f") + "}<extra></extra>",
+    ))
+    starts = {p: s for p, s in zip(periods["period"], periods["period_start"], strict=True)}
+    marks = [(name, team, day) for name, team, day in cohorts if team in set(teams)]
+    xs, ys, names = [], [], []
+    for name, team, day in marks:
+        inside = [p for p in order if starts[p] <= day]
+        if inside and day <= starts[order[-1]] + timedelta(days=92):
+            xs.append(labels[inside[-1]])
+            ys.append(team)
+            names.append(f"{team} adopted {name} on {day:%Y-%m-%d}")
+    if xs:
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", text=names, hoverinfo="text",
+                                 marker={"symbol": "diamond", "size": 8, "color": "#111827"},
+                                 showlegend=False))
+    fig.update_layout(
+        height=min(max(260, 18 * len(teams) + 90), 1100), margin={"t": 20, "b": 20, "l": 20, "r": 20},
+        yaxis={"autorange": "reversed", "automargin": True}, xaxis={"type": "category"},
+    )
+    return fig, len(teams)
 
 
 ROW_PX = 35  # the height of a row in st.dataframe
 
 # Readable headings for the teams table's columns.
 TEAM_COLUMNS = {
-    "team": st.column_config.TextColumn("Team"),
+    "team": st.column_config.TextColumn("Team", pinned=True),
     "deployments": st.column_config.NumberColumn("Deployments"),
     "deployments_per_week": st.column_config.NumberColumn("Deploys / week"),
     "changes": st.column_config.NumberColumn("Changes"),
@@ -345,15 +433,13 @@ def teams() -> None:
     label = st.selectbox("Period", labels, index=whole[0] if whole else 0, key="teams-chosen-period")
     chosen = periods["period"][labels.index(label)]
     # A column no row fills (no failure, no recovery) has no numeric type: cast before rounding.
-    table = frame.filter(pl.col("period") == chosen).select(
+    rows = frame.filter(pl.col("period") == chosen)
+    # The rates a reader compares, in columns that fit a laptop's screen; the counts behind
+    # them one click away (below), the rows behind those in the drill-down.
+    table = rows.select(
         pl.col("key").alias("team"),
-        "deployments",
         pl.col("deployments_per_week").cast(pl.Float64).round(1),
-        "changes",
         pl.col("lead_time_median_hours").cast(pl.Float64).round(1),
-        pl.col("lead_time_p90_hours").cast(pl.Float64).round(1),
-        "failed_deployments",
-        "production_deployments",
         pl.col("change_fail_rate").cast(pl.Float64).round(3),
         pl.col("recovery_time_median_hours").cast(pl.Float64).round(1),
         pl.col("rework_rate").cast(pl.Float64).round(3),
@@ -368,6 +454,14 @@ def teams() -> None:
         height=ROW_PX * (table.height + 1) + 3,
         column_config=TEAM_COLUMNS,
     )
+    with st.expander("The counts behind the rates"):
+        st.dataframe(
+            rows.select(pl.col("key").alias("team"), "deployments", "changes",
+                        pl.col("lead_time_p90_hours").cast(pl.Float64).round(1),
+                        "failed_deployments", "production_deployments"),
+            hide_index=True, width="stretch", height=ROW_PX * (table.height + 1) + 3,
+            column_config=TEAM_COLUMNS,
+        )
 
     st.subheader("Drill down")
     team = st.selectbox("Team", table["team"].to_list(), key="teams-drill")
@@ -375,7 +469,8 @@ def teams() -> None:
     start, end = row["period_start"], row["period_end"]
     deployments, _, _ = drilldown.rows("deployments", db, config, team, start, end)
     changes, _, _ = drilldown.rows("changes", db, config, team, start, end)
-    left, right = st.columns(2)
+    # One above the other, each the page's width: the rows behind a number have many columns.
+    left, right = st.container(key="detail-deployments"), st.container(key="detail-changes")
     # The same two counts as the CLI's `deploys` and `of`: the table lists every production
     # deployment, failed runs included, so its heading counts those rows.
     failed_runs = deployments.filter(pl.col("status") == "failure").height
@@ -404,8 +499,8 @@ ESTIMATE_COLUMNS = {
 }
 
 
-@st.cache_data(ttl=600, show_spinner=False)
-def _group_series(db, config, name):
+@st.cache_data(max_entries=32, show_spinner=False)
+def _group_series_at(version, db, config, name):
     results, _, _ = _impact(db, config)
     return impact_view.group_series(next(r.impact for r in results if r.initiative.name == name))
 
@@ -479,23 +574,22 @@ def initiatives() -> None:
     )
     adopters = primary.filter(pl.col("group") != "org")
     shown = primary if adopters.is_empty() else adopters
-    st.dataframe(
-        # The adopting teams' estimates (the whole org's are under "Every estimate"), in the
-        # columns a reader needs to follow each verdict.
-        impact_view.table(shown.to_dicts()).select(
-            "Metric", "Endpoint", "Without the initiative", "Adopters, after", "Change", "Verdict",
-            "95% interval (relative)", "Trend taken out (the test)", "p adjusted", "Detectable (mde)", "Why",
-            "Method"),
-        hide_index=True, width="stretch",
-        height=ROW_PX * (shown.height + 1) + 3, column_config=ESTIMATE_COLUMNS,
-    )
+    estimates = impact_view.table(shown.to_dicts())
+    # The adopting teams' estimates (the whole org's are under "Every estimate"), in the
+    # columns a reader needs to follow each verdict; a table whose cells wrap, so the adjusted
+    # p and the reason a call was withheld stay on screen at any width.
+    st.table(estimates.select(
+        "Metric", "Endpoint", "Change", "Verdict", "95% interval (relative)", "Trend taken out (the test)",
+        "p adjusted", "Detectable (mde)", "Why"))
+    with st.expander("Against what: the counterfactual and the method of each estimate"):
+        st.table(estimates.select("Metric", "Without the initiative", "Adopters, after", "Method"))
     stages = impact_view.stage_chart(stage_breakdown(result.impact))
     if stages is not None:
         st.subheader("Where lead time goes")
         st.caption("Lead-time stages per pull request, without the initiative and with it.")
         st.plotly_chart(stages, width="stretch")
     groups = impact_view.groups_chart(
-        _group_series(db, config, name), [c.started_on for c in result.initiative.cohorts])
+        _group_series_at(_key(), db, config, name), [c.started_on for c in result.initiative.cohorts])
     study = impact_view.event_study_chart(_event_study(db, config, name))
     st.subheader("Adopters against comparison teams, over time")
     if groups is None:
@@ -532,15 +626,28 @@ def initiatives() -> None:
         st.dataframe(every, hide_index=True, width="stretch", column_config=ESTIMATE_COLUMNS)
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def _health_at(version, db, config):
+    return data.health(db, config)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _checks_at(version, db, config):
+    return health_view.checks(db, config)
+
+
 def health() -> None:
     st.title("Data health")
     st.caption("What the metrics rest on, and the gaps that make them less complete than they look.")
     db, config = _db()
-    info, read_at, stale = data.health(db, config)
+    info, read_at, stale = _health_at(_key(), db, config)
     _stale_note(read_at, stale)
-    cols = st.columns(len(info["tables"]))
-    for col, (table, count) in zip(cols, info["tables"].items(), strict=True):
-        col.metric(table.replace("_", " "), f"{count:,}")
+    # At most five cards a row: a count of six digits stays whole on a laptop's screen.
+    tables = list(info["tables"].items())
+    for first in range(0, len(tables), 5):
+        cols = st.columns(5)
+        for col, (table, count) in zip(cols, tables[first:first + 5], strict=False):
+            col.metric(table.replace("_", " "), f"{count:,}")
     gaps = {
         "deployments outside production (ignored)": info["non_production_deployments"],
         "changes with no shipping deployment (no lead time)": info["changes_without_deployment"],
@@ -552,7 +659,7 @@ def health() -> None:
     }
     st.table({"gap": list(gaps), "rows": list(gaps.values())})
     st.markdown(f"Last production deployment: **{info['last_deployment']}**")
-    checks, _, _ = health_view.checks(db, config)
+    checks, _, _ = _checks_at(_key(), db, config)
     st.subheader("Coverage gaps")
     for gap in checks["gaps"]:
         with st.expander(f"{gap.title}: {gap.count:,}", expanded=bool(gap.count)):
@@ -582,17 +689,62 @@ def health() -> None:
 
 
 LEVEL_RANK = {"low": 0, "medium": 1, "high": 2, "elite": 3}
+QUARTER_METRICS = ("deployment_frequency", "lead_time", "recovery_time", "change_fail_rate", "rework_rate")
+TREND_QUARTERS = 8  # the trend under the comparison: the last two years
 
 
 def _signed(value: float | None) -> str:
-    return "–" if value is None else f"{value * 100:+.0f}%"
+    return "–" if value is None else f"{value * 100:+.0f}%".replace("-", "−")
+
+
+def _value(metric: str, value: float | None) -> str:
+    """A metric's value in its unit, as a person writes it."""
+    if value is None:
+        return "–"
+    if metric in ("change_fail_rate", "rework_rate"):
+        return f"{value:.1%}"
+    if metric == "deployment_frequency":
+        return f"{value:.1f} a week"
+    return _hours(value)
+
+
+def _levels(before: str | None, after: str | None) -> str:
+    if before is None and after is None:
+        return "–"
+    return (before or "–") if before == after else f"{before or '–'} → {after or '–'}"
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _quarter_choices(version, db):
+    return data.quarters(db)
+
+
+@st.cache_data(max_entries=64, show_spinner="Comparing the quarters…")
+def _compare_at(version, db, config, a, b):
+    from warehouse.compare import PeriodError
+
+    try:
+        return data.compare(db, config, a, b), None
+    except PeriodError as exc:  # overlapping, reversed, or a quarter without data: say which
+        return None, str(exc)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _compare_csv(version, db, config, a, b) -> str:
+    from warehouse.compare import rows_csv
+
+    (rows, _, _), _error = _compare_at(version, db, config, a, b)
+    return rows_csv(rows)  # the function behind `compare A B --format csv`: the same bytes
 
 
 def quarters() -> None:
+    from warehouse.glance import org_answers
+
     st.title("Quarters")
     st.caption("Quarter against quarter for the org and every team: the numbers of `dora-impact compare`.")
     db, config = _db()
-    choices, _, _ = data.quarters(db)
+    version = _key()
+    choices, _, _ = _quarter_choices(version, db)
     if len(choices) < 2:
         st.warning("The data covers less than two quarters.")
         return
@@ -603,59 +755,136 @@ def quarters() -> None:
     left, right = st.columns(2)
     a = left.selectbox("Quarter", choices, index=choices.index(wanted_a) if wanted_a in choices else 0)
     b = right.selectbox("Compared with", choices, index=choices.index(wanted_b) if wanted_b in choices else 1)
-    rows, read_at, stale = data.compare(db, config, a, b)
-    _stale_note(read_at, stale)
-    if not rows:
-        st.warning(f"No production deployments in {a} or {b}.")
+    compared, error = _compare_at(version, db, config, a, b)
+    if error:
+        st.warning(error)
         return
+    rows, read_at, stale = compared
+    _stale_note(read_at, stale)
     first = rows[0]
     for side in ("a", "b"):
         if not first[f"complete_{side}"]:
             st.info(f"{first[side]} is partial: measured over {first[f'covered_days_{side}']:.0f} days "
                     "(still running, or the data covers only part of it); rates are per covered day.")
-    table = pl.DataFrame([
+    st.subheader("At a glance")
+    for line in org_answers(rows):
+        st.markdown(f"- {line}")
+
+    org = [r for r in rows if r["scope"] == "org"]
+    st.subheader("The org")
+    st.caption(
+        "DORA 2024 cluster (every metric's bound met at once): "
+        f"{_levels(first['level_b'], first['level_a'])}. "
+        "Each metric's own level is beside it (rework rate has no published cut-off)."
+    )
+    org_table = pl.DataFrame([
         {
-            "key": r["key"], "metric": r["metric"], b: r["value_b"], a: r["value_a"],
-            "change": _signed(r["change"]),
-            "95% CI": "–" if r["ci_low"] is None else f"{_signed(r['ci_low'])} to {_signed(r['ci_high'])}",
-            "beyond noise": r["beyond_noise"], "n": f"{r['n_b']}/{r['n_a']}",
-            "level": (r["level_b"] or "–")
-            + ("" if r["level_a"] == r["level_b"] else f" → {r['level_a'] or '–'}"),
+            "Metric": palette.label(r["metric"]), "Unit": palette.unit(r["metric"]),
+            b: _value(r["metric"], r["value_b"]), a: _value(r["metric"], r["value_a"]),
+            "Change": _signed(r["change"]),
+            "95% interval": "–" if r["ci_low"] is None
+            else f"{_signed(r['ci_low'])} to {_signed(r['ci_high'])}",
+            "Beyond noise": "yes" if r["beyond_noise"] else "no",
+            "DORA level": _levels(r["metric_level_b"], r["metric_level_a"]),
+            "n": f"{r['n_b']} / {r['n_a']}",
         }
-        for r in rows
+        for r in org
     ], infer_schema_length=None)
     # A plain table (not a canvas grid): every cell is text a reader can select and copy.
-    st.table(table.with_columns(pl.col(a, b).round(3)))
+    st.table(org_table)
+    quarter_trend(db, config, a)
 
-    st.subheader("DORA levels")
-    keys = list(dict.fromkeys(r["key"] for r in rows))
-    levels = {r["key"]: (r["level_b"], r["level_a"]) for r in rows}
-    z = [[LEVEL_RANK.get(levels[k][0], None), LEVEL_RANK.get(levels[k][1], None)] for k in keys]
-    text = [[levels[k][0] or "–", levels[k][1] or "–"] for k in keys]
+    team_rows = [r for r in rows if r["scope"] != "org"]
+    if team_rows:
+        quarter_teams(team_rows, a, b)
+    quarter_downloads(db, config, a, b)
+
+
+def quarter_trend(db: str, config: str | None, a: str) -> None:
+    """The org's last quarters up to the one looked at, one small chart per metric, partial
+    quarters hollow and labelled (the running one, one the data begins inside)."""
+    frame, _, _ = _metrics(db, config, "org", "quarter", None, None)
+    if frame.height == 0:
+        return
+    frame = frame.filter(pl.col("period") <= a).tail(TREND_QUARTERS)
+    columns = [
+        ("deployments_per_week", "Deployments a week"), ("lead_time_median_hours", "Lead time (h, median)"),
+        ("change_fail_rate", "Change fail rate"), ("recovery_time_median_hours", "Recovery time (h, median)"),
+    ]
+    fig = make_subplots(rows=1, cols=len(columns), subplot_titles=[t for _c, t in columns])
+    for i, (column, _title) in enumerate(columns, start=1):
+        _line(fig, frame, column, palette.label(column), 1, i)
+        y_range = palette.robust_range(frame.filter(pl.col("complete"))[column].to_list())
+        fig.update_yaxes(range=y_range, row=1, col=i)
+    fig.update_yaxes(tickformat=".0%", row=1, col=3)
+    fig.update_xaxes(tickvals=frame["period_start"].to_list(), ticktext=frame["period"].to_list())
+    fig.update_layout(height=260, margin={"t": 40, "b": 20, "l": 20, "r": 20}, showlegend=False)
+    st.subheader(f"The last {frame.height} quarters")
+    st.plotly_chart(fig, width="stretch", key="quarter-trend")
+
+
+def quarter_teams(team_rows: list[dict], a: str, b: str) -> None:
+    """One row per team: its cluster, each metric's change (flagged when beyond noise after
+    Benjamini-Hochberg over the teams), and a team x metric map of the levels in the quarter."""
+    by_team: dict[str, dict] = {}
+    for r in team_rows:
+        row = by_team.setdefault(
+            r["key"], {"Team": r["key"], "DORA cluster": _levels(r["level_b"], r["level_a"])})
+        if r["metric"] in QUARTER_METRICS:
+            row[palette.label(r["metric"])] = _signed(r["change"]) + (" ●" if r["beyond_noise"] else "")
+            row[f"_{r['metric']}"] = r["metric_level_a"]
+    st.subheader("Teams")
+    st.caption(
+        f"Change from {b} to {a}; ● beyond week-to-week noise after Benjamini-Hochberg over the "
+        f"{len(by_team)} teams of each metric (5% false discovery rate), so a large change on a "
+        "thin sample is not flagged by chance alone."
+    )
+    table = pl.DataFrame(
+        [{k: v for k, v in row.items() if not k.startswith("_")} for row in by_team.values()])
+    st.table(table)  # text, like the org's: short cells that fit any width (one column a metric)
+    st.subheader(f"DORA levels per metric, {a}")
+    keys = list(by_team)
+    metrics = [m for m in QUARTER_METRICS if m != "rework_rate"]
+    z = [[LEVEL_RANK.get(by_team[k].get(f"_{m}"), None) for m in metrics] for k in keys]
+    text = [[by_team[k].get(f"_{m}") or "–" for m in metrics] for k in keys]
     heat = go.Figure(go.Heatmap(
-        z=z, x=[b, a], y=keys, text=text, texttemplate="%{text}", zmin=0, zmax=3, showscale=False,
+        z=z, x=[palette.label(m) for m in metrics], y=keys, text=text, texttemplate="%{text}",
+        zmin=0, zmax=3, showscale=False, hovertemplate="%{y}, %{x}: %{text}<extra></extra>",
         colorscale=[[0, LEVEL_COLOURS["low"]], [1 / 3, LEVEL_COLOURS["medium"]],
                     [2 / 3, LEVEL_COLOURS["high"]], [1, LEVEL_COLOURS["elite"]]],
     ))
-    heat.update_layout(height=60 + 28 * len(keys), margin={"l": 10, "r": 10, "t": 10, "b": 10},
-                       yaxis={"autorange": "reversed"})
-    st.plotly_chart(heat, width="stretch")
+    heat.update_layout(height=min(60 + 24 * len(keys), 1100), margin={"l": 10, "r": 10, "t": 10, "b": 10},
+                       yaxis={"autorange": "reversed", "automargin": True})
+    st.plotly_chart(heat, width="stretch", key="quarter-levels")
 
-    from warehouse.compare import rows_csv
 
-    csv = rows_csv(rows)  # the function behind `compare A B --format csv`: the same bytes
+@st.fragment
+def quarter_downloads(db: str, config: str | None, a: str, b: str) -> None:
+    """The CSV and the HTML report. A fragment, and downloads that do not ask for a rerun: a
+    click re-runs this box at most, never the page."""
+    version = _key()
     left, right = st.columns(2)
-    left.download_button("Download CSV", csv, file_name=f"compare-{a}-{b}.csv", mime="text/csv")
+    left.download_button("Download CSV", _compare_csv(version, db, config, a, b),
+                         file_name=f"compare-{a}-{b}.csv", mime="text/csv", on_click="ignore")
     if right.button("Prepare the HTML report"):
         with st.spinner("Rendering the report…"):
-            html = data.report_html(db, config, a, b)
+            html = _report_html(version, db, config, a, b)
         right.download_button("Download the HTML report", html, file_name=f"report-{a}.html",
-                              mime="text/html")
+                              mime="text/html", on_click="ignore")
 
 
-@st.cache_data(ttl=60, show_spinner="Measuring adoption…")
-def _adoption(db, config):
+@st.cache_data(max_entries=8, show_spinner=False)
+def _report_html(version, db, config, a, b) -> str:
+    return data.report_html(db, config, a, b)
+
+
+@st.cache_data(max_entries=8, show_spinner="Measuring adoption…")
+def _adoption_at(version, db, config):
     return adoption_view.curves(db, config)
+
+
+def _adoption(db, config):
+    return _adoption_at(_key(), db, config)
 
 
 def adoption() -> None:

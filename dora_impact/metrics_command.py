@@ -21,6 +21,19 @@ METRIC_TABLE = [
 ]
 
 
+def no_rows(wh, since: str | None, until: str | None) -> str:
+    """The one line for a range that holds no production deployment: which range, and where
+    the data is."""
+    from warehouse.compare import data_span
+
+    asked = f"from {since or 'the start'} to {until or 'today'}"
+    first, last = data_span(wh)
+    if first is None:
+        return "no data: the database holds no deployments yet (import, sync or demo first)"
+    return (f"no production deployments {asked} (the data runs from {first.isoformat()} to "
+            f"{last.isoformat()})")
+
+
 def print_metrics(
     context: AppContext,
     by: str = "org",
@@ -42,6 +55,8 @@ def print_metrics(
         raise UserError(f"--since {since} is after --until {until}")
     with context.open(read_only=True) as wh:
         rows = compute_metrics(wh, context.config.metrics, by, period, first, last)
+        if not rows:  # an empty table with exit 0 reads as "zero deployments", which it is not
+            raise UserError(no_rows(wh, since, until))
     caption = None
     if fmt == "table" and any(not r["complete"] for r in rows):
         # A partial period's rate is per covered day; the mark keeps it from reading as a fall.

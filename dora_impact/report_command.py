@@ -18,10 +18,15 @@ FORMATS = ("html", "md")
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Nothing half-written: the file appears whole or not at all."""
+    """Nothing half-written: the file appears whole or not at all. Readable as any file this
+    user writes (the umask's mode, 0644 by default), not mkstemp's private 0600: a report is
+    made to be shared."""
     path = path.resolve()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write(text)
         os.replace(tmp, path)

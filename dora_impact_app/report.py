@@ -16,23 +16,19 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from dora_impact_app.config import Config
 from dora_impact_app.rows import to_json
+from warehouse import palette
 from warehouse.compare import Period, caveats, compare, org_size, parse_period
 from warehouse.db import Warehouse
+from warehouse.glance import org_answers, pct
 
-LABELS = {
-    "deployment_frequency": "Deployment frequency", "lead_time": "Lead time",
-    "recovery_time": "Recovery time", "change_fail_rate": "Change fail rate",
-    "rework_rate": "Rework rate", "throughput": "Throughput", "instability": "Instability",
-}
+LABELS = {metric: name for metric, (name, _unit, _colour) in palette.METRICS.items()}
+# The weekly columns the trend charts draw and embed (with the period and its coverage).
+TREND_COLUMNS = (
+    "period", "period_start", "period_days", "complete", "deployments", "deployments_per_week",
+    "lead_time_median_hours", "change_fail_rate", "production_deployments", "failed_deployments",
+)
 # The platform-engineering write-ups' rule of thumb for when a platform team pays off.
 PLATFORM_THRESHOLD_PEOPLE = 150
-
-
-def pct(value: float | None) -> str:
-    """+12% / −18% with a true minus sign, as a person writes it."""
-    if value is None:
-        return "–"
-    return f"{value * 100:+.0f}%".replace("-", "−")
 
 
 def value_text(metric: str, value: float | None) -> str:
@@ -64,6 +60,23 @@ def headline(row: dict) -> str:
     return text + "."
 
 
+def initiative_answer(ini: dict) -> str:
+    """Did the initiative help, on its primary endpoints (the throughput and instability factors
+    its verdicts stand on)?"""
+    primary = [e for e in ini["estimates"] if e.get("endpoint") == "primary"] or ini["estimates"]
+    if not primary:
+        return f"Did {ini['name']} help? No estimate: too little data."
+    said = []
+    for e in primary:
+        change = "" if e["relative_change"] is None else f" {pct(e['relative_change'])}"
+        interval = "" if e["ci_low"] is None else f" (95% CI {pct(e['ci_low'])} to {pct(e['ci_high'])})"
+        said.append(f"{LABELS[e['metric']].lower()} {e['verdict'] or 'no call'}{change}{interval}")
+    helped = {e["verdict"] for e in primary}
+    verdict = ("no" if "worsened" in helped else "yes" if "improved" in helped
+               else "no detectable change" if "no detectable change" in helped else "can't tell")
+    return f"Did {ini['name']} help? {verdict.capitalize()}: " + "; ".join(said) + "."
+
+
 @dataclass
 class Report:
     a: Period
@@ -84,6 +97,17 @@ class Report:
     @property
     def headlines(self) -> list[str]:
         return [headline(r) for r in self.org_rows]
+
+    @property
+    def answers(self) -> list[str]:
+        """One line per question a leader asks: faster? more stable? did each initiative help?"""
+        return org_answers(self.rows) + [initiative_answer(ini) for ini in self.initiatives]
+
+    @property
+    def trend_rows(self) -> list[dict]:
+        """The weekly rows the charts draw: complete weeks as a line, the clipped edge weeks
+        (a quarter rarely starts on a Monday) marked partial."""
+        return [{k: r.get(k) for k in TREND_COLUMNS} for r in self.trend]
 
     def team_table(self) -> list[dict]:
         """One row per team: its level in each period and each metric's change."""
@@ -159,19 +183,38 @@ def previous(period: Period) -> Period:
 
 
 def _figures(report: Report) -> list[str]:
-    """The trend charts as HTML fragments (no script of their own: plotly is inlined once)."""
+    """The trend charts as HTML fragments (no script of their own: plotly is inlined once).
+    Complete weeks are the line; a week the range clips (or the data covers in part) is a
+    hollow marker labelled partial, not joined: its rate is per covered day and reads wrong as
+    a point of the line."""
     import plotly.graph_objects as go
 
-    weeks = [r["period_start"] for r in report.trend]
+    trend = report.trend_rows
+    weeks = [r["period_start"] for r in trend]
     charts = [
-        ("deployments_per_week", "Deployments per week (org)"),
-        ("lead_time_median_hours", "Median lead time, hours (org)"),
-        ("change_fail_rate", "Change fail rate (org)"),
+        ("deployments_per_week", "Deployments per week (org)", None),
+        ("lead_time_median_hours", "Lead time, median hours (org)", None),
+        ("change_fail_rate", "Change fail rate, % of production deployments (org)", ".0%"),
     ]
     out = []
-    for column, title in charts:
-        fig = go.Figure(go.Scatter(x=weeks, y=[r[column] for r in report.trend], mode="lines+markers",
-                                   name=title, line={"color": "#2563eb"}))
+    for column, title, tick in charts:
+        colour = palette.colour(column)
+        whole = [r[column] if r["complete"] else None for r in trend]
+        fig = go.Figure(go.Scatter(x=weeks, y=whole, mode="lines+markers", name=title,
+                                   line={"color": colour}))
+        partial = [r for r in trend if not r["complete"] and r[column] is not None]
+        if partial:
+            fig.add_trace(go.Scatter(
+                x=[r["period_start"] for r in partial], y=[r[column] for r in partial],
+                mode="markers+text", text=["partial"] * len(partial), textposition="top center",
+                textfont={"size": 10, "color": "grey"}, name="partial week",
+                marker={"symbol": "circle-open", "size": 9, "color": "grey"}))
+        drawn = whole if any(v is not None for v in whole) else [r[column] for r in trend]
+        y_range = palette.robust_range(drawn)
+        if y_range:
+            fig.update_yaxes(range=y_range)
+        if tick:
+            fig.update_yaxes(tickformat=tick)
         for side, color in ((report.b, "rgba(148,163,184,0.15)"), (report.a, "rgba(37,99,235,0.10)")):
             fig.add_vrect(x0=side.start, x1=side.last_day, fillcolor=color, line_width=0,
                           annotation_text=side.label, annotation_position="top left")
@@ -179,9 +222,9 @@ def _figures(report: Report) -> list[str]:
         for ini in report.initiative_starts:
             if not first.isoformat() <= ini["started_on"] <= last.isoformat():
                 continue  # started before the charted weeks: its verdict is below
-            fig.add_vline(x=ini["started_on"], line_dash="dash", line_color="#dc2626")
+            fig.add_vline(x=ini["started_on"], line_dash="dash", line_color="#374151")
             fig.add_annotation(x=ini["started_on"], y=1, yref="paper", text=ini["name"], showarrow=False,
-                               xanchor="left", font={"color": "#dc2626", "size": 11})
+                               xanchor="left", font={"color": "#374151", "size": 11})
         fig.update_layout(title=title, height=300, margin={"l": 50, "r": 20, "t": 40, "b": 30},
                           template="plotly_white", showlegend=False)
         out.append(fig.to_html(full_html=False, include_plotlyjs=False, config={"displayModeBar": False}))
@@ -192,7 +235,8 @@ def _environment() -> Environment:
     env = Environment(loader=PackageLoader("dora_impact_app", "templates"),
                       autoescape=select_autoescape(["html", "j2.html"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = pct
-    env.globals.update(LABELS=LABELS, value_text=value_text, threshold=PLATFORM_THRESHOLD_PEOPLE)
+    env.globals.update(LABELS=LABELS, value_text=value_text, threshold=PLATFORM_THRESHOLD_PEOPLE,
+                       UNITS={m: u for m, (_n, u, _c) in palette.METRICS.items()})
     return env
 
 
@@ -201,15 +245,17 @@ def render_html(report: Report) -> str:
 
     template = _environment().get_template("report.html.j2")
     return template.render(r=report, figures=_figures(report), plotly_js=get_plotlyjs(),
-                           rows_json=to_json(report.rows).replace("</", "<\\/"))
+                           rows_json=to_json(report.rows).replace("</", "<\\/"),
+                           trend_json=to_json(report.trend_rows).replace("</", "<\\/"))
 
 
 def render_md(report: Report) -> str:
     return _environment().get_template("report.md.j2").render(r=report)
 
 
-def rows_from_html(html: str) -> list[dict]:
-    """The compare rows embedded in a rendered report (for checking it against `compare`)."""
-    start = html.index('<script type="application/json" id="compare-rows">') + len(
-        '<script type="application/json" id="compare-rows">')
+def rows_from_html(html: str, element: str = "compare-rows") -> list[dict]:
+    """The rows embedded in a rendered report (for checking it against `compare`, or, with
+    element="trend-rows", the weekly chart rows against `metrics --period week`)."""
+    tag = f'<script type="application/json" id="{element}">'
+    start = html.index(tag) + len(tag)
     return json.loads(html[start: html.index("</script>", start)].replace("<\\/", "</"))

@@ -23,7 +23,7 @@ import time_machine
 from collectors.files import read_import
 from tests.conftest import run_cli, write
 from warehouse import Warehouse
-from warehouse.compare import compare, parse_period
+from warehouse.compare import PeriodError, _adjust, compare, parse_period
 from warehouse.metrics import compute_metrics
 
 AFTER_Q3 = datetime(2026, 10, 5, 12, tzinfo=UTC)
@@ -178,12 +178,57 @@ def test_a_running_quarter_is_compared_on_its_elapsed_days(org_db):
     assert (df["complete_a"], df["complete_b"]) == (False, True)
 
 
-def test_data_beginning_inside_a_period_makes_it_incomplete(org_db):
-    rows = rows_of(org_db, a="2026-Q2", b="2026-Q1")
-    df = rows[("pay", "deployment_frequency")]
-    # The first event is the change committed 1 Apr 00:00: Q2 is covered, Q1 is not.
-    assert (df["complete_a"], df["complete_b"]) == (True, False)
-    assert df["value_b"] is None and df["change"] is None
+def test_a_period_with_no_deployment_is_refused(org_db):
+    # The data begins on 1 April: 2026-Q1 holds nothing to compare (a table of dashes would
+    # read as a comparison). The same for a quarter that has not begun.
+    with pytest.raises(PeriodError) as empty:
+        rows_of(org_db, a="2026-Q2", b="2026-Q1")
+    assert str(empty.value) == (
+        "2026-Q1: no production deployments in it (the data runs from 2026-04-01 to 2026-10-01)")
+    with pytest.raises(PeriodError) as future:
+        rows_of(org_db, a="2027-Q1", b="2026-Q4")
+    assert str(future.value) == "2027-Q1 has not begun (today is 2026-10-05)"
+
+
+@pytest.mark.parametrize(("a", "b", "message"), [
+    ("2026-Q3", "2026-08", "2026-Q3 and 2026-08 overlap: compare two separate periods"),
+    ("2026-Q3", "2026-Q3", "2026-Q3 and 2026-Q3 overlap: compare two separate periods"),
+    ("2026-Q2", "2026-Q3", "2026-Q2 is before 2026-Q3: the first period is the one looked at, the second "
+                           "the one it is compared with (compare 2026-Q3 2026-Q2)"),
+])
+def test_impossible_pairs_exit_2_with_one_line(org_db, a, b, message):
+    result = run_cli("compare", a, b, db=org_db)
+    assert result.code == 2 and result.stdout == ""
+    assert result.stderr.strip() == f"dora-impact: {message}"
+
+
+def test_team_flags_are_adjusted_over_the_team_rows(org_db):
+    rows = rows_of(org_db)
+    lead = rows[("pay", "lead_time")]
+    # Every draw of pay's lead-time ratio is below 1 (medians of 4/6 h against exactly 10 h):
+    # no draw on the far side of zero, p = 2 (0 + 1) / (2000 + 1). web has no changes, so the
+    # family of lead-time rows is pay's alone and BH leaves p as it is.
+    assert lead["p_value"] == pytest.approx(2 / 2001) and lead["p_adjusted"] == pytest.approx(2 / 2001)
+    assert lead["beyond_noise"] is True
+    assert rows[("org", "lead_time")]["p_adjusted"] == rows[("org", "lead_time")]["p_value"]
+    # Levels per metric beside the cluster: 5 h lead time is elite on its own (< 24 h), while
+    # the quarter's cluster is high; 15% failing is high; the 1 h recovery high (< 1 day).
+    assert (lead["metric_level_a"], lead["level_a"]) == ("elite", "high")
+    assert rows[("pay", "change_fail_rate")]["metric_level_a"] == "high"
+    assert rows[("pay", "change_fail_rate")]["metric_level_b"] == "low"  # 23% > 20%
+    assert rows[("pay", "recovery_time")]["metric_level_a"] == "high"
+    assert rows[("pay", "rework_rate")]["metric_level_a"] is None  # no published cut-off
+
+
+def test_benjamini_hochberg_by_hand():
+    # p = 0.01, 0.04, 0.045, 0.5 over four teams: p * m / rank = 0.04, 0.08, 0.06, 0.5, made
+    # monotone from the top: 0.04, 0.06, 0.06, 0.5. Only the first stays beyond noise.
+    family = [{"metric": "lead_time", "p_value": p, "beyond_noise": True} for p in (0.01, 0.04, 0.045, 0.5)]
+    other = {"metric": "rework_rate", "p_value": None, "beyond_noise": False}
+    _adjust([*family, other])
+    assert [r["p_adjusted"] for r in family] == pytest.approx([0.04, 0.06, 0.06, 0.5])
+    assert [r["beyond_noise"] for r in family] == [True, False, False, False]
+    assert "p_adjusted" not in other
 
 
 def test_months_compare_too(org_db):
@@ -219,3 +264,16 @@ def test_cli_json_csv_table_and_bad_period(org_db):
     bad = run_cli("compare", "2026-Q9", "2026-Q2", db=org_db)
     assert bad.code == 2
     assert bad.stderr.strip() == "dora-impact: '2026-Q9': expected a quarter (2026-Q3) or a month (2026-09)"
+
+
+def test_metrics_over_a_range_without_data_exits_2(org_db, tmp_path):
+    before = run_cli("metrics", "--since", "2026-01-01", "--until", "2026-03-01", db=org_db)
+    assert (before.code, before.stdout) == (2, "")
+    assert before.stderr.strip() == ("dora-impact: no production deployments from 2026-01-01 to 2026-03-01 "
+                                     "(the data runs from 2026-04-01 to 2026-10-01)")
+    with Warehouse(tmp_path / "empty.duckdb"):
+        pass  # a database with its schema and no rows
+    empty = run_cli("metrics", "--format", "json", db=tmp_path / "empty.duckdb")
+    assert empty.code == 2
+    assert empty.stderr.strip() == ("dora-impact: no data: the database holds no deployments yet "
+                                    "(import, sync or demo first)")

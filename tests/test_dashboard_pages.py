@@ -101,11 +101,19 @@ def test_delivery_cards_and_team_panels_equal_metrics(browser, demo):
         f"{latest['deployments']} deployments, {latest['failed_deployments']} failed of "
         f"{latest['production_deployments']} production deployments, {latest['changes']} changes shipped"
     ).wait_for()
-    # One small panel per team, titled by its name: the teams `metrics --by team` lists.
+    # One heatmap, a row per team (the teams `metrics --by team` lists), whatever their number:
+    # one heatmap trace, and one trace of adoption marks on the adopting teams only.
     teams = sorted({r["key"] for r in cli_json("metrics", "--by", "team", "--period", "month", db=demo)})
     multiples = page.locator(".js-plotly-plot").nth(1)
-    assert sorted(texts(multiples.locator("g.annotation-text-g text"))) == teams
-    page.get_by_text(f"{len(teams)} teams, one scale").wait_for()
+    assert sorted(texts(multiples.locator("g.ytick text"))) == teams
+    traces = multiples.evaluate("el => el.data.map(t => [t.type, t.y || []])")
+    assert [t for t, _ in traces] == ["heatmap", "scatter"]
+    from dashboards.data import initiative_cohorts
+
+    adopters = {team for _name, team, _day in initiative_cohorts(str(demo), None)[0]}
+    marked = set(traces[1][1])
+    assert marked and marked <= adopters and set(teams) - adopters  # never-adopting teams carry no mark
+    page.get_by_text(f"{len(teams)} teams, one colour scale").wait_for()
     # The median and p90 lines are named in the legend.
     legend = texts(page.locator(".js-plotly-plot").first.locator("g.legend text.legendtext"))
     assert legend == ["lead time median", "lead time p90"]
@@ -147,7 +155,7 @@ def test_initiatives_page_states_the_estimates_of_impact(browser, demo):
     page.get_by_text(
         f"Adopting teams' throughput {direction} {abs(throughput['relative_change']):.0%}"
     ).first.wait_for()
-    table = page.get_by_test_id("stDataFrame").first
+    table = page.get_by_test_id("stTable").first
     expect(table).to_contain_text("p adjusted")
     expect(table).to_contain_text("Endpoint")
     for metric in ("throughput", "instability"):

@@ -30,11 +30,23 @@ def test_quarters_page_shows_compare_and_downloads_its_csv(quarters_org, tmp_pat
     expected = run_cli("compare", "2026-Q3", "2026-Q2", "--format", "csv", db=quarters_org).stdout
     with dashboard(quarters_org) as url, browser_page() as page:
         page.goto(f"{url}/quarters?a=2026-Q3&b=2026-Q2")
-        grid = page.get_by_test_id("stTable")
-        grid.wait_for(timeout=120_000)
-        # pay's deployment frequency: x 2 * 91/92 (+98%), levels low -> high (test_compare.py).
-        expect(grid).to_contain_text("+98%")
-        expect(grid).to_contain_text("low → high")
+        org, teams = page.get_by_test_id("stTable").first, page.get_by_test_id("stTable").nth(1)
+        teams.wait_for(timeout=120_000)
+        # One line per question, from the org's factors.
+        expect(page.get_by_text("Faster? Can't tell (too little data for an interval)")).to_be_visible()
+        expect(page.get_by_text("More stable? No detectable change: instability −36%")).to_be_visible()
+        # The org: 13 deployments in 91 days against 27 in 92 (+105%), in human units; levels per
+        # metric differ: 2.1 a week is high, 5 h lead time elite, 4/27 = 14.8% failing high
+        # (3/13 = 23% in Q2: low).
+        expect(org).to_contain_text("Deployment frequency")
+        expect(org).to_contain_text("2.1 a week")
+        expect(org).to_contain_text("+105%")
+        expect(org.get_by_role("row", name="Lead time")).to_contain_text("elite")
+        expect(org.get_by_role("row", name="Change fail rate")).to_contain_text("low → high")
+        expect(org).not_to_contain_text("_")  # no snake_case
+        # pay's deployment frequency: x 2 * 91/92 (+98%), cluster low -> high (test_compare.py).
+        expect(teams).to_contain_text("+98%")
+        expect(teams).to_contain_text("low → high")
         page.locator(".js-plotly-plot").first.wait_for()
         with page.expect_download() as download:
             page.get_by_role("button", name="Download CSV").click()

@@ -212,8 +212,10 @@ def test_a_refresh_killed_half_way_is_finished_by_the_next(tmp_path, monkeypatch
 
     monkeypatch.setattr(precompute, "BATCH_DEPLOYMENTS", 500)  # several row batches too
     monkeypatch.setattr(precompute, "_aggregate", crash_on_the_third)
+    # The incremental batches (a first build goes set-based: `whole` above), so that the two
+    # paths are checked against each other too.
     with Warehouse(db) as wh, pytest.raises(KeyboardInterrupt):
-        refresh(wh)
+        refresh(wh, full=False)
     with Warehouse(db, read_only=True) as wh:
         assert not is_fresh(wh, MetricsConfig())
         assert wh.scalar("SELECT count(*) FROM mart_dirty_periods") > 0

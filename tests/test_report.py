@@ -121,3 +121,47 @@ def test_a_survey_row_without_date_or_period_is_refused(tmp_path, db):
     assert result.code == 2
     assert result.stderr.strip() == (f"dora-impact: {path}, row 1, column 'period': neither a date nor a "
                                      "period (2026-Q3, 2026-09) is given")
+
+
+def test_complete_weeks_are_metrics_weeks_and_edge_weeks_are_marked(org_db, tmp_path):
+    out = tmp_path / "report.html"
+    with time_machine.travel(AFTER_Q3, tick=False):
+        done = CliRunner().invoke(app, ["--db", str(org_db), "report", "--quarter", "2026-Q3", "--out", str(out)],
+                                  catch_exceptions=False)
+        weekly = CliRunner().invoke(app, ["--db", str(org_db), "metrics", "--period", "week", "--format", "json"],
+                                    catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    trend = rows_from_html(out.read_text(), "trend-rows")
+    by_week = {r["period"]: r for r in json.loads(weekly.stdout)}
+    # Q2 starts on Wednesday 1 April and Q3 ends on Wednesday 30 September: the first week
+    # (30 Mar - 5 Apr) is measured over 5 days and the last (28 Sep - 4 Oct) over 3. Both are
+    # marked partial. The clipped week is not the week: web's deployment of 1 October is in
+    # `metrics`' W40 and outside the report's.
+    assert [(t["period"], t["period_days"]) for t in trend if not t["complete"]] == [
+        ("2026-W14", 5.0), ("2026-W40", 3.0)]
+    assert (by_week["2026-W40"]["deployments"], trend[-1]["deployments"]) == (1, 0)
+    whole = [t for t in trend if t["complete"]]
+    assert len(whole) == 25  # 6 April .. 27 September
+    for t in whole:
+        assert {k: by_week[t["period"]][k] for k in t} == t
+    # Drawn apart: the line has no value on a partial week; a hollow "partial" marker has it.
+    figures = render_html(report_of(org_db))
+    # Deployments: both edge weeks; lead time and fail rate: W14 only (W40 shipped nothing).
+    assert figures.count('"text":["partial","partial"]') == 1
+    assert figures.count('"text":["partial"]') == 2
+
+
+def test_the_report_file_follows_the_umask(org_db, tmp_path):
+    import os
+
+    for umask, mode in ((0o022, 0o644), (0o027, 0o640)):
+        out = tmp_path / f"report-{umask:o}.html"
+        old = os.umask(umask)
+        try:
+            with time_machine.travel(AFTER_Q3, tick=False):
+                done = CliRunner().invoke(app, ["--db", str(org_db), "report", "--quarter", "2026-Q3",
+                                                "--out", str(out)], catch_exceptions=False)
+        finally:
+            os.umask(old)
+        assert done.exit_code == 0, done.output
+        assert out.stat().st_mode & 0o777 == mode

@@ -14,8 +14,13 @@ levels are its dora_level. The intervals resample the rows those same SQL views 
   with a recovery, for recovery time), recomputing the median.
 
 The change is relative, B to A (value_a / value_b - 1); its interval is the percentile interval
-of the draws' ratio, the two periods resampled independently. `beyond_noise` is true when that
-interval excludes zero. A factor (throughput, instability) is the geometric mean of its metrics'
+of the draws' ratio, the two periods resampled independently. For the org, `beyond_noise` is
+true when that interval excludes zero. Team (or repository) rows are many tests at once: each
+gets a bootstrap p-value (twice the smaller share of draws on either side of no change), and
+Benjamini-Hochberg over the rows of one metric (`p_adjusted`) decides `beyond_noise`, so that
+among 150 rows about 5% of the flags, not 5% of the rows, are noise.
+
+A factor (throughput, instability) is the geometric mean of its metrics'
 ratios with signs aligned (throughput: frequency up, lead and recovery time down; instability:
 fail and rework rate up), so its change reads like a metric's; its draws combine the metrics'
 draws one by one.
@@ -40,6 +45,7 @@ import numpy as np
 import polars as pl
 
 from warehouse.db import Warehouse
+from warehouse.levels import metric_level
 from warehouse.metrics import compute_metrics
 
 if TYPE_CHECKING:
@@ -50,6 +56,7 @@ COMPARE_KEYS = (
     "scope", "key", "metric", "a", "b", "value_a", "value_b", "change", "ci_low", "ci_high",
     "beyond_noise", "n_a", "n_b", "level_a", "level_b", "complete_a", "complete_b",
     "level_move", "test", "unit", "covered_days_a", "covered_days_b", "weeks_a", "weeks_b",
+    "p_value", "p_adjusted", "metric_level_a", "metric_level_b",
 )
 METRICS = ("deployment_frequency", "lead_time", "recovery_time", "change_fail_rate", "rework_rate")
 FACTORS = {
@@ -86,8 +93,11 @@ MIN_VALID = 0.95  # share of draws with a finite ratio needed for an interval (r
 SEED = 20240  # the intervals are a pure function of the data
 
 
+ALPHA = 0.05  # the false discovery rate of the team flags
+
+
 class PeriodError(ValueError):
-    """A period that is neither YYYY-Qn nor YYYY-MM."""
+    """A period that is neither YYYY-Qn nor YYYY-MM, or a pair that cannot be compared."""
 
 
 @dataclass(frozen=True)
@@ -265,15 +275,69 @@ def compare(
     pa = a if isinstance(a, Period) else parse_period(a)
     pb = b if isinstance(b, Period) else parse_period(b)
     now = now or datetime.now(UTC)
+    check_pair(pa, pb)
     span = data_span(wh)
     scopes = ["org"] if by == "org" else ["org", by]
     out: list[dict] = []
     for scope in scopes:
         side_a = _side(wh, cfg, scope, pa, span, now)
         side_b = _side(wh, cfg, scope, pb, span, now)
-        for key in sorted(side_a.rows.keys() | side_b.rows.keys()):
-            out.extend(_key_rows(scope, key, side_a, side_b))
+        if scope == "org":
+            for side in (side_a, side_b):
+                if not side.rows:
+                    raise PeriodError(_no_data(side.period, span, now))
+        rows = [r for key in sorted(side_a.rows.keys() | side_b.rows.keys())
+                for r in _key_rows(scope, key, side_a, side_b)]
+        if scope != "org":
+            _adjust(rows)
+        out.extend(rows)
     return out
+
+
+def check_pair(a: Period, b: Period) -> None:
+    """Two periods a comparison can be read from: separate, and the later one looked at."""
+    if a.start < b.end and b.start < a.end:
+        raise PeriodError(f"{a.label} and {b.label} overlap: compare two separate periods")
+    if a.start < b.start:
+        raise PeriodError(
+            f"{a.label} is before {b.label}: the first period is the one looked at, the second the one "
+            f"it is compared with (compare {b.label} {a.label})"
+        )
+
+
+def _no_data(period: Period, span: tuple[date | None, date | None], now: datetime) -> str:
+    if period.start > now.date():
+        return f"{period.label} has not begun (today is {now.date().isoformat()})"
+    first, last = span
+    if first is None:
+        return f"{period.label}: the database holds no data"
+    return (f"{period.label}: no production deployments in it (the data runs from {first.isoformat()} "
+            f"to {last.isoformat()})")
+
+
+def _p_value(log_draws: np.ndarray | None) -> float | None:
+    """Two-sided bootstrap p-value of no change: twice the smaller share of draws on either side
+    of zero, with the +1 that keeps it above zero (Davison & Hinkley 1997, eq. 4.11)."""
+    if log_draws is None:
+        return None
+    finite = log_draws[np.isfinite(log_draws)]
+    below, above = int((finite <= 0).sum()), int((finite >= 0).sum())
+    return float(min(1.0, 2 * (min(below, above) + 1) / (len(finite) + 1)))
+
+
+def _adjust(rows: list[dict]) -> None:
+    """Benjamini-Hochberg over the team (or repository) rows of each metric: `beyond_noise` is
+    the adjusted p-value under ALPHA (and the interval, at 95%, still excluding zero)."""
+    from statsmodels.stats.multitest import multipletests
+
+    for metric in (*METRICS, *FACTORS):
+        family = [r for r in rows if r["metric"] == metric and r["p_value"] is not None]
+        if not family:
+            continue
+        adjusted = multipletests([r["p_value"] for r in family], alpha=ALPHA, method="fdr_bh")[1]
+        for row, p in zip(family, adjusted, strict=True):
+            row["p_adjusted"] = float(p)
+            row["beyond_noise"] = bool(row["beyond_noise"] and p < ALPHA)
 
 
 def _complete(side: _Side, row: dict) -> bool:
@@ -326,12 +390,16 @@ def _key_rows(scope: str, key: str, side_a: _Side, side_b: _Side) -> list[dict]:
 
 def _row(common, metric, value_a, value_b, change, log_draws, n_a, n_b, level_a, level_b) -> dict:
     low, high = _interval(log_draws)
+    p = _p_value(log_draws)
     return {
         **common, "metric": metric, "value_a": value_a, "value_b": value_b, "change": change,
         "ci_low": low, "ci_high": high,
         "beyond_noise": bool(low is not None and (low > 0 or high < 0)),
         "n_a": n_a, "n_b": n_b, "level_a": level_a, "level_b": level_b,
         "level_move": _move(level_a, level_b), "test": TESTS[metric], "unit": UNITS[metric],
+        "p_value": p, "p_adjusted": p,  # one test (the org's); team rows are adjusted in _adjust
+        # The metric's own level beside the period's cluster (level_a / level_b).
+        "metric_level_a": metric_level(metric, value_a), "metric_level_b": metric_level(metric, value_b),
     }
 
 

@@ -43,9 +43,15 @@ CHUNK = {"week": 13, "month": 3, "quarter": 1}  # periods aggregated per transac
 REPO_COLUMN = {"mart_prod_deployments": "repo", "mart_change_lead_times": "deployment_repo"}
 
 
-def refresh(wh: Warehouse, cfg: MetricsConfig | None = None) -> None:
-    """Bring the precomputed tables up to date with what the loads queued."""
+def refresh(wh: Warehouse, cfg: MetricsConfig | None = None, full: bool | None = None) -> None:
+    """Bring the precomputed tables up to date with what the loads queued: one set-based build
+    when everything must be rebuilt (never built, other rules, a load that asked for it, or a
+    load that touched most of the deployments), else the incremental batches. `full` forces
+    either (False: the batches, even for a first build)."""
     cfg = cfg or MetricsConfig()
+    if full if full is not None else _needs_full_build(wh, cfg):
+        _full_build(wh, cfg)
+        return
     _start(wh, cfg)
     for batch in _batches(wh):
         _recompute_rows(wh, cfg, batch)
@@ -54,6 +60,65 @@ def refresh(wh: Warehouse, cfg: MetricsConfig | None = None) -> None:
         queued = "SELECT (SELECT count(*) FROM mart_dirty_repos) + (SELECT count(*) FROM mart_dirty_periods)"
         if not wh.scalar(queued):
             wh.con.execute("UPDATE mart_state SET version = (SELECT version FROM load_version)")
+
+
+FULL_BUILD_SHARE = 0.5  # queued repositories holding more of the deployments: rebuild at once
+
+
+def _needs_full_build(wh: Warehouse, cfg: MetricsConfig) -> bool:
+    tables = (*MARTS.values(), *(f"mart_{a}" for a in AGGREGATES), "mart_state")
+    if not all(_exists(wh, t) for t in tables):
+        return True
+    if wh.scalar("SELECT rules FROM mart_state") != rules(cfg):
+        return True
+    if wh.scalar("SELECT count(*) FROM mart_dirty_repos WHERE repo = '*'"):
+        return True
+    queued, total = wh.con.execute(
+        "SELECT count(*) FILTER (WHERE repo IN (SELECT repo FROM mart_dirty_repos)), count(*) "
+        "FROM deployments").fetchone()
+    return total > 0 and queued > FULL_BUILD_SHARE * total
+
+
+def _full_build(wh: Warehouse, cfg: MetricsConfig) -> None:
+    """Every precomputed table rebuilt by the metric SQL over the whole canonical tables, in one
+    transaction: the per-row relations once, each aggregate once per scope and period kind over
+    the whole history (a GROUP BY, not one chunk of periods at a time). The same SQL as the
+    incremental path, so the same rows. One transaction holds the file for the build (seconds
+    to a minute at a million deployments), in exchange for a fraction of the batches' CPU; a
+    killed build leaves the queues as they were, and the next refresh starts it again."""
+    with wh.transaction():
+        prepare(wh, cfg, marts=False)
+        for view, table in MARTS.items():
+            wh.con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {view}")
+        for name in AGGREGATES:
+            wh.con.execute(
+                f"CREATE OR REPLACE TABLE mart_{name} AS "
+                f"SELECT ''::VARCHAR AS scope, ''::VARCHAR AS period_kind, * FROM {name} LIMIT 0"
+            )
+        prepare(wh, cfg, marts=True)  # the aggregates read the tables just stored
+        first, last = wh.con.execute(
+            "SELECT least(min(finished_at), (SELECT min(shipped_at) FROM change_lead_times)), "
+            "greatest(max(finished_at), (SELECT max(shipped_at) FROM change_lead_times)) "
+            "FROM prod_deployments"
+        ).fetchone()
+        if first is not None:
+            for kind in PERIODS:
+                start = wh.scalar(f"SELECT date_trunc('{kind}', ?::TIMESTAMPTZ)::DATE", [first])
+                end = wh.scalar(
+                    f"SELECT (date_trunc('{kind}', ?::TIMESTAMPTZ) + INTERVAL '{PERIOD_INTERVAL[kind]}')"
+                    "::TIMESTAMPTZ", [last])
+                _set(wh, "period", kind, "VARCHAR")
+                _set(wh, "period_interval", PERIOD_INTERVAL[kind], "VARCHAR")
+                _set(wh, "since_ts", datetime.combine(start, time(0), tzinfo=UTC), "TIMESTAMPTZ")
+                _set(wh, "until_ts", end, "TIMESTAMPTZ")
+                for scope in STORED_SCOPES:
+                    _set(wh, "scope", scope, "VARCHAR")
+                    for name in AGGREGATES:
+                        wh.con.execute(f"INSERT INTO mart_{name} SELECT ?, ?, * FROM {name}", [scope, kind])
+        wh.con.execute("DELETE FROM mart_dirty_repos")
+        wh.con.execute("DELETE FROM mart_dirty_periods")
+        wh.con.execute("CREATE OR REPLACE TABLE mart_state (rules VARCHAR, version BIGINT)")
+        wh.con.execute("INSERT INTO mart_state SELECT ?, version FROM load_version", [rules(cfg)])
 
 
 def _start(wh: Warehouse, cfg: MetricsConfig) -> None:
