@@ -339,7 +339,7 @@ def test_four_shard_workers_tell_the_files_truth(pg, tmp_path):
         # The same numbers as one machine, from the precomputed tables; and the same answers
         # from the leaders' and the jobs' commands.
         assert _metrics(lake, config) == expected
-        for args in (["impact"], ["compare", "2026-02", "2026-03"], ["alert", "--dry-run"]):
+        for args in (["impact"], ["compare", "2026-03", "2026-02"], ["alert", "--dry-run"]):
             assert _json(lake, config, *args) == _json(file_db, config, *args), args
         report = run_cli("--config", str(config), "report", "--quarter", "2026-Q1", "--format", "md",
                          "--out", str(tmp_path / "report.md"), db=lake)
