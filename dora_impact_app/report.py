@@ -156,7 +156,7 @@ def build(
     now = now or datetime.now(UTC)
     a = parse_period(quarter)
     b = parse_period(compare_to) if compare_to else previous(a)
-    rows = compare(wh, config.metrics, a, b, by=by, now=now)
+    rows = compare(wh, config.metrics, a, b, by=by, now=now, require_both=False)
     report = Report(a, b, rows, org_size(wh, a, now), caveats(wh, a, now), generated_at=now)
     for side in (a, b):
         first = next((r for r in rows if r["scope"] == "org"), None)

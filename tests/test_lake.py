@@ -38,14 +38,14 @@ UNTIL = "2026-03-31"  # metrics end here, before any sync ran: results do not de
 
 
 def lake_missing() -> str | None:
-    """Why the lake tests cannot run here. In the main environment the extensions are missing
-    (`make test-lake` runs these tests in theirs); a missing PostgreSQL skips them, except
+    """Why the lake tests cannot run here. Without the `lake` extra the extensions are missing
+    (`make` installs it); a missing PostgreSQL skips them, except
     where DORA_REQUIRE_POSTGRES is set (CI, .ci/run): there it is a failure."""
     try:
         import duckdb_extension_ducklake  # noqa: F401
         import duckdb_extension_postgres  # noqa: F401
     except ImportError:
-        return "needs the lake environment (`make test-lake`: DuckDB 1.5.5 with DuckLake)"
+        return "needs DuckLake's extensions (pip install -e '.[lake]')"
     if os.environ.get("DORA_REQUIRE_POSTGRES"):
         return None
     return postgres.unavailable()
@@ -62,10 +62,10 @@ def pg():
 
 
 @pytest.fixture
-def lake(pg, tmp_path, request) -> str:
+def lake(pg, tmp_path, request, monkeypatch) -> str:
     """A new, empty lake: its own catalog database, Parquet files under tmp_path."""
     name = "lake_" + hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:10]
-    os.environ["DORA_IMPACT_LAKE_DATA_PATH"] = str(tmp_path / "lake-data")
+    monkeypatch.setenv("DORA_IMPACT_LAKE_DATA_PATH", str(tmp_path / "lake-data"))
     return "ducklake:postgres:" + pg.create_database(name)
 
 
@@ -224,7 +224,7 @@ def _shard_team_rows(wh) -> list[tuple]:
 
 
 @needs_lake
-def test_four_shard_workers_tell_the_files_truth(pg, tmp_path):
+def test_four_shard_workers_tell_the_files_truth(pg, tmp_path, monkeypatch):
     """4 workers (per-repository and glob teams) with readers and `maintain` beside them, one
     worker killed with SIGKILL mid-run and rerun, then a re-sync of every shard and `maintain`:
     every metric, `impact`, `compare` and `alert` equal one plain sync into a file."""
@@ -238,7 +238,7 @@ def test_four_shard_workers_tell_the_files_truth(pg, tmp_path):
     try:
         fake = ShardedFake(shards=4, delay=0.005).attach(server)
         lake = "ducklake:postgres:" + pg.create_database("shards")
-        os.environ["DORA_IMPACT_LAKE_DATA_PATH"] = str(tmp_path / "lake-data")
+        monkeypatch.setenv("DORA_IMPACT_LAKE_DATA_PATH", str(tmp_path / "lake-data"))
         config = build_org(tmp_path / "org", fake, REPOS, lake, OWNERSHIP)
         file_db = tmp_path / "one.duckdb"
 
@@ -339,8 +339,13 @@ def test_four_shard_workers_tell_the_files_truth(pg, tmp_path):
         # The same numbers as one machine, from the precomputed tables; and the same answers
         # from the leaders' and the jobs' commands.
         assert _metrics(lake, config) == expected
-        for args in (["impact"], ["compare", "2026-03", "2026-02"], ["alert", "--dry-run"]):
+        for args in (["impact"], ["alert", "--dry-run"]):
             assert _json(lake, config, *args) == _json(file_db, config, *args), args
+        # The history is February's only: both refuse a month without deployments alike.
+        compared = [run_cli("--config", str(config), "compare", "2026-03", "2026-02", db=where)
+                    for where in (lake, file_db)]
+        assert [(r.code, r.stderr) for r in compared] == [(2, compared[1].stderr)] * 2
+        assert "2026-03: no production deployments in it" in compared[0].stderr
         report = run_cli("--config", str(config), "report", "--quarter", "2026-Q1", "--format", "md",
                          "--out", str(tmp_path / "report.md"), db=lake)
         assert report.code == 0 and "2026-Q1" in (tmp_path / "report.md").read_text()

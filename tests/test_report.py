@@ -165,3 +165,21 @@ def test_the_report_file_follows_the_umask(org_db, tmp_path):
             os.umask(old)
         assert done.exit_code == 0, done.output
         assert out.stat().st_mode & 0o777 == mode
+
+
+def test_a_report_of_the_first_quarter_with_data_shows_the_one_before_as_empty(tmp_path):
+    """`compare` refuses a quarter without deployments; the report of an org's first quarter
+    still renders, with the quarter before it empty."""
+    db = tmp_path / "first.duckdb"
+    rows = "deployment_id,repo,environment,status,finished_at\n" + "".join(
+        f"d{i},acme/shop,production,success,2026-02-{i + 1:02d}T10:00:00Z\n" for i in range(6))
+    (tmp_path / "deployments.csv").write_text(rows)
+    from tests.conftest import run_cli
+
+    assert run_cli("import", str(tmp_path / "deployments.csv"), db=db).code == 0
+    refused = run_cli("compare", "2026-Q1", "2025-Q4", db=db)
+    assert refused.code == 2 and "2025-Q4: no production deployments in it" in refused.stderr
+    out = tmp_path / "report.md"
+    done = run_cli("report", "--quarter", "2026-Q1", "--format", "md", "--out", str(out), db=db)
+    assert done.code == 0, done.stderr
+    assert "2026-Q1" in out.read_text() and "2025-Q4" in out.read_text()

@@ -269,9 +269,12 @@ def compare(
     b: str | Period,
     by: str = "team",
     now: datetime | None = None,
+    require_both: bool = True,
 ) -> list[dict]:
     """One dict per (scope, key, metric) with COMPARE_KEYS; the org rows come first, then one
-    block per team (by="team") or repository (by="repo")."""
+    block per team (by="team") or repository (by="repo"). A period without production
+    deployments is refused; with `require_both=False` only the looked-at one must have them
+    (a report of an org's first quarter shows the one before as empty)."""
     pa = a if isinstance(a, Period) else parse_period(a)
     pb = b if isinstance(b, Period) else parse_period(b)
     now = now or datetime.now(UTC)
@@ -283,7 +286,7 @@ def compare(
         side_a = _side(wh, cfg, scope, pa, span, now)
         side_b = _side(wh, cfg, scope, pb, span, now)
         if scope == "org":
-            for side in (side_a, side_b):
+            for side in (side_a, side_b) if require_both else (side_a,):
                 if not side.rows:
                     raise PeriodError(_no_data(side.period, span, now))
         rows = [r for key in sorted(side_a.rows.keys() | side_b.rows.keys())
