@@ -95,6 +95,7 @@ def run_workflow(work: Path, secrets: dict) -> dict[str, tuple[int, dict]]:
     return results
 
 
+@pytest.mark.slow
 def test_the_workflow_posts_once_and_stays_green_while_a_regression_is_open(workspace, slack):
     work, _ = workspace
     secrets = {"DORA_GITHUB_TOKEN": TOKEN, "SLACK_WEBHOOK_URL": slack["url"]}
@@ -133,6 +134,7 @@ def test_a_cache_miss_fails_unless_started_on_purpose():
     assert restore["with"]["fail-on-cache-miss"] == "${{ !inputs.first_run }}"
 
 
+@pytest.mark.slow
 def test_the_cron_script_runs_with_crons_environment(workspace, slack):
     work, _ = workspace
     crontab = (EXAMPLES / "crontab").read_text()

@@ -9,10 +9,14 @@ import shlex
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 import time_machine
 from typer.testing import CliRunner
 
 from dora_impact.cli import app
+
+# The whole demo walkthrough over several simulated weeks.
+pytestmark = pytest.mark.slow
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "alerts.md"
 

@@ -14,6 +14,9 @@ from collectors.synthetic import DEFAULT_SEED, load_demo
 from tests.browser import CHROMIUM, browser_page, dashboard
 from warehouse import Warehouse
 
+# Every page opened in Debian's chromium.
+pytestmark = pytest.mark.browser
+
 if not CHROMIUM.exists():
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
 

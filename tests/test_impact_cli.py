@@ -255,6 +255,7 @@ STORY = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("today", ["2026-08-12T15:00:00Z", "2027-01-06T09:30:00Z"])
 def test_the_demo_tells_the_same_story_whatever_the_day(tmp_path, today):
     import time_machine

@@ -11,10 +11,15 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
 from collectors.git import clone_or_fetch
 from tests.conftest import run_cli
 from tests.github_fake import GitRepo
 from warehouse import Warehouse
+
+# Runs killed with a signal and run again: processes, seconds each.
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -143,6 +143,7 @@ def test_a_load_queues_only_the_repositories_it_touched(tmp_path):
         assert not is_fresh(wh, MetricsConfig())
 
 
+@pytest.mark.slow
 def test_an_incremental_refresh_equals_a_full_rebuild(tmp_path):
     """Loads of every kind the per-row rule reads (a repository moved to another team, a new
     deployment, an incident, a change shipped by it), refreshed incrementally: the stored
@@ -186,6 +187,7 @@ def test_an_incremental_refresh_equals_a_full_rebuild(tmp_path):
                 wh, by=by, period="week", until=END, precomputed=False)
 
 
+@pytest.mark.slow
 def test_a_refresh_killed_half_way_is_finished_by_the_next(tmp_path, monkeypatch):
     """Each step commits with its part of the queue: after a crash in the middle the tables are
     not read (not fresh), and the next refresh finishes exactly what a whole one makes."""
@@ -245,6 +247,7 @@ acme/web,w1,2026-09-09T20:00:00Z,d5
 """
 
 
+@pytest.mark.slow
 def test_metrics_json_is_the_same_with_and_without_the_precomputed_tables(tmp_path):
     """`metrics --format json` on a file whose tables are fresh and on a copy where they are
     not (so it computes from the raw rows): the same bytes; and on a hand-made case, the

@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.github_fake import TOKEN, FakeGitHub, build_scenario
 from warehouse import Warehouse
 
@@ -68,6 +70,7 @@ def variant(sc, name: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_killed_sync_resumes_to_the_same_tables(tmp_path, httpserver):
     fake = FakeGitHub(delay=0.03).attach(httpserver)
     sc = build_scenario(tmp_path, fake)

@@ -188,6 +188,7 @@ def test_signed_github_events_are_loaded_and_everything_else_refused(receiver):
     assert "refused /github" in err and SECRET not in err and TOKEN not in err
 
 
+@pytest.mark.slow
 def test_burst_of_1000_with_a_kill_in_the_middle_loses_and_doubles_nothing(receiver):
     r = receiver
     r.start()
