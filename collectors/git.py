@@ -519,6 +519,7 @@ def ship(
                     # its own name (a tag's), not the repository's
                     hotfix = text_rules.is_hotfix(deployment_rules, d.deployment_id.rsplit(":tag:", 1)[-1])
                     evidence += _fix_forward(repo, d, shipped, known(), blame_window, source, hotfix)
+                    evidence += _release_notes(repo, d, before, ordered[:i], blame_window, source)
                 # Deploying an ancestor of what the sequence deployed just before is a rollback
                 # (it ships nothing new, which makes the ancestry check rare).
                 prev = next((e for e in reversed(ordered[:i]) if e.sha and repo.has_commit(e.sha)), None)
@@ -553,6 +554,39 @@ FIX_SUBJECT = re.compile(
 )
 
 
+# GitHub's closing keywords that say a change fixes an issue ("Fix #4107", "fixes acme/shop#9").
+FIX_CLOSES = re.compile(r"\bfix(?:e[sd])?:?\s+(?:[\w.-]+/[\w.-]+)?#\d+", re.IGNORECASE)
+VERSION = re.compile(r":tag:(?:.*/)?v?(\d+(?:\.\d+)+)$")
+
+
+def _release_notes(
+    repo: Git, d: Deployed, before: Deployed, earlier: list[Deployed], window: timedelta, source: str
+) -> list[dict]:
+    """release_note evidence of `d`: an entry its release notes gained since `before` names an
+    earlier deployment of its sequence within the window with words of a defect
+    (collectors/szz.py); points_at = that deployment."""
+    if not (d.sha and before.sha and repo.has_commit(before.sha)):
+        return []
+    versions = {
+        m.group(1): e.deployment_id
+        for e in earlier
+        if (m := VERSION.search(e.deployment_id)) and d.finished_at - window <= e.finished_at <= d.finished_at
+    }
+    if not versions:
+        return []
+    return [
+        {
+            "deployment_id": d.deployment_id,
+            "kind": "release_note",
+            "source": source,
+            "points_at": named,
+            "observed_at": d.finished_at,
+            "detail": json.dumps({"note": entry[:500]}, sort_keys=True),
+        }
+        for named, entry in szz.defects_named(szz.note_entries(repo, before.sha, d.sha), versions)
+    ]
+
+
 def _fix_forward(
     repo: Git,
     d: Deployed,
@@ -565,10 +599,12 @@ def _fix_forward(
     """fix_forward evidence of `d`: one row per (fixing commit, introducing commit, file), for
     the introducing commits that a production deployment within the window before `d` shipped
     first. detail carries the fixing commit, its subject (the rule reads it), file and lines.
-    Blamed: the changes whose subject says they fix, or all of a hotfix's (its name says so)."""
+    Blamed: the changes whose subject says they fix, or whose message closes an issue with a fix
+    keyword ("Fix #4107"), or all of a hotfix's (its name says so)."""
     rows = []
     for c in shipped:
-        if not hotfix and not FIX_SUBJECT.search(c.subject):
+        closes = FIX_CLOSES.search(c.body)
+        if not hotfix and not FIX_SUBJECT.search(c.subject) and closes is None:
             continue
         for b in szz.blame_fix(repo, c):
             claim = known.get(b.introducing)
@@ -579,6 +615,10 @@ def _fix_forward(
             ):
                 continue
             detail = {"fixing": c.sha, "subject": c.subject, "path": b.path, "lines": b.lines}
+            if closes is not None:
+                detail["closes"] = closes.group(0)
+            if b.around:
+                detail["around"] = True
             rows.append(
                 {
                     "deployment_id": d.deployment_id,

@@ -9,7 +9,15 @@ SZZ (Śliwerski, Zimmermann, Zeller 2005, as PyDriller's `get_commits_last_modif
 for a fixing commit, the lines its diff modifies or deletes are blamed at its parent; the commits
 that last changed them introduced what it fixed. Whitespace-only changes and moved lines are
 ignored (`-w`, `-M`), blank lines are never blamed, and files that are not code a deployment
-runs (docs, tests, changelogs and news fragments) are left out.
+runs (docs, tests, changelogs and news fragments, CI other than the workflows that build and
+publish a release) are left out. A fix that only adds lines (a
+missing guard, a missing step) has no line to blame; as in the add-only SZZ variants, the
+lines around each insertion are blamed instead: its diff context, CONTEXT lines either side.
+
+Release notes: a release's own notes (its changelog section, the lines the changelog gained
+since the release before) are the release's description; an entry that names an earlier
+release with words of a defect ("regression introduced in 2.1.0", "the previous release
+(2.1.0) did not include ...") says that release needed the patch.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ if TYPE_CHECKING:  # the commit graph calls this module, never the other way
     from collectors.git import Commit, Git
 
 REVERT_SUBJECT = re.compile(r'^Revert "(.+)"(?:\s*\(#\d+\))?\s*$')
+CONTEXT = 3  # git diff's default context
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@", re.MULTILINE)
 BLAME_HEADER = re.compile(r"^([0-9a-f]{40}) \d+ (\d+)(?: \d+)?$")
 # Folders and file names that hold no code a deployment runs.
@@ -30,8 +39,15 @@ SKIP_DIRS = {"doc", "docs", "test", "tests", "testing", "changes", "changelog.d"
 SKIP_NAMES = re.compile(r"^(changes|changelog|history|news|release[-_]?notes|authors)\b|^test_|_test\.", re.I)
 
 
+# A workflow that builds and publishes what a release deploys (its wheels, executables) is
+# part of the deployment: a defect there ships a broken artefact, unlike a test workflow's.
+RELEASE_WORKFLOW = re.compile(r"publish|release|deploy|upload|pypi|wheel", re.I)
+
+
 def skipped(path: str) -> bool:
     p = PurePosixPath(path)
+    if p.parts[:2] == (".github", "workflows") and RELEASE_WORKFLOW.search(p.name):
+        return False
     return any(part.lower() in SKIP_DIRS for part in p.parts[:-1]) or bool(SKIP_NAMES.search(p.name))
 
 
@@ -71,6 +87,7 @@ class Blamed:
     introducing: str  # the commit that last changed them before
     path: str
     lines: str  # the blamed lines at the fixing commit's parent, e.g. "12-14,30"
+    around: bool = False  # an add-only fix: the lines around its insertions
 
 
 def _ranges(numbers: list[int]) -> str:
@@ -87,7 +104,8 @@ def _ranges(numbers: list[int]) -> str:
 
 def blame_fix(repo: Git, c: Commit) -> list[Blamed]:
     """The commits that last changed the lines `c` modifies or deletes (one per introducing
-    commit and file). Merges and root commits fix nothing here."""
+    commit and file); for a commit that only adds lines, the lines around its insertions
+    (CONTEXT either side). Merges and root commits fix nothing here."""
     if len(c.parents) != 1:
         return []
     parent = c.parents[0]
@@ -96,6 +114,7 @@ def blame_fix(repo: Git, c: Commit) -> list[Blamed]:
         check=False,
     )
     spans: dict[str, list[tuple[int, int]]] = {}
+    inserted: dict[str, list[tuple[int, int]]] = {}
     old = None
     for row in diff.splitlines():
         if row.startswith("diff --git "):
@@ -104,9 +123,21 @@ def blame_fix(repo: Git, c: Commit) -> list[Blamed]:
             old = row[6:] if row.startswith("--- a/") else None
         elif row.startswith("@@") and old is not None and not skipped(old):
             m = HUNK.match(row)
-            count = int(m.group(2)) if m and m.group(2) is not None else 1
-            if m and count:
+            if m is None:
+                continue
+            count = int(m.group(2)) if m.group(2) is not None else 1
+            if count:
                 spans.setdefault(old, []).append((int(m.group(1)), count))
+            else:  # lines added after old line N: its context is N-2..N+3
+                after = int(m.group(1))
+                start = max(1, after - CONTEXT + 1)
+                inserted.setdefault(old, []).append((start, after + CONTEXT - start + 1))
+    around = not spans
+    return _blame(repo, c.sha, parent, inserted if around else spans, around)
+
+
+def _blame(repo: Git, fixing: str, parent: str, spans: dict[str, list[tuple[int, int]]],
+           around: bool) -> list[Blamed]:
     found: dict[tuple[str, str], list[int]] = {}
     for path, ranges in spans.items():
         args = ["blame", "-w", "-M", "--porcelain"]
@@ -122,4 +153,53 @@ def blame_fix(repo: Git, c: Commit) -> list[Blamed]:
                 if row[1:].strip():  # a blank line carries no behaviour
                     found.setdefault((sha, path), []).append(line)
                 sha = None
-    return [Blamed(c.sha, sha, path, _ranges(lines)) for (sha, path), lines in sorted(found.items())]
+    return [Blamed(fixing, sha, path, _ranges(lines), around) for (sha, path), lines in sorted(found.items())]
+
+
+# The files that hold a project's release notes, at any depth (git pathspecs).
+CHANGELOGS = tuple(
+    f":(glob,icase)**/{name}" for name in ("CHANGES*", "CHANGELOG*", "HISTORY*", "NEWS*", "RELEASE*NOTES*")
+)
+# A version named in a note ("2.1.0", "v23.9.0", "24.4.1."), not a part of a longer one.
+NOTE_VERSION = re.compile(r"(?<![\w.])v?(\d+(?:\.\d+)+)(?!\.?\d)")
+# Words that say a release shipped a defect (not only that something changed).
+NOTE_DEFECT = re.compile(
+    r"\b(regressions?|regressed|introduced in|accidental(ly)?|by mistake|mistakenly|broke|broken"
+    r"|did not include|didn't include|previous (release|version))\b",
+    re.IGNORECASE,
+)
+ENTRY_START = re.compile(r"^\s*(?:[-*+]|\d+\.|#+)\s")
+
+
+def note_entries(repo: Git, before: str, sha: str) -> list[str]:
+    """The entries (bullets and paragraphs, joined to one line each) that the release notes
+    gained from `before` to `sha`: the new release's own section."""
+    diff = repo.run("diff", "--no-color", "--no-ext-diff", "-U0", before, sha, "--", *CHANGELOGS, check=False)
+    entries: list[list[str]] = []
+    current: list[str] | None = None
+    for row in diff.splitlines():
+        if not row.startswith("+") or row.startswith("+++"):
+            current = None  # a hunk boundary or a removed line ends an entry
+            continue
+        text = row[1:]
+        if not text.strip() or set(text.strip()) <= set("-=~^"):
+            current = None
+        elif current is None or ENTRY_START.match(text):
+            current = [text.strip()]
+            entries.append(current)
+        else:
+            current.append(text.strip())
+    return [" ".join(e) for e in entries]
+
+
+def defects_named(entries: list[str], versions: dict[str, str]) -> list[tuple[str, str]]:
+    """(deployment, entry) for each entry that names the version of one of `versions`
+    (version -> deployment) with words of a defect."""
+    found = []
+    for entry in entries:
+        if not NOTE_DEFECT.search(entry):
+            continue
+        for v in dict.fromkeys(m.group(1) for m in NOTE_VERSION.finditer(entry)):
+            if v in versions:
+                found.append((versions[v], entry))
+    return found

@@ -54,7 +54,7 @@ def save_causes(wh: Warehouse, rows: list[dict]) -> None:
 # Evidence kinds by who observes them: a deployment's own texts (read with the deployment) and
 # the commit walk (collectors/git.py). Re-reading one kind replaces only that kind.
 TEXT_KINDS = ("hotfix_ref", "rollback_ref")
-GRAPH_KINDS = ("hotfix_change", "revert_of", "revert_of_pr", "redeploy", "fix_forward")
+GRAPH_KINDS = ("hotfix_change", "revert_of", "revert_of_pr", "redeploy", "fix_forward", "release_note")
 
 
 def save_evidence(wh: Warehouse, deployment_ids: list[str], kinds: tuple[str, ...], rows: list[dict]) -> None:

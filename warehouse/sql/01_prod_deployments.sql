@@ -21,9 +21,13 @@
 --   * revert_of / revert_of_pr: a rollback when it blames someone: the production deployment
 --     that first shipped the reverted commit / pull request, or first deployed it as its sha
 --     (one never deployed blames nobody);
+--   * release_note: its own release notes name an earlier release with words of a defect
+--     ("regression introduced in 2.1.0"); blames that release (points_at);
 --   * fix_forward (blame, SZZ): a fix-forward; blames the deployment that first shipped the
---     commit whose lines a change modifies, only when the change says it fixes (its subject
---     matches FIX_SUBJECT below, or its pull request has a bug / regression / hotfix label) and,
+--     commit whose lines a change modifies (or, for a change that only adds lines, the lines
+--     around its insertions), only when the change says it fixes (its subject matches
+--     FIX_SUBJECT below, its message closes an issue with a fix keyword, "Fix #4107", or its
+--     pull request has a bug / regression / hotfix label) and,
 --     when both deployments are versioned tags, the fix is a patch release of the blamed one
 --     (same major and minor version, a third part above 0: 2.1.0 -> 2.1.1, 23.1.0 -> 23.1.1;
 --     never a feature release after it). Changes that only touch lines of an earlier release
@@ -102,6 +106,7 @@ fix_forward AS (
     SELECT e.deployment_id AS fixer, b.deployment_id AS blamed,
         (regexp_matches(json_extract_string(e.detail, '$.subject'),
             '(?i)\b(fix(es|ed|ing)?|bug ?fix(es)?|regression|hotfix|restor(e|es|ed|ing)|reintroduc(e|es|ed|ing)|revert(s|ed)?)\b')
+         OR json_extract_string(e.detail, '$.closes') IS NOT NULL
          OR EXISTS (
             SELECT 1 FROM changes fc JOIN pull_requests pr ON pr.repo = fc.repo AND pr.number = fc.pr_number
             WHERE fc.repo = f.repo AND fc.sha = json_extract_string(e.detail, '$.fixing')
@@ -138,7 +143,7 @@ blame AS (
                 WHERE b.repo = f.repo AND lower(b.environment) = lower(f.environment)
                   AND coalesce(b.service, '') = coalesce(f.service, '')
                   AND b.position = f.position - 1)
-            WHEN e.kind = 'redeploy' THEN e.points_at
+            WHEN e.kind IN ('redeploy', 'release_note') THEN e.points_at
             WHEN e.kind = 'revert_of' THEN coalesce((
                 SELECT b.deployment_id FROM changes c JOIN production b ON b.deployment_id = c.deployment_id
                 WHERE c.repo = f.repo AND starts_with(c.sha, e.points_at) AND b.status = 'success'
