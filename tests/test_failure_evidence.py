@@ -539,6 +539,98 @@ def test_a_cherry_pick_is_timed_from_the_backport(g, tmp_path):
     assert rows == {base: 1.0, pick: 4.0, fix: 1200.0}
 
 
+LINES = "".join(f"{c} = {i}\n" for i, c in enumerate("abcdefgh", 1))  # a = 1 ... h = 8
+
+
+def test_release_notes_that_name_a_broken_release_blame_it(g, tmp_path):
+    put(g, "Initial", "2026-01-01T08:00:00", app__core=LINES, **{"CHANGES.md": "## 1.0.0\n\n- First.\n"})
+    g.tag("v1.0.0", "HEAD", at="2026-01-01T09:00:00", annotated=True)
+    intro = put(g, "Compute e", "2026-01-05T08:00:00", app__core=LINES.replace("e = 5", "e = compute()"),
+                **{"CHANGES.md": "## 1.1.0\n\n- Compute e.\n\n## 1.0.0\n\n- First.\n"})
+    g.tag("v1.1.0", intro, at="2026-01-05T09:00:00", annotated=True)
+    # The patch's only change says no fix and touches no line of 1.1.0; its notes do: the first
+    # entry names 1.1.0 with words of a defect, the second names 1.0.0 without any.
+    notes = ("## 1.1.1\n\n- Fix the regression introduced in 1.1.0\n  where e crashed.\n"
+             "- Works with plugin 1.0.0.\n\n## 1.1.0\n\n- Compute e.\n\n## 1.0.0\n\n- First.\n")
+    tidy = put(g, "Tidy", "2026-01-07T08:00:00", app__extra="x = 1\n", **{"CHANGES.md": notes})
+    g.tag("v1.1.1", tidy, at="2026-01-07T09:00:00", annotated=True)
+    # 20 days later a note names 1.1.1 as broken: outside the 14-day window, no evidence.
+    late = put(g, "Tidy more", "2026-01-27T08:00:00", app__extra="x = 2\n",
+               **{"CHANGES.md": "## 1.1.2\n\n- Fix a regression in 1.1.1.\n\n" + notes})
+    g.tag("v1.1.2", late, at="2026-01-27T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    assert evidence(db, "release_note") == [
+        ("v1.1.1", TAG + "v1.1.0", {"note": "- Fix the regression introduced in 1.1.0 where e crashed."}),
+    ]
+    assert evidence(db, "fix_forward") == []
+    assert failed(db) == {"v1.1.0": 48.0}  # recovered by v1.1.1
+    assert judged(db)["v1.1.1"] == (False, False, False, None)
+
+
+def test_an_add_only_fix_is_blamed_on_the_lines_around_it(g, tmp_path):
+    base = put(g, "Initial", "2026-01-01T08:00:00", app__core=LINES)
+    g.tag("v1.0.0", base, at="2026-01-01T09:00:00", annotated=True)
+    intro = put(g, "Compute e", "2026-01-05T08:00:00", app__core=LINES.replace("e = 5", "e = compute()"))
+    g.tag("v1.1.0", intro, at="2026-01-05T09:00:00", annotated=True)
+    # Only adds a line after line 5: lines 3-8 around it are blamed, 5 (v1.1.0's) and 3-4, 6-8
+    # (v1.0.0's, which 1.1.1 is no patch of).
+    fix = put(g, "Fix e when compute fails", "2026-01-07T08:00:00",
+              app__core=LINES.replace("e = 5", "e = compute()\nguard(e)"))
+    g.tag("v1.1.1", fix, at="2026-01-07T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    rows = {(e[0], e[1], e[2]["lines"], e[2].get("around")) for e in evidence(db, "fix_forward")}
+    assert rows == {("v1.1.1", intro, "5", True), ("v1.1.1", base, "3-4,6-8", True)}
+    assert failed(db) == {"v1.1.0": 48.0}
+
+
+def test_a_fix_keyword_that_closes_an_issue_says_the_change_fixes(g, tmp_path):
+    base = put(g, "Initial", "2026-01-01T08:00:00", app__core=LINES)
+    g.tag("v1.0.0", base, at="2026-01-01T09:00:00", annotated=True)
+    a = put(g, "Compute e", "2026-01-05T08:00:00", app__core=LINES.replace("e = 5", "e = compute()"))
+    g.tag("v1.1.0", a, at="2026-01-05T09:00:00", annotated=True)
+    fix = put(g, "Pin the parser\n\nFix #12", "2026-01-07T08:00:00",
+              app__core=LINES.replace("e = 5", "e = compute(strict=True)"))
+    g.tag("v1.1.1", fix, at="2026-01-07T09:00:00", annotated=True)
+    b = put(g, "Compute h", "2026-01-10T08:00:00",
+            app__core=LINES.replace("e = 5", "e = compute(strict=True)").replace("h = 8", "h = compute()"))
+    g.tag("v1.2.0", b, at="2026-01-10T09:00:00", annotated=True)
+    # "Closes" closes feature requests too: not a fix keyword, so not blamed.
+    other = put(g, "Tune h\n\nCloses #13", "2026-01-11T08:00:00",
+                app__core=LINES.replace("e = 5", "e = compute(strict=True)").replace("h = 8", "h = tune()"))
+    g.tag("v1.2.1", other, at="2026-01-11T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    assert evidence(db, "fix_forward") == [
+        ("v1.1.1", a, {"closes": "Fix #12", "fixing": fix, "lines": "5", "path": "app/core",
+                       "subject": "Pin the parser"}),
+    ]
+    assert failed(db) == {"v1.1.0": 48.0}
+
+
+def test_a_fix_of_the_release_workflow_is_blamed_like_code_and_a_test_workflow_is_not(g, tmp_path):
+    flows = {".github__workflows__publish.yml": "on: release\nrun: build\n",
+             ".github__workflows__tests.yml": "on: push\nrun: pytest\n"}
+    put(g, "Initial", "2026-01-01T08:00:00", app__core=LINES, **flows)
+    g.tag("v1.0.0", "HEAD", at="2026-01-01T09:00:00", annotated=True)
+    intro = put(g, "Build wheels and test on 3.14", "2026-01-05T08:00:00",
+                **{".github__workflows__publish.yml": "on: release\nrun: build --wheels\n",
+                   ".github__workflows__tests.yml": "on: push\nrun: pytest -p 3.14\n"})
+    g.tag("v1.1.0", intro, at="2026-01-05T09:00:00", annotated=True)
+    t = put(g, "Fix the test matrix", "2026-01-06T08:00:00",
+            **{".github__workflows__tests.yml": "on: push\nrun: pytest -p 3.13\n"})
+    g.tag("v1.1.1", t, at="2026-01-06T09:00:00", annotated=True)
+    w = put(g, "Fix the wheel build", "2026-01-07T08:00:00",
+            **{".github__workflows__publish.yml": "on: release\nrun: build --wheels --all\n"})
+    g.tag("v1.1.2", w, at="2026-01-07T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    assert {(e[0], e[1], e[2]["path"]) for e in evidence(db, "fix_forward")} == {
+        ("v1.1.2", intro, ".github/workflows/publish.yml")}
+    assert failed(db) == {"v1.1.0": 48.0}  # recovered by v1.1.2, not by v1.1.1
+
+
 def test_the_collectors_fix_subject_is_the_rules():
     sql = (Path(__file__).parents[1] / "warehouse/sql/01_prod_deployments.sql").read_text()
     assert f"'(?i){FIX_SUBJECT.pattern}'" in sql
