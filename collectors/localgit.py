@@ -7,9 +7,9 @@ configuration (exit 2). Changes are the commits each tag shipped (the same commi
 GitHub sync). "Merge pull request #N from owner/branch" commits give pull requests and the pull
 request of the commits they bring in; "Title (#N)" squash commits give their pull request
 number. Failure evidence comes from the commit graph (reverts in every form, hotfix branches, a
-tag on an ancestor), from blame (fix-forwards, collectors/szz.py: a working copy has the blobs)
-and the tag names; the warehouse's failure rule judges it. Imported is_hotfix / is_rollback
-flags are never touched.
+tag on an ancestor), from blame and release notes (fix-forwards, notes that name a broken
+release; collectors/szz.py: a working copy has the blobs) and the tag names; the warehouse's
+failure rule judges it. Imported is_hotfix / is_rollback flags are never touched.
 """
 
 from __future__ import annotations
