@@ -2,9 +2,11 @@
 durably in an append-only spool, and loaded into the warehouse through the same idempotent
 path as `sync`.
 
-Why a spool: an event is answered 2xx only once it is on disk (written and fsynced), and the
-warehouse's write lock is taken only for the moment a batch of spooled events is loaded (the
-dashboard, `sync` and other writers use the same file). The spool offset that has been loaded
+Why a spool: an event is on disk (written and fsynced) before anything else happens to it, and
+the warehouse's write lock is taken only for the moment a batch of spooled events is loaded (the
+dashboard, `sync` and other writers use the same file). Each append gets a ticket, its place
+in the spool; the receiver answers once the loaded place has passed it (a group commit,
+dora_impact/webhooks_command.py). The spool offset that has been loaded
 is a sync cursor stored in the same transaction as the rows, so a receiver killed at any
 moment loads every acknowledged event exactly once when it comes back (rows are upserts on
 their natural keys, so an event loaded twice would change nothing anyway).
@@ -210,6 +212,11 @@ def body_delivery(body: bytes) -> str:
 
 ROTATE_BYTES = 64 * 1024 * 1024
 
+# Where an event sits in the spool: (the file's generation in this process, the byte offset
+# after its line). Tickets order as the spool does, across rotations; a ticket at or before
+# the spool's `loaded` one is in the warehouse.
+Ticket = tuple[int, int]
+
 
 class Spool:
     """An append-only JSON Lines file of accepted events; fsynced before the event is answered.
@@ -222,7 +229,9 @@ class Spool:
     is stored with the identity of the file it counts in (a digest of the file's first line),
     so an offset into a rotated file is never applied to the new one, whenever a kill lands.
     Delivery ids of the current and the previous file are remembered, so a sender's retry of
-    a recent event is still answered `duplicate` after a rotation.
+    a recent event is still answered `duplicate` after a rotation; those of the current file
+    with their ticket (a file rotates only once everything in it is loaded, so the previous
+    file's events need none).
     """
 
     def __init__(self, path: Path, rotate_bytes: int = ROTATE_BYTES) -> None:
@@ -231,14 +240,18 @@ class Spool:
         self.rotate_bytes = rotate_bytes
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self.deliveries: set[str] = set()  # of the current file
+        self.generation = 0  # rotations in this process's life
+        self.deliveries: dict[str, Ticket] = {}  # of the current file
         self.previous_deliveries: set[str] = set()  # of the rotated one
         self._end = 0  # byte offset after the last complete line
         self._segment = ""
+        # Loaded into the warehouse up to here: unknown (None) until load_spool has read the
+        # stored offset.
+        self.loaded: Ticket | None = None
         for _, _, line in _complete_lines(self.previous_path, 0):
             self.previous_deliveries.add(json.loads(line)["delivery"])
         for _, end, line in self.lines(0):
-            self.deliveries.add(json.loads(line)["delivery"])
+            self.deliveries[json.loads(line)["delivery"]] = (0, end)
             self._segment = self._segment or _identity(line)
             self._end = end
         if self.path.exists() and self.path.stat().st_size != self._end:
@@ -248,23 +261,35 @@ class Spool:
     def known(self, delivery: str) -> bool:
         return delivery in self.deliveries or delivery in self.previous_deliveries
 
-    def append(self, event: Event) -> bool:
-        """Store an event durably; False (and nothing written) when its delivery is known."""
+    def ticket(self, delivery: str) -> Ticket | None:
+        """Where a known delivery sits; None for one of the rotated file (loaded before the
+        rotation) or an unknown one."""
+        return self.deliveries.get(delivery)
+
+    def append(self, event: Event) -> Ticket | None:
+        """Store an event durably and return its ticket; None (and nothing written) when its
+        delivery is known."""
         line = (event.to_json() + "\n").encode()
         with self._lock:
             if self.known(event.delivery):
-                return False
+                return None
             with self.path.open("ab") as f:
                 f.write(line)
                 f.flush()
                 os.fsync(f.fileno())
             self._end += len(line)
             self._segment = self._segment or _identity(line.decode())
-            self.deliveries.add(event.delivery)
-            return True
+            ticket = (self.generation, self._end)
+            self.deliveries[event.delivery] = ticket
+            return ticket
 
     def size(self) -> int:
         return self._end
+
+    def head(self) -> Ticket:
+        """The ticket of the last complete line (everything appended so far)."""
+        with self._lock:
+            return (self.generation, self._end)
 
     def segment(self) -> str:
         """The current file's identity ("" while it is empty)."""
@@ -285,8 +310,10 @@ class Spool:
                 os.fsync(directory)  # the rename itself survives a power cut
             finally:
                 os.close(directory)
-            self.previous_deliveries, self.deliveries = self.deliveries, set()
+            self.previous_deliveries, self.deliveries = set(self.deliveries), {}
             self._end, self._segment = 0, ""
+            self.generation += 1
+            self.loaded = (self.generation, 0)
             return True
 
 
@@ -310,9 +337,9 @@ def _complete_lines(path: Path, offset: int) -> Iterator[tuple[int, int, str]]:
 SPOOL_RESOURCE = "spool"
 
 
-def load_spool(wh: Warehouse, spool: Spool, config: SourcesSettings, max_events: int = 5000) -> int:
-    """Load spooled events past the stored offset, with the new offset, in one transaction.
-    Returns how many events were loaded."""
+def load_spool(wh: Warehouse, spool: Spool, max_events: int = 5000) -> int:
+    """Load spooled events past the stored offset, with the new offset, in one transaction,
+    and move `spool.loaded` to it once committed. Returns how many events were loaded."""
     scope = str(spool.path.resolve())
     stored = wh.cursor("webhooks", scope, SPOOL_RESOURCE).cursor or "0"
     # "<offset>@<file identity>"; a bare offset (older receivers) counts in the current file.
@@ -326,6 +353,7 @@ def load_spool(wh: Warehouse, spool: Spool, config: SourcesSettings, max_events:
         if len(events) >= max_events:
             break
     if not events:
+        spool.loaded = (spool.generation, offset)
         spool.rotate_if_loaded(offset, spool.segment())
         return 0
     # Rows of the same source, entity and columns are loaded together (one upsert each).
@@ -344,5 +372,5 @@ def load_spool(wh: Warehouse, spool: Spool, config: SourcesSettings, max_events:
         for (source, name, _), rows in grouped.items():
             load_rows(wh, {name: rows}, source, [])
         wh.load({}, cursors=[Cursor("webhooks", scope, SPOOL_RESOURCE, f"{end}@{spool.segment()}")])
-        attribution.attribute(wh, config.metrics.production_environment)
+    spool.loaded = (spool.generation, end)
     return len(events)

@@ -13,15 +13,21 @@ Routes:
                 token), refused when the timestamp is more than 5 minutes away.
   GET /healthz  events queued and loaded.
 
-Answers: 202 once the event is fsynced in the spool; 200 for a duplicate or an event that
-counts nothing; 400 malformed; 401 missing or wrong signature or token (logged without any
-secret); 413 body over --max-body-bytes (default 5 MiB). Loading happens in a background
-thread every --flush-seconds, each time opening the warehouse, writing one batch and closing
-it, so the write lock is never held between batches.
+Answers: 202 once the event is in the warehouse and in its precomputed tables (a group
+commit: the event is fsynced in the spool, the request waits, without a thread, until the
+loader has loaded the batch holding it and run the after-load step); 200 for a duplicate
+(once it is loaded too) or an event that counts nothing; 400 malformed; 401 missing or wrong
+signature or token (logged without any secret); 413 body over --max-body-bytes (default
+5 MiB); 503 when the batch did not commit within --ack-seconds (the database held by another
+writer): the event is stored and is loaded later, and a retry is answered `duplicate` once it
+is. The loader thread opens the warehouse for each batch, writes it and closes it, so the
+write lock is never held between batches; a failed load is tried again every
+--flush-seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -46,6 +52,7 @@ from collectors.webhooks import (
     GITHUB_EVENTS,
     ROTATE_BYTES,
     Spool,
+    Ticket,
     body_delivery,
     generic_event,
     github_event,
@@ -63,6 +70,8 @@ MAX_BODY_BYTES = 5 * 1024 * 1024
 TIMESTAMP_TOLERANCE = 300.0  # seconds either side of now for a signed X-Dora-Timestamp
 SECRET_ENV = "GITHUB_WEBHOOK_SECRET"
 TOKEN_ENV = "DORA_IMPACT_INGEST_TOKEN"
+# How long a request waits for its batch: under GitHub's 10 s limit on a webhook's answer.
+ACK_SECONDS = 8.0
 
 
 class TooLarge(Exception):
@@ -90,14 +99,70 @@ def signature_ok(secret: str, body: bytes, header: str | None, prefix: bytes = b
     return hmac.compare_digest(expected.encode(), header.strip().encode())
 
 
+class GroupCommit:
+    """Requests waiting for their event to be loaded: each waits, without a thread, on a
+    future that the loader resolves once the spool is loaded past the request's ticket and
+    the after-load step has run. Many requests share one batch, so one transaction."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.committed: Ticket | None = None  # loaded and after-loaded up to here
+        self._waiting: list[tuple[Ticket, asyncio.AbstractEventLoop, asyncio.Future]] = []
+
+    def done(self, ticket: Ticket) -> bool:
+        with self._lock:
+            return self.committed is not None and ticket <= self.committed
+
+    async def wait(self, ticket: Ticket, timeout: float) -> bool:
+        """True once the ticket's batch has committed; False when `timeout` passed first."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self.committed is not None and ticket <= self.committed:
+                return True
+            future = loop.create_future()
+            entry = (ticket, loop, future)
+            self._waiting.append(entry)
+        try:
+            await asyncio.wait_for(future, timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            with self._lock:
+                if entry in self._waiting:
+                    self._waiting.remove(entry)
+
+    def advance(self, ticket: Ticket) -> None:
+        """Called by the loader (its own thread) after a commit: wake every request at or
+        before `ticket`."""
+        with self._lock:
+            self.committed = ticket
+            ready = [w for w in self._waiting if w[0] <= ticket]
+            self._waiting = [w for w in self._waiting if w[0] > ticket]
+        for _, loop, future in ready:
+            loop.call_soon_threadsafe(_resolve, future)
+
+
+def _resolve(future: asyncio.Future) -> None:
+    if not future.done():  # a request that gave up waiting has cancelled it
+        future.set_result(None)
+
+
 class Loader:
-    """Loads the spool into the warehouse in the background, one short write at a time."""
+    """Loads the spool into the warehouse in its own thread, one short write at a time: a
+    batch is every event spooled since the last one, so while one batch loads, the requests
+    arriving gather into the next. After each batch (and its after-load step) the waiting
+    requests are answered."""
 
     def __init__(self, spool: Spool, location: Location | Path, config, interval: float) -> None:
         self.spool, self.config, self.interval = spool, config, interval
         self.location = Location.parse(location)
+        self.commits = GroupCommit()
         self.loaded = 0
         self.failures = 0
+        # The after-load step of a committed batch is still to run (and, on start, may not
+        # have run for what an earlier receiver loaded before it was killed).
+        self._after_pending = True
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="spool-loader", daemon=True)
@@ -114,20 +179,32 @@ class Loader:
     def poke(self) -> None:
         self._wake.set()
 
+    def idle(self) -> bool:
+        """Nothing spooled past the last commit, nothing left to run after it."""
+        committed = self.commits.committed
+        return not self._after_pending and committed is not None and self.spool.head() <= committed
+
     def flush(self) -> int:
-        """Load everything spooled; returns events loaded. Failures (the file is locked by
-        another writer) leave the events in the spool for the next try."""
+        """Load everything spooled, batch by batch, each followed by the after-load step and
+        the answers of the requests it holds; returns events loaded. A failure (the file is
+        held by another writer) leaves the events in the spool, and their requests waiting,
+        for the next try."""
         total = 0
         try:
             while True:
                 with Warehouse(self.location) as wh:
-                    n = load_spool(wh, self.spool, self.config)
-                    if n:
-                        # Team ownership and the precomputed tables, as after any load: an
-                        # event is in every reader's numbers once its batch is loaded.
+                    n = load_spool(wh, self.spool)
+                    self._after_pending = self._after_pending or n > 0
+                    if self._after_pending:
+                        # Team ownership, attribution and the precomputed tables, as after
+                        # any load: an event is in every reader's numbers once answered.
                         for warning in after_load(wh, self.config).warnings:
                             log.warning("%s", REDACT(warning))
+                        self._after_pending = False
                 total += n
+                if self.spool.loaded is not None:
+                    # Answered once the file is closed, so a reader gets in at once.
+                    self.commits.advance(self.spool.loaded)
                 if n == 0:
                     break
         except Exception as exc:  # noqa: BLE001 - keep serving; the spool keeps the events
@@ -141,8 +218,8 @@ class Loader:
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
-            time.sleep(min(0.2, self.interval))  # let a burst gather into one batch
-            self.flush()
+            if not self.idle():
+                self.flush()
 
 
 def create_app(
@@ -154,6 +231,7 @@ def create_app(
     ingest_token: str | None,
     max_body: int = MAX_BODY_BYTES,
     flush_seconds: float = 2.0,
+    ack_seconds: float = ACK_SECONDS,
     rotate_bytes: int = ROTATE_BYTES,
     clock: Callable[[], float] = time.time,
 ) -> Starlette:
@@ -164,14 +242,33 @@ def create_app(
         log.warning("refused %s: %s", route, why)
         return JSONResponse({"error": why}, status_code=status)
 
+    async def settled(ticket: Ticket | None, delivery: str, answer: JSONResponse) -> JSONResponse:
+        """`answer` once the event is loaded; 503 when its batch did not commit in time."""
+        if ticket is None or loader.commits.done(ticket):
+            return answer
+        loader.poke()
+        if await loader.commits.wait(ticket, ack_seconds):
+            return answer
+        log.warning("delivery %r stored, not yet loaded after %.0f s", delivery[:64], ack_seconds)
+        return JSONResponse(
+            {"status": "stored", "delivery": delivery,
+             "reason": "stored, not yet loaded (the database is busy); send it again to learn when"},
+            status_code=503, headers={"Retry-After": str(max(1, round(ack_seconds)))},
+        )
+
+    async def duplicate(delivery: str) -> JSONResponse:
+        # A retry of an event still waiting for its batch waits for it too.
+        answer = JSONResponse({"status": "duplicate", "delivery": delivery})
+        return await settled(spool.ticket(delivery), delivery, answer)
+
     async def store(event) -> JSONResponse:
         if not event.rows:
             return JSONResponse({"status": "ignored", "reason": "nothing that counts"}, status_code=200)
-        stored = await run_in_threadpool(spool.append, event)
-        if not stored:
-            return JSONResponse({"status": "duplicate", "delivery": event.delivery}, status_code=200)
-        loader.poke()
-        return JSONResponse({"status": "queued", "delivery": event.delivery}, status_code=202)
+        ticket = await run_in_threadpool(spool.append, event)
+        if ticket is None:
+            return await duplicate(event.delivery)
+        answer = JSONResponse({"status": "loaded", "delivery": event.delivery}, status_code=202)
+        return await settled(ticket, event.delivery, answer)
 
     async def github(request: Request) -> JSONResponse:
         try:
@@ -191,7 +288,7 @@ def create_app(
         if kind not in GITHUB_EVENTS:
             return JSONResponse({"status": "ignored", "reason": f"event {kind!r} is not used"})
         if spool.known(f"github:{delivery}"):
-            return JSONResponse({"status": "duplicate", "delivery": delivery})
+            return await duplicate(f"github:{delivery}")
         try:
             payload = json.loads(body)
             if not isinstance(payload, dict):
@@ -227,7 +324,7 @@ def create_app(
         key = request.headers.get("idempotency-key")
         delivery = f"events:{key}" if key else f"events:{body_delivery(body)}"
         if spool.known(delivery):
-            return JSONResponse({"status": "duplicate", "delivery": delivery})
+            return await duplicate(delivery)
         try:
             event = generic_event(json.loads(body), delivery)
         except json.JSONDecodeError as exc:
@@ -274,8 +371,16 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--max-body-bytes", help="Larger bodies are refused with 413.")
         ] = MAX_BODY_BYTES,
         flush_seconds: Annotated[
-            float, typer.Option("--flush-seconds", help="How often spooled events are loaded.")
+            float,
+            typer.Option("--flush-seconds",
+                         help="How often a load that failed (the database busy) is tried again."),
         ] = 2.0,
+        ack_seconds: Annotated[
+            float,
+            typer.Option("--ack-seconds", min=0.1,
+                         help="How long a request waits for its event to be loaded before it is "
+                         "answered 503 (the event stays stored and is loaded later)."),
+        ] = ACK_SECONDS,
         rotate_mb: Annotated[
             float,
             typer.Option("--rotate-mb", min=0.001,
@@ -302,7 +407,7 @@ def register(app: typer.Typer) -> None:
             pass
         web = create_app(
             app_ctx.config, app_ctx.location, spool_path, github_secret=secret, ingest_token=token,
-            max_body=max_body_bytes, flush_seconds=flush_seconds,
+            max_body=max_body_bytes, flush_seconds=flush_seconds, ack_seconds=ack_seconds,
             rotate_bytes=int(rotate_mb * 2**20),
         )
         typer.echo(f"listening on http://{address}:{port} (spool {spool_path})", err=True)

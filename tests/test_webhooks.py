@@ -235,11 +235,9 @@ def test_a_rotated_spool_loads_every_event_once_across_restarts(receiver):
     stored offset names the file it counts in, so a restart after the rotation neither loads
     the old file again nor skips the new one; recent deliveries are still duplicates."""
     from collectors.webhooks import Spool, generic_event, load_spool
-    from dora_impact.config import load_config
     from warehouse import Warehouse
 
     r = receiver
-    config = load_config(r.config)
     path = r.tmp / "spool.jsonl"
 
     def event(i: int):
@@ -253,9 +251,9 @@ def test_a_rotated_spool_loads_every_event_once_across_restarts(receiver):
     assert 10 * line > 2_000  # ten events pass the threshold
     assert all(spool.append(event(i)) for i in range(10))
     with Warehouse(r.db) as wh:
-        assert load_spool(wh, spool, config) == 10
+        assert load_spool(wh, spool) == 10
         assert spool.size() == 10 * line
-        assert load_spool(wh, spool, config) == 0  # all loaded: this pass rotates
+        assert load_spool(wh, spool) == 0  # all loaded: this pass rotates
     assert spool.size() == 0 and spool.previous_path.stat().st_size == 10 * line
     assert not path.exists() or path.stat().st_size == 0
 
@@ -266,15 +264,15 @@ def test_a_rotated_spool_loads_every_event_once_across_restarts(receiver):
     assert spool.known("events:k3") and not spool.append(event(3))
     assert all(spool.append(event(i)) for i in (10, 11, 12))
     with Warehouse(r.db) as wh:
-        assert load_spool(wh, spool, config) == 3
-        assert load_spool(wh, spool, config) == 0  # 3 lines < 2,000 bytes: no rotation
+        assert load_spool(wh, spool) == 3
+        assert load_spool(wh, spool) == 0  # 3 lines < 2,000 bytes: no rotation
     assert spool.size() == sum(len(event(i).to_json()) + 1 for i in (10, 11, 12))
     assert deployments() == (13, 13)
 
     # A second restart before anything new: nothing is loaded twice.
     spool = Spool(path, rotate_bytes=2_000)
     with Warehouse(r.db) as wh:
-        assert load_spool(wh, spool, config) == 0
+        assert load_spool(wh, spool) == 0
     assert deployments() == (13, 13)
 
 
@@ -295,4 +293,39 @@ def test_a_loaded_event_is_in_the_precomputed_tables_with_its_configured_team(re
     assert r.query("SELECT (SELECT version FROM mart_state) = (SELECT version FROM load_version)") == [(True,)]
     assert r.query("SELECT team, repo FROM teams ORDER BY repo") == [
         ("core", "octocat/Hello-World"), ("core", "octocat/shop")]
+    r.stop()
+
+
+def test_an_acknowledged_event_is_already_in_the_precomputed_tables(receiver):
+    """The 202 follows the commit: right on the answer (no waiting, no second request), a
+    read-only connection finds the deployment, its change's lead time and the week's
+    aggregates in the precomputed tables, owned by its `[teams]` team. By hand: the change
+    was committed at 08:00 and shipped by the deployment that finished at 10:30, so 2.5 hours;
+    2026-03-02 is the Monday of 2026-W10, one deployment in it."""
+    r = receiver
+    r.start()
+    sha = "ab" * 20
+    change = {"entity": "changes", "rows": [{
+        "repo": "octocat/shop", "sha": sha, "committed_at": "2026-03-02T08:00:00Z",
+        "deployment_id": "argo:shop-7"}]}
+    answer = events_post(r, change)
+    assert (answer.status_code, answer.json()["status"]) == (202, "loaded")
+    deployment = {"entity": "deployments", "rows": [{
+        "deployment_id": "argo:shop-7", "repo": "octocat/shop", "environment": "production",
+        "status": "success", "finished_at": "2026-03-02T10:30:00Z", "sha": sha}]}
+    answer = events_post(r, deployment)
+    assert (answer.status_code, answer.json()["status"]) == (202, "loaded")
+    assert r.query("SELECT deployment_id, team, finished_at::VARCHAR FROM mart_prod_deployments") == [
+        ("argo:shop-7", "core", "2026-03-02 10:30:00+00")]
+    assert r.query("SELECT sha, lead_time_hours FROM mart_change_lead_times") == [(sha, 2.5)]
+    week = "scope = 'team' AND key = 'core' AND period_kind = 'week' AND period_start = '2026-03-02'"
+    assert r.query(f"SELECT deployments FROM mart_deployment_frequency WHERE {week}") == [(1,)]
+    assert r.query(f"SELECT changes, lead_time_median_hours FROM mart_lead_time WHERE {week}") == [(1, 2.5)]
+    assert r.query(
+        f"SELECT production_deployments, failed_deployments FROM mart_change_fail_rate WHERE {week}"
+    ) == [(1, 0)]
+    assert r.query("SELECT (SELECT version FROM mart_state) = (SELECT version FROM load_version)") == [(True,)]
+    # The same event again: a duplicate, answered at once (it is loaded).
+    again = events_post(r, deployment)
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
     r.stop()
