@@ -51,9 +51,9 @@ core = ["octocat/*"]
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, max_body: int | None = None) -> None:
+    def start(self, max_body: int | None = None, *options: str) -> None:
         env = {**os.environ, "GITHUB_WEBHOOK_SECRET": SECRET, "DORA_IMPACT_INGEST_TOKEN": TOKEN}
-        extra = ["--max-body-bytes", str(max_body)] if max_body else []
+        extra = [*(["--max-body-bytes", str(max_body)] if max_body else []), *options]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dora_impact", "--db", str(self.db), "--config", str(self.config),
              "serve-webhooks", "--port", str(self.port), "--flush-seconds", "0.3", *extra],
@@ -328,4 +328,33 @@ def test_an_acknowledged_event_is_already_in_the_precomputed_tables(receiver):
     # The same event again: a duplicate, answered at once (it is loaded).
     again = events_post(r, deployment)
     assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    r.stop()
+
+
+def test_an_event_not_loaded_in_time_is_answered_503_and_its_retry_once_loaded(receiver):
+    """While another writer holds the database, no batch can commit: the request is answered
+    503 with Retry-After (the event is stored, never a 2xx before it is loaded). Once the
+    writer lets go, the retry is a duplicate answered 200, and the event is there."""
+    r = receiver
+    r.start(None, "--ack-seconds", "2")
+    holder = None
+    while holder is None:  # the receiver's first pass over the spool holds it for a moment
+        try:
+            holder = duckdb.connect(str(r.db))  # the write lock, as a running `sync` holds it
+        except duckdb.IOException:
+            time.sleep(0.1)
+    try:
+        busy = events_post(r, deployment_event(5), **{"Idempotency-Key": "busy-5"})
+        assert busy.status_code == 503 and busy.json()["status"] == "stored"
+        assert busy.headers["Retry-After"] == "2"
+        assert (r.tmp / "d.duckdb.webhooks.jsonl").read_text().count('"argo:5"') == 1  # stored
+    finally:
+        holder.close()
+    # The sender retries as Retry-After says, until it gets a 2xx.
+    for _ in range(30):
+        again = events_post(r, deployment_event(5), **{"Idempotency-Key": "busy-5"})
+        if again.status_code != 503:
+            break
+    assert (again.status_code, again.json()["status"]) == (200, "duplicate")
+    assert r.query("SELECT deployment_id, team FROM mart_prod_deployments") == [("argo:5", "unassigned")]
     r.stop()
