@@ -100,7 +100,7 @@ def measure(fake: FakeGitHub, config: Path, db: Path) -> dict:
     prs = [e for e in log if e.resource == "graphql" or "/pulls" in e.target or "/events" in e.target]
     assert not result.failures, result.failures
     # The client's own tally (from x-ratelimit headers and rateLimit.cost) must agree.
-    assert (result.rest_points, result.graphql_points, result.not_modified) == (
+    assert (result.cost.rest_points, result.cost.graphql_points, result.cost.not_modified) == (
         fake.used["core"] - used["core"],
         fake.used["graphql"] - used["graphql"],
         sum(1 for e in log if e.status == 304),

@@ -16,17 +16,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from collectors.config import DEFAULT_TAG_PATTERN, SourcesSettings, TagRule
 from collectors.git import Git, GitError, lead_start, tag_deployments
+from collectors.run import Progress, RunOptions, RunResult, Silent
 from collectors.shipping import load_rows, ship_and_load
 from collectors.signals import natural_key
 from collectors.teams import apply_config_teams
 from warehouse import attribution
-from warehouse.db import Cursor, LoadCounts, Warehouse
+from warehouse.db import Cursor, Warehouse
 from warehouse.errors import UserError
 
 SOURCE = "git"
@@ -34,18 +34,6 @@ MERGE_PR = re.compile(r"^Merge pull request #(\d+) from (\S+)")
 SQUASH_PR = re.compile(r"\(#(\d+)\)\s*$")
 DEFAULT_DAYS = 90  # commits before the first deployment that it ships
 HISTORY = "history"  # cursor: a digest of the refs, window and rules the last sync read
-
-
-@dataclass
-class LocalResult:
-    repo: str
-    counts: dict[str, LoadCounts] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    def add(self, counts: dict[str, LoadCounts]) -> None:
-        for name, c in counts.items():
-            self.counts.setdefault(name, LoadCounts())
-            self.counts[name] += c
 
 
 def repo_name(repo: Git, path: Path) -> str:
@@ -180,6 +168,25 @@ def _change(name: str, c, number: int, web: str | None = None) -> dict:
     }
 
 
+class LocalGitSync:
+    """The runner of `sync --git PATH` (collectors/run.py): `options.git` is the repository."""
+
+    def __init__(self, wh: Warehouse, config: SourcesSettings, options: RunOptions,
+                 progress: Progress | None = None) -> None:
+        if options.git is None:
+            raise UserError("sync --git needs the path of a git repository")
+        self.wh, self.config, self.options = wh, config, options
+        self.progress = progress or Silent()
+        self.result = RunResult(str(options.git), scopes=[])
+
+    def run(self) -> RunResult:
+        self.progress.step("*", f"reading {self.options.git}")
+        self.result = sync_local(self.wh, self.config, self.options.git, since=self.options.since,
+                                 full=self.options.full)
+        self.progress.step("*", "done")
+        return self.result
+
+
 def sync_local(
     wh: Warehouse,
     config: SourcesSettings,
@@ -188,11 +195,11 @@ def sync_local(
     since: date | None = None,
     full: bool = False,
     today: date | None = None,
-) -> LocalResult:
+) -> RunResult:
     repo = open_repo(path)
     name = repo_name(repo, path)
     web = github_web(repo)
-    result = LocalResult(name)
+    result = RunResult(name, scopes=[name])
     gh = config.github
     if full:
         wh.clear_cursors(SOURCE)

@@ -29,29 +29,29 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from collectors.run import RunOptions
 from collectors.secrets import REDACT, install_log_filter
 from dora_impact.errors import parse_day
 from dora_impact_app.sources import (
     HostUnreachable,  # noqa: F401 - re-exported: the exit codes of `sync`
     PartialFailure,
-    Source,
-    SourceResult,
-    SyncOptions,
+    Synced,
     not_sharded,
     sync,
 )
 from warehouse.db import LoadCounts
 
 
-class RichReporter:
-    """One progress line per repository (the resource being read, rows so far), one for the
-    whole run, and a line for every warning and rate-limit wait."""
+class RichProgress:
+    """collectors/run.py's Progress drawn with rich: one line per scope (repository, project,
+    service: the resource being read, rows so far), one for the whole run, and a line for
+    every warning and rate-limit wait."""
 
-    def __init__(self, console: Console) -> None:
-        self.console = console
+    def __init__(self, console: Console, title: str) -> None:
+        self.console, self.title = console, title
         self.progress = Progress(
             SpinnerColumn(),
-            TextColumn("[bold]{task.fields[repo]}"),
+            TextColumn("[bold]{task.fields[scope]}"),
             BarColumn(bar_width=20),
             MofNCompleteColumn(),
             TextColumn("{task.description}"),
@@ -62,38 +62,40 @@ class RichReporter:
         self.tasks: dict[str, TaskID] = {}
         self.rowcount: dict[str, int] = {}
 
-    def __enter__(self) -> RichReporter:
+    def __enter__(self) -> RichProgress:
         self.progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
-    def repos(self, names: list[str]) -> None:
-        self.overall = self.progress.add_task("", total=len(names), repo="repositories")
+    def scopes(self, names: list[str]) -> None:
+        self.overall = self.progress.add_task("", total=len(names), scope=self.title)
 
-    def step(self, repo: str, resource: str) -> None:
-        if repo == "*":
-            if self.overall is not None:
-                self.progress.update(self.overall, description=resource)
+    def step(self, scope: str, resource: str) -> None:
+        if scope == "*":
+            if self.overall is None:
+                self.overall = self.progress.add_task("", total=None, scope=self.title)
+            self.progress.update(self.overall, description=resource)
             return
-        if repo not in self.tasks:
-            self.tasks[repo] = self.progress.add_task("", total=None, repo=repo)
-        self.progress.update(self.tasks[repo], description=f"{resource}  ({self.rowcount.get(repo, 0)} rows)")
+        if scope not in self.tasks:
+            self.tasks[scope] = self.progress.add_task("", total=None, scope=scope)
+        rows = self.rowcount.get(scope, 0)
+        self.progress.update(self.tasks[scope], description=f"{resource}  ({rows} rows)")
 
-    def rows(self, repo: str, resource: str, counts: dict[str, LoadCounts]) -> None:
-        self.rowcount[repo] = self.rowcount.get(repo, 0) + sum(c.new + c.updated for c in counts.values())
+    def rows(self, scope: str, resource: str, counts: dict[str, LoadCounts]) -> None:
+        self.rowcount[scope] = self.rowcount.get(scope, 0) + sum(c.new + c.updated for c in counts.values())
 
-    def repo_done(self, repo: str) -> None:
+    def scope_done(self, scope: str) -> None:
         if self.overall is not None:
             self.progress.advance(self.overall)
-        task = self.tasks.get(repo)
+        task = self.tasks.get(scope)
         if task is not None:
             self.progress.update(
                 task,
                 total=1,
                 completed=1,
-                description=f"done: {self.rowcount.get(repo, 0)} rows new or updated",
+                description=f"done: {self.rowcount.get(scope, 0)} rows new or updated",
             )
 
     def warn(self, message: str) -> None:
@@ -143,7 +145,7 @@ def register(app: typer.Typer) -> None:
         install_log_filter()
         app_ctx = ctx.obj
         console = Console(stderr=False, highlight=False)
-        options = SyncOptions(full=full, since=parse_day(since, "--since"), git=git)
+        options = RunOptions(full=full, since=parse_day(since, "--since"), git=git)
         if shard is not None:
             from collectors.shards import Shard
 
@@ -153,8 +155,9 @@ def register(app: typer.Typer) -> None:
                 console.print(f"shard {options.shard}: {', '.join(skipped)} not synced here "
                               "(a plain `sync` takes them)")
         try:
-            sync(app_ctx.open, app_ctx.config, options, lambda source: _progress(console, source),
-                 lambda result: _show(console, result))
+            sync(app_ctx.open, app_ctx.config, options,
+                 lambda source: RichProgress(console, source.title),
+                 lambda synced: _show(console, synced))
         except PartialFailure as exc:
             # Each failed resource on its own line, then exit 3: everything else was stored.
             for failure in exc.failures:
@@ -162,35 +165,15 @@ def register(app: typer.Typer) -> None:
             raise
 
 
-def _progress(console: Console, source: Source):
-    """GitHub reports each repository and resource; the others show a spinner."""
-    if source.name == "github":
-        return RichReporter(console)
-    return _Status(console.status(f"{source.title} {'reading' if source.name == 'git' else 'sync'}"))
-
-
-class _Status:
-    def __init__(self, status) -> None:
-        self.status = status
-
-    def __enter__(self) -> None:
-        self.status.__enter__()
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        self.status.__exit__(*exc)
-
-
-def _show(console: Console, result: SourceResult) -> None:
+def _show(console: Console, synced: Synced) -> None:
+    result, after = synced.result, synced.after
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {REDACT(warning)}")
     console.print(f"{result.source}:")
     console.print(summary_table(result.counts))
-    if result.stats:
-        console.print(result.stats)
-    after = result.after
-    if after is not None:
-        if after.incident_line():
-            console.print(after.incident_line())
-        for warning in after.warnings:
-            typer.echo(REDACT(f"dora-impact: warning: {warning}"), err=True)
+    if result.stats():
+        console.print(result.stats())
+    if after.incident_line():
+        console.print(after.incident_line())
+    for warning in after.warnings:
+        typer.echo(REDACT(f"dora-impact: warning: {warning}"), err=True)

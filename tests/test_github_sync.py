@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from collectors.github.sync import GitHubSync
+from collectors.run import RunOptions
 from dora_impact.config import load_config
+from dora_impact_app.after_load import after_load
 from tests.conftest import run_cli
 from tests.github_fake import TOKEN, FakeClock, FakeGitHub, GitRepo, Scenario, build_scenario
 from warehouse import Warehouse
@@ -30,9 +32,12 @@ def sc(tmp_path, fake, monkeypatch) -> Scenario:
 
 
 def sync(sc: Scenario, config: Path | None = None, db: Path | None = None, **kw):
+    """One GitHub run followed by the after-load step, as `sync` runs it."""
     cfg = load_config(config or sc.config_path)
     with Warehouse(db or sc.db) as wh:
-        return GitHubSync(wh, cfg, sleep=sc.fake.clock.sleep, clock=sc.fake.clock.time, **kw).run()
+        result = GitHubSync(wh, cfg, RunOptions(**kw), sleep=sc.fake.clock.sleep, clock=sc.fake.clock.time).run()
+        after_load(wh, cfg)
+        return result
 
 
 def q(db: Path, sql: str) -> list[tuple]:
@@ -49,7 +54,7 @@ def test_sync_fills_every_table(sc):
     result = sync(sc)
     s = sc.sha
     assert result.failures == []
-    assert sorted(result.repos) == ["acme/api", "acme/web"]
+    assert sorted(result.scopes) == ["acme/api", "acme/web"]
     assert sorted(result.warnings) == [
         "acme/empty: empty repository; skipped",
         "acme/ghost: repository not found (404) or not visible to the token; skipped",
@@ -237,7 +242,9 @@ def test_sync_fills_every_table(sc):
         # No deployment within 48 hours: unattributed.
         ("github:acme/api#12", ts("2026-01-20T10:00"), None, "sev3", None, None),
     ]  # #13 is a pull request and #14 is not labelled incident
-    assert result.attribution == {"cause": 2, "window": 1, "unattributed": 1}
+    with Warehouse(sc.db) as wh:
+        counts = after_load(wh, load_config(sc.config_path), count_incidents=True).incidents
+    assert counts == {"named": 2, "window": 1, "unattributed": 1}
     assert q(sc.db, "SELECT DISTINCT team FROM incidents") == [("payments",)]
     assert q(sc.db, "SELECT team, repo FROM teams ORDER BY repo") == [
         ("payments", "acme/api"),
@@ -296,8 +303,8 @@ def test_unchanged_resync_costs_at_most_two_counted_requests(sc):
     assert sorted(e.target for e in counted) == ["/graphql", "/graphql", "/repos/acme/ghost"]
     per_repo = [e for e in counted if e.resource == "graphql"]
     assert len(per_repo) / 2 <= 2
-    assert result.graphql_points == 2 and result.rest_points == 1
-    assert result.not_modified == sum(1 for e in again if e.status == 304) >= 10
+    assert result.cost.graphql_points == 2 and result.cost.rest_points == 1
+    assert result.cost.not_modified == sum(1 for e in again if e.status == 304) >= 10
     assert all(c.new == 0 and c.updated == 0 for c in result.counts.values())
 
 
@@ -413,7 +420,7 @@ labels = ["outage", "incident"]
         rows = wh.con.execute(
             "SELECT deployment_id, environment, finished_at, sha FROM deployments ORDER BY finished_at"
         ).fetchall()
-    assert sorted(result.repos) == ["acme/lib", "acme/site"]
+    assert sorted(result.scopes) == ["acme/lib", "acme/site"]
     assert rows == [
         ("github:acme/lib:release:v2.0.0", "prod", ts("2026-01-02T10:00"), one),
         ("github:acme/lib:release:v2.1.0", "prod", ts("2026-01-05T10:00"), two),
@@ -480,14 +487,14 @@ def test_answer_that_is_not_json_fails_that_resource_only_and_is_retried_next_sy
     sc.fake.fault(r"^GET /repos/acme/web$", "not-json", times=99)
     sc.fake.fault(r"^GET /repos/acme/api/deployments\?", "not-json", times=99)
     result = sync(sc)
-    failed = {(f.repo, f.resource): f.message for f in result.failures}
+    failed = {(f.scope, f.resource): f.message for f in result.failures}
     assert sorted(failed) == [("acme/api", "deployments"), ("acme/web", "repository")]
     # Each message names the endpoint, in one line.
     assert failed["acme/web", "repository"].startswith("GET /repos/acme/web: answer is not JSON")
     assert failed["acme/api", "deployments"].startswith("GET /repos/acme/api/deployments?")
     assert "answer is not JSON" in failed["acme/api", "deployments"]
     # The rest completed: acme/api's runs and incidents are stored, nothing of acme/web.
-    assert result.repos == ["acme/api"]
+    assert result.scopes == ["acme/api"]
     assert q(sc.db, "SELECT count(*) FROM deployments WHERE deployment_id LIKE '%:deployment:%'") == [(0,)]
     assert q(sc.db, "SELECT count(*) FROM deployments WHERE deployment_id LIKE '%:run:%'") != [(0,)]
     assert q(sc.db, "SELECT count(*) FROM incidents") == [(4,)]
@@ -496,7 +503,7 @@ def test_answer_that_is_not_json_fails_that_resource_only_and_is_retried_next_sy
     sc.fake.faults.clear()
     again = sync(sc)
     assert again.failures == []
-    assert sorted(again.repos) == ["acme/api", "acme/web"]
+    assert sorted(again.scopes) == ["acme/api", "acme/web"]
     assert q(sc.db, "SELECT count(*) FROM deployments WHERE deployment_id LIKE '%:deployment:%'") == [(4,)]
     assert q(sc.db, "SELECT count(*) FROM deployments WHERE repo = 'acme/web'") != [(0,)]
 
@@ -575,7 +582,7 @@ def test_faults_on_the_way_change_nothing_in_the_result(sc, tmp_path):
     assert result.failures == []
     slept = fake.clock.slept[slept_before:]
     assert sorted(slept) == [1, 1, 1, 2, 30, 60, 121]
-    assert result.waited_seconds == sum(slept)
+    assert result.cost.waited_seconds == sum(slept)
     for table in ("deployments", "changes", "pull_requests", "reviews", "incidents", "teams"):
         sql = f"SELECT * FROM {table} ORDER BY ALL"
         assert q(tmp_path / "faulty.duckdb", sql) == q(clean_db, sql), table

@@ -84,7 +84,7 @@ def test_gitlab_sync_rows(setup):
     slept: list[float] = []
     result = run(config, db, slept)
     assert not result.failures, result.failures
-    assert result.projects == ["acme/docs", "acme/platform/shop"]
+    assert result.scopes == ["acme/docs", "acme/platform/shop"]
     assert slept == [6.0]  # 429: until RateLimit-Reset (5 s away), plus one
     assert any("pagination=keyset" in t for t, _ in fake.log)
     with Warehouse(db, read_only=True) as wh:

@@ -59,7 +59,7 @@ def test_tags_are_deployments_and_history_gives_the_signals(repo, tmp_path):
             "FROM pull_requests ORDER BY number"
         ).fetchall()
         again = sync_local(wh, Config(), g.path, since=date(2026, 1, 1))
-    assert result.repo == "local/shop"
+    assert result.scopes == ["local/shop"]
     tag = "git:local/shop:tag:"
     assert deployments == [
         (tag + "v1.0.0", "production", "success", ts("2026-01-01T09:00"), s["r0"], False, False, False),
@@ -117,7 +117,7 @@ def test_a_github_remote_gives_each_commit_and_pull_request_its_url(repo, tmp_pa
         result = sync_local(wh, Config(), g.path, since=date(2026, 1, 1))
         changes = dict(wh.con.execute("SELECT sha, url FROM changes").fetchall())
         prs = wh.con.execute("SELECT number, url FROM pull_requests ORDER BY number").fetchall()
-    assert result.repo == "acme/shop"
+    assert result.scopes == ["acme/shop"]
     # Commits of pull requests and commits shipped outside any (r0, the revert) alike.
     assert changes == {sha: f"https://github.com/acme/shop/commit/{sha}"
                        for key, sha in s.items() if key not in ("m7", "m9")}

@@ -1,5 +1,6 @@
 """The GitHub sync: repositories, then per repository the git clone, every enabled stream and
-the commit graph, then incident attribution and the teams table.
+the commit graph (incident attribution and team ownership are the after-load step's, which
+every caller runs).
 
 Every batch a stream yields is loaded with its cursor in one transaction, so a sync killed at
 any moment resumes where it stopped. A failing resource is recorded and the rest carries on
@@ -12,7 +13,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -31,13 +31,13 @@ from collectors.github.streams import (
     Stream,
     WorkflowRuns,
 )
-from collectors.shards import Shard, repos_of
+from collectors.run import Failure, Progress, RunOptions, RunResult, Silent
+from collectors.shards import repos_of
 from collectors.shipping import load_rows, ship_and_load
 from collectors.teams import team_rows
 from warehouse import attribution
 from warehouse.db import Cursor, LoadCounts, Warehouse
 from warehouse.errors import UserError
-from warehouse.metrics import prepare
 
 log = logging.getLogger(__name__)
 
@@ -49,45 +49,7 @@ SCOPES_HINT = (
 )
 
 
-class Reporter:
-    """What the sync tells the person watching. The CLI draws it with rich; tests listen."""
-
-    def repos(self, names: list[str]) -> None: ...
-    def step(self, repo: str, resource: str) -> None: ...
-    def rows(self, repo: str, resource: str, counts: dict[str, LoadCounts]) -> None: ...
-    def repo_done(self, repo: str) -> None: ...
-    def warn(self, message: str) -> None: ...
-    def wait(self, seconds: float, why: str) -> None: ...
-
-
-@dataclass
-class Failure:
-    repo: str
-    resource: str
-    message: str
-
-
 RATE_LIMIT_SCOPE = "rate-limit"  # sync_state rows: resource -> {"remaining", "reset_at"}
-
-
-@dataclass
-class SyncResult:
-    counts: dict[str, LoadCounts] = field(default_factory=dict)
-    failures: list[Failure] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    repos: list[str] = field(default_factory=list)
-    attribution: dict[str, int] = field(default_factory=dict)
-    requests: int = 0
-    points: int = 0
-    rest_points: int = 0
-    graphql_points: int = 0
-    not_modified: int = 0
-    waited_seconds: float = 0.0
-
-    def add(self, counts: dict[str, LoadCounts]) -> None:
-        for name, c in counts.items():
-            self.counts.setdefault(name, LoadCounts())
-            self.counts[name] += c
 
 
 def window_start(
@@ -110,35 +72,34 @@ class GitHubSync:
         self,
         wh: Warehouse,
         config: SourcesSettings,
+        options: RunOptions | None = None,
+        progress: Progress | None = None,
         *,
-        full: bool = False,
-        since: date | None = None,
-        reporter: Reporter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
         cache_root: Path | None = None,
-        shard: Shard | None = None,
     ) -> None:
         if config.github is None:
             raise UserError("no [github] section in the config: nothing to sync from GitHub")
         self.wh = wh
         self.config = config
         self.gh = config.github
-        self.full = full
-        self.since = since
-        self.reporter = reporter or Reporter()
+        options = options or RunOptions()
+        self.full = options.full
+        self.since = options.since
+        self.progress = progress or Silent()
         self.sleep = sleep
         self.clock = clock
         base = cache_root or (config.source_path.parent if config.source_path else Path.cwd())
         self.cache_dir = (
             Path(self.gh.cache_dir) if Path(self.gh.cache_dir).is_absolute() else base / self.gh.cache_dir
         )
-        self.shard = shard  # only this shard's repositories (collectors/shards.py)
-        self.result = SyncResult()
+        self.shard = options.shard  # only this shard's repositories (collectors/shards.py)
+        self.result = RunResult("GitHub")
         self.bounds: dict[str, list] = {}  # repo -> tags older than the window (they bound the graph)
 
     # -- entry -------------------------------------------------------------------------------------
-    def run(self) -> SyncResult:
+    def run(self) -> RunResult:
         token, variable = self.shard.token() if self.shard else (None, "")
         if not token:
             token, variable = self.gh.token()
@@ -154,17 +115,17 @@ class GitHubSync:
             max_retries=self.gh.max_retries,
             sleep=self.sleep,
             clock=self.clock,
-            on_wait=self.reporter.wait,
+            on_wait=self.progress.wait,
         )
         try:
             return self._run()
         except AuthError as exc:
             raise UserError(f"GitHub rejected the token in {variable} ({exc}); {SCOPES_HINT}") from None
         finally:
-            self._collect_stats()
+            self.result.cost = self.client.stats
             self.client.close()
 
-    def _run(self) -> SyncResult:
+    def _run(self) -> RunResult:
         today = datetime.fromtimestamp(self.clock(), UTC).date()
         self.window = window_start(self.wh, self.config, self.since, self.full, today)
         # Cursors change only once GitHub has answered: a sync that reached nothing (no
@@ -177,26 +138,17 @@ class GitHubSync:
                 Cursor(SOURCE, "*", "window", self.window.date().isoformat()),
                 Cursor(SOURCE, "*", "repos", json.dumps(listing, sort_keys=True)),
             ])
-        self.result.repos = [r.full_name for r in repos]
-        self.reporter.repos(self.result.repos)
-        teams = team_rows(self.config, self.result.repos)
+        self.result.scopes = [r.full_name for r in repos]
+        self.progress.scopes(self.result.scopes)
+        teams = team_rows(self.config, self.result.scopes)
         self.teams = {row["repo"]: row["team"] for row in teams}
         if teams:
             self.result.add(load_rows(self.wh, {"teams": teams}, None, []))
         for repo in repos:
             self._sync_repo(repo)
-            self.reporter.repo_done(repo.full_name)
-        self.reporter.step("*", "attributing incidents")
-        attribution.attribute(self.wh, self.config.metrics.production_environment)
-        prepare(self.wh, self.config.metrics)
-        counts = attribution.incident_counts(self.wh)
-        self.result.attribution = {
-            "cause": counts["named"],
-            "window": counts["window"],
-            "unattributed": counts["unattributed"],
-        }
+            self.progress.scope_done(repo.full_name)
         self._save_rate_limits()
-        self.reporter.step("*", "done")
+        self.progress.step("*", "done")
         return self.result
 
     def _save_rate_limits(self) -> None:
@@ -226,25 +178,19 @@ class GitHubSync:
 
     def _warn(self, message: str) -> None:
         self.result.warnings.append(message)
-        self.reporter.warn(message)
+        self.progress.warn(message)
 
     def _fail(self, repo: str, resource: str, exc: Exception) -> None:
         message = str(exc)
-        log.debug("%s %s failed: %s", repo, resource, message)  # the reporter shows it
+        log.debug("%s %s failed: %s", repo, resource, message)  # the progress shows it
         self.result.failures.append(Failure(repo, resource, message))
-        self.reporter.warn(f"{repo} {resource}: {message}")
-
-    def _collect_stats(self) -> None:
-        s = self.client.stats
-        r = self.result
-        r.requests, r.rest_points, r.graphql_points = s.requests, s.rest_points, s.graphql_points
-        r.points, r.not_modified, r.waited_seconds = s.points, s.not_modified, s.waited_seconds
+        self.progress.warn(f"{repo} {resource}: {message}")
 
     # -- one repository ----------------------------------------------------------------------------
     def _sync_repo(self, repo: RepoInfo) -> None:
         name = repo.full_name
         git = None
-        self.reporter.step(name, "git")
+        self.progress.step(name, "git")
         try:
             git = self._clone(repo)
         except (GitError, OSError) as exc:
@@ -259,7 +205,7 @@ class GitHubSync:
             team=self.teams.get(name),
         )
         if git is not None and any(not r.releases for r in self.gh.deployments.tags):
-            self.reporter.step(name, "tags")
+            self.progress.step(name, "tags")
             rows, evidence, self.bounds[name] = tag_deployments(
                 name, git, self.gh.deployments.tags, self.window, SOURCE, self.gh.deployments
             )
@@ -268,12 +214,12 @@ class GitHubSync:
             )
             counts = load_rows(self.wh, {"deployments": rows}, SOURCE, [])
             self.result.add(counts)
-            self.reporter.rows(name, "tags", counts)
+            self.progress.rows(name, "tags", counts)
         for stream_cls in STREAMS:
             if not stream_cls.enabled(self.gh):
                 continue
             for resource in stream_cls.resources(self.gh):
-                self.reporter.step(name, resource)
+                self.progress.step(name, resource)
                 try:
                     self._sync_stream(ctx, stream_cls(), resource)
                 except (AuthError, Unreachable):
@@ -283,12 +229,12 @@ class GitHubSync:
                         exc = GitHubError(f"unexpected payload ({type(exc).__name__}: {exc})")
                     self._fail(name, resource, exc)
         if git is not None:
-            self.reporter.step(name, "changes")
+            self.progress.step(name, "changes")
             try:
                 self._ship(repo, git)
             except GitError as exc:
                 self._fail(name, "changes", exc)
-            if any(f.repo == name and f.resource == PullRequests.name for f in self.result.failures):
+            if any(f.scope == name and f.resource == PullRequests.name for f in self.result.failures):
                 # Squash and rebase merges were walked without their pull requests: the next
                 # sync walks the graph again from the start, as docs/github.md promises.
                 self.wh.load({}, cursors=[Cursor(SOURCE, name, "changes", None)])
@@ -327,7 +273,7 @@ class GitHubSync:
                 total.setdefault(entity, LoadCounts())
                 total[entity] += c
         self.result.add(total)
-        self.reporter.rows(name, resource, total)
+        self.progress.rows(name, resource, total)
 
     def _ship(self, repo: RepoInfo, git) -> None:
         # Deployed commits that no branch or tag holds (deleted branches) are fetched by sha.
@@ -346,7 +292,7 @@ class GitHubSync:
             self.bounds.get(repo.full_name, []),
         )
         self.result.add(shipped.counts)
-        self.reporter.rows(repo.full_name, "changes", shipped.counts)
+        self.progress.rows(repo.full_name, "changes", shipped.counts)
         if shipped.missing:
             self._warn(
                 f"{repo.full_name}: {len(shipped.missing)} deployment(s) name a commit the clone "

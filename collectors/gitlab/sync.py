@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -33,12 +33,13 @@ from urllib.parse import quote
 from collectors.config import DeploymentRules, SourcesSettings
 from collectors.git import GitError, auth_env, clone_or_fetch, fetch_commits
 from collectors.http import GITLAB_LIMITS, ApiError, AuthError, HttpClient, NextPageHeader
+from collectors.run import Failure, Progress, RunOptions, RunResult, Silent
 from collectors.shipping import load_rows, ship_and_load
 from collectors.signals import parse_time, text_evidence
 from collectors.stream import Stream
 from collectors.teams import team_rows
 from warehouse import attribution
-from warehouse.db import Cursor, LoadCounts, Warehouse
+from warehouse.db import Cursor, Warehouse
 from warehouse.errors import UserError
 
 SOURCE = "gitlab"
@@ -107,36 +108,30 @@ class Project:
     web_url: str | None
 
 
-@dataclass
-class GitLabResult:
-    counts: dict[str, LoadCounts] = field(default_factory=dict)
-    failures: list[tuple[str, str, str]] = field(default_factory=list)  # project, stream, message
-    projects: list[str] = field(default_factory=list)
-    requests: int = 0
-    waited_seconds: float = 0.0
-
-
 class GitLabSync:
-    def __init__(self, wh: Warehouse, config: SourcesSettings, *, since: date | None = None,
-                 full: bool = False, sleep: Callable[[float], None] = time.sleep,
+    def __init__(self, wh: Warehouse, config: SourcesSettings, options: RunOptions | None = None,
+                 progress: Progress | None = None, *, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.time, cache_root: Path | None = None) -> None:
-        gl = getattr(config, "gitlab", None)
+        gl = config.gitlab
         if gl is None:
             raise UserError("no [gitlab] section in the config")
+        options = options or RunOptions()
         self.wh, self.config, self.gl = wh, config, gl
-        self.since, self.full, self.sleep, self.clock = since, full, sleep, clock
+        self.since, self.full, self.sleep, self.clock = options.since, options.full, sleep, clock
+        self.progress = progress or Silent()
         base = cache_root or (config.source_path.parent if config.source_path else Path.cwd())
         self.cache_dir = Path(gl.cache_dir) if Path(gl.cache_dir).is_absolute() else base / gl.cache_dir
         self.rules: DeploymentRules = config.rules.deployment_rules()  # [rules], shared by every source
-        self.result = GitLabResult()
+        self.result = RunResult("GitLab", "projects")
 
-    def run(self) -> GitLabResult:
+    def run(self) -> RunResult:
         self.token = self.gl.token()
         self.client = HttpClient(
             self.gl.api_url, headers={"PRIVATE-TOKEN": self.token}, secrets=(self.token,),
             pagination=NextPageHeader(per_page=PER_PAGE), limits=GITLAB_LIMITS,
             timeout=self.gl.timeout_seconds,
             max_retries=self.gl.max_retries, sleep=self.sleep, clock=self.clock,
+            on_wait=self.progress.wait,
         )
         try:
             if self.full:
@@ -145,25 +140,25 @@ class GitLabSync:
             chosen = self.since or self.gl.since or (now - timedelta(days=self.gl.backfill_days)).date()
             self.window = datetime(chosen.year, chosen.month, chosen.day, tzinfo=UTC)
             projects = self._projects()
-            self.result.projects = [p.path for p in projects]
-            teams = team_rows(self.config, self.result.projects)
+            self.result.scopes = [p.path for p in projects]
+            self.progress.scopes(self.result.scopes)
+            teams = team_rows(self.config, self.result.scopes)
             self.teams = {r["repo"]: r["team"] for r in teams}
             if teams:
-                self._add(load_rows(self.wh, {"teams": teams}, None, []))
+                self.result.add(load_rows(self.wh, {"teams": teams}, None, []))
             for project in projects:
                 self._project(project)
+                self.progress.scope_done(project.path)
         except AuthError as exc:
             raise UserError(f"GitLab rejected the token in {self.gl.token_env} ({exc})") from None
         finally:
-            self.result.requests = self.client.stats.requests
-            self.result.waited_seconds = self.client.stats.waited_seconds
+            self.result.cost = self.client.stats
             self.client.close()
         return self.result
 
-    def _add(self, counts: dict[str, LoadCounts]) -> None:
-        for name, c in counts.items():
-            self.result.counts.setdefault(name, LoadCounts())
-            self.result.counts[name] += c
+    def _fail(self, project: Project, resource: str, exc: Exception) -> None:
+        self.result.failures.append(Failure(project.path, resource, str(exc)))
+        self.progress.warn(f"{project.path} {resource}: {exc}")
 
     # -- projects -------------------------------------------------------------------------------
     def _projects(self) -> list[Project]:
@@ -185,13 +180,15 @@ class GitLabSync:
         self.tiers_changed = False
         for stream, method in ((Environments, self._environments), (Deployments, self._deployments),
                                (MergeRequests, self._merge_requests), (Incidents, self._incidents)):
+            self.progress.step(project.path, stream.name)
             try:
                 method(project, stream)
             except AuthError:
                 raise
             except (ApiError, KeyError, TypeError, ValueError) as exc:
-                self.result.failures.append((project.path, stream.name, str(exc)))
+                self._fail(project, stream.name, exc)
         if project.clone_url:
+            self.progress.step(project.path, "changes")
             try:
                 dest = self.cache_dir / f"{project.path}.git"
                 env = auth_env(project.clone_url, self.token, self.gl.api_url)
@@ -202,9 +199,10 @@ class GitLabSync:
                 fetch_commits(git, [d["sha"] for d in deployed if d["sha"]])
                 shipped = ship_and_load(self.wh, SOURCE, project.path, git, self.window,
                                         self.config.metrics.production_environment, self.rules)
-                self._add(shipped.counts)
+                self.result.add(shipped.counts)
+                self.progress.rows(project.path, "changes", shipped.counts)
             except (GitError, OSError) as exc:
-                self.result.failures.append((project.path, "changes", str(exc)))
+                self._fail(project, "changes", exc)
 
     def _updated_walk(
         self, project: Project, stream: type[Stream], params: dict, rows_of, restart: bool = False
@@ -222,7 +220,9 @@ class GitLabSync:
             after = max([after, *(str(i.get("updated_at")) for i in page.items if i.get("updated_at"))])
             attribution.save_evidence(self.wh, evidenced, attribution.TEXT_KINDS, evidence)
             cursor = Cursor(SOURCE, project.path, stream.name, json.dumps({"updated_after": after}))
-            self._add(load_rows(self.wh, rows, SOURCE, [cursor]))
+            counts = load_rows(self.wh, rows, SOURCE, [cursor])
+            self.result.add(counts)
+            self.progress.rows(project.path, stream.name, counts)
 
     # -- streams --------------------------------------------------------------------------------
     def _environments(self, project: Project, stream: type[Stream]) -> None:

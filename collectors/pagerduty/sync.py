@@ -18,18 +18,18 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from collectors.config import SourcesSettings
 from collectors.github.rules import parse_cause, parse_time
 from collectors.github.streams import deployment_id as github_deployment_id
 from collectors.http import PAGERDUTY_LIMITS, ApiError, AuthError, HttpClient, OffsetMore, Page
 from collectors.pagerduty.config import PagerDutyConfig, PagerDutyService
+from collectors.run import Failure, Progress, RunOptions, RunResult, Silent
 from collectors.shipping import load_rows
 from collectors.stream import Stream
 from collectors.teams import team_rows
-from warehouse.db import Cursor, LoadCounts, Warehouse
+from warehouse.db import Cursor, Warehouse
 from warehouse.errors import UserError
 
 SOURCE = "pagerduty"
@@ -89,40 +89,39 @@ def iso(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@dataclass
-class PagerDutyResult:
-    counts: dict[str, LoadCounts] = field(default_factory=dict)
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (service, message)
-    requests: int = 0
-
-
 class PagerDutySync:
-    def __init__(self, wh: Warehouse, config: SourcesSettings, *, since: date | None = None,
-                 full: bool = False, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.time, on_wait=None) -> None:
-        pd = getattr(config, "pagerduty", None)
+    def __init__(self, wh: Warehouse, config: SourcesSettings, options: RunOptions | None = None,
+                 progress: Progress | None = None, *, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.time) -> None:
+        pd = config.pagerduty
         if pd is None:
             raise UserError("no [pagerduty] section in the config")
+        options = options or RunOptions()
         self.wh, self.config, self.pd = wh, config, pd
-        self.since, self.full, self.clock = since, full, clock
-        self.sleep, self.on_wait = sleep, on_wait
-        self.result = PagerDutyResult()
+        self.since, self.full, self.clock, self.sleep = options.since, options.full, clock, sleep
+        self.progress = progress or Silent()
+        self.result = RunResult("PagerDuty", "services")
 
-    def run(self) -> PagerDutyResult:
+    def run(self) -> RunResult:
         token = self.pd.token()
-        self.client = client_for(self.pd, token, self.sleep, self.clock, self.on_wait)
+        self.client = client_for(self.pd, token, self.sleep, self.clock, self.progress.wait)
         try:
             if self.full:
                 self.wh.clear_cursors(SOURCE)
+            self.result.scopes = [service.id for service in self.pd.services]
+            self.progress.scopes(self.result.scopes)
             for service in self.pd.services:
+                self.progress.step(service.id, Incidents.name)
                 try:
                     self._service(service)
                 except AuthError as exc:
                     raise UserError(f"PagerDuty rejected the token in {self.pd.token_env} ({exc})") from None
                 except (ApiError, KeyError, TypeError, ValueError) as exc:
-                    self.result.failures.append((service.id, str(exc)))
+                    self.result.failures.append(Failure(service.id, Incidents.name, str(exc)))
+                    self.progress.warn(f"{service.id} {Incidents.name}: {exc}")
+                self.progress.scope_done(service.id)
         finally:
-            self.result.requests = self.client.stats.requests
+            self.result.cost = self.client.stats
             self.client.close()
         return self.result
 
@@ -185,9 +184,9 @@ class PagerDutySync:
         cursor = Cursor(SOURCE, service.id, Incidents.name, json.dumps(state, sort_keys=True))
         with self.wh.transaction():
             for rows, cursors in ((with_cause, []), (without, [cursor])):
-                for name, c in load_rows(self.wh, {"incidents": rows}, SOURCE, cursors).items():
-                    self.result.counts.setdefault(name, LoadCounts())
-                    self.result.counts[name] += c
+                counts = load_rows(self.wh, {"incidents": rows}, SOURCE, cursors)
+                self.result.add(counts)
+                self.progress.rows(service.id, Incidents.name, counts)
 
     def _row(self, service: PagerDutyService, incident: dict) -> dict:
         resolved = None
