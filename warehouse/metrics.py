@@ -106,7 +106,7 @@ def prepare(
 def _read_stored_aggregates(
     wh: Warehouse, by: str, period: str, since: date | None, until_ts: datetime
 ) -> bool:
-    """Point the aggregate views (10-14_*.sql) at their stored per-period rows, when those are
+    """Point the aggregate views (one per catalog metric) at their stored per-period rows, when those are
     exactly what the views would give for this range: a stored scope, whole periods at the
     start (no --since inside a period) and no stored row at or after the range's end (the
     running period is then the same rows). The metrics view above them, with its coverage, is
