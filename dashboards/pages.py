@@ -12,9 +12,11 @@ from plotly.subplots import make_subplots
 
 from dashboards import adoption as adoption_view
 from dashboards import data, drilldown, health_view, impact_view
-from warehouse import palette
+from warehouse import catalog, palette
+from warehouse.formatting import hours_text, value_text
 from warehouse.impact.measures import DORA_MEASURES
 from warehouse.impact.summary import stage_breakdown
+from warehouse.levels import BOUNDS
 
 LEVEL_COLOURS = palette.LEVELS
 NO_INITIATIVES = "No initiatives: declare them in the config (`[[initiatives]]`) or import initiatives.csv."
@@ -204,9 +206,7 @@ def _line(fig, frame: pl.DataFrame, column: str, name: str, row: int, col: int, 
 
 
 def _hours(value) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.1f} h" if value < 48 else f"{value / 24:.1f} days"
+    return hours_text(value)
 
 
 def _pct(value) -> str:
@@ -321,13 +321,9 @@ def delivery() -> None:
         team_multiples(db, config, period, since)
 
 
-# The metrics the team comparison can show: (column, label, y-axis format).
+# The metrics the team comparison can show, the catalog's: label -> (column, y-axis format).
 TEAM_METRICS = {
-    "Deployments / week": ("deployments_per_week", None),
-    "Lead time, median (hours)": ("lead_time_median_hours", None),
-    "Change fail rate": ("change_fail_rate", ".0%"),
-    "Recovery time, median (hours)": ("recovery_time_median_hours", None),
-    "Rework rate": ("rework_rate", ".0%"),
+    m.label: (m.value_column, ".0%" if m.written == "percent" else None) for m in catalog.metrics()
 }
 
 
@@ -689,7 +685,7 @@ def health() -> None:
 
 
 LEVEL_RANK = {"low": 0, "medium": 1, "high": 2, "elite": 3}
-QUARTER_METRICS = ("deployment_frequency", "lead_time", "recovery_time", "change_fail_rate", "rework_rate")
+QUARTER_METRICS = catalog.METRICS
 TREND_QUARTERS = 8  # the trend under the comparison: the last two years
 
 
@@ -697,15 +693,7 @@ def _signed(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:+.0f}%".replace("-", "−")
 
 
-def _value(metric: str, value: float | None) -> str:
-    """A metric's value in its unit, as a person writes it."""
-    if value is None:
-        return "–"
-    if metric in ("change_fail_rate", "rework_rate"):
-        return f"{value:.1%}"
-    if metric == "deployment_frequency":
-        return f"{value:.1f} a week"
-    return _hours(value)
+_value = value_text  # a metric's value in its unit, as a person writes it (the one formatter)
 
 
 def _levels(before: str | None, after: str | None) -> str:
@@ -844,7 +832,7 @@ def quarter_teams(team_rows: list[dict], a: str, b: str) -> None:
     st.table(table)  # text, like the org's: short cells that fit any width (one column a metric)
     st.subheader(f"DORA levels per metric, {a}")
     keys = list(by_team)
-    metrics = [m for m in QUARTER_METRICS if m != "rework_rate"]
+    metrics = [m for m in QUARTER_METRICS if m in BOUNDS]  # the metrics with a published level
     z = [[LEVEL_RANK.get(by_team[k].get(f"_{m}"), None) for m in metrics] for k in keys]
     text = [[by_team[k].get(f"_{m}") or "–" for m in metrics] for k in keys]
     heat = go.Figure(go.Heatmap(

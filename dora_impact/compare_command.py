@@ -9,6 +9,7 @@ import typer
 from dora_impact.context import AppContext
 from dora_impact.errors import UserError
 from dora_impact.output import emit, stdout_console
+from warehouse import formatting
 
 SCOPES = ("org", "team", "repo")
 FORMATS = ("table", "json", "csv")
@@ -19,11 +20,7 @@ def signed_percent(value: object) -> str:
 
 
 def value_text(value: object, metric: str) -> str:
-    if value is None:
-        return "–"
-    if metric in ("change_fail_rate", "rework_rate"):
-        return f"{float(value):.1%}"
-    return f"{float(value):.1f}"
+    return formatting.value_text(metric, None if value is None else float(value))
 
 
 def interval_text(row: dict) -> str:

@@ -43,7 +43,8 @@ def print_metrics(
     fmt: str = "table",
 ) -> None:
     """Check the options, compute the metrics read-only and print them in the chosen format."""
-    from warehouse.metrics import METRIC_KEYS, PERIODS, SCOPES, compute_metrics
+    from warehouse.metrics import PERIODS, SCOPES, compute_metrics
+    from warehouse.metrics_sql import metric_keys
 
     for option, value, allowed in (
         ("--by", by, SCOPES), ("--period", period, PERIODS), ("--format", fmt, FORMATS_OUT),
@@ -62,7 +63,8 @@ def print_metrics(
         # A partial period's rate is per covered day; the mark keeps it from reading as a fall.
         rows = [{**r, "period": r["period"] + ("" if r["complete"] else "*")} for r in rows]
         caption = "* partial period: the data covers only part of it; rates are per covered day"
-    emit(rows, fmt, METRIC_KEYS, METRIC_TABLE, title=f"DORA metrics by {by} and {period}", caption=caption)
+    # The catalog's columns (warehouse/catalog.py), any added metric's included.
+    emit(rows, fmt, metric_keys(), METRIC_TABLE, title=f"DORA metrics by {by} and {period}", caption=caption)
 
 
 def register(app: typer.Typer) -> None:

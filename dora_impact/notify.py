@@ -22,7 +22,9 @@ import requests
 
 from collectors.secrets import REDACT
 from dora_impact.errors import UserError
-from warehouse.alert_rules import AlertsConfig
+from warehouse import catalog
+from warehouse.alert_rules import ALERT_METRICS, AlertsConfig
+from warehouse.formatting import value_text
 
 DEFAULT_CHANNELS = {"slack": "SLACK_WEBHOOK_URL", "webhook": "DORA_IMPACT_WEBHOOK_URL"}
 ATTEMPTS = 3  # per message and run
@@ -30,8 +32,7 @@ BACKOFF_SECONDS = 0.5  # then 1 s
 MAX_RETRY_AFTER = 30.0  # a longer Retry-After waits for the next run instead
 TIMEOUT_SECONDS = 10
 
-LABELS = {"deployment_frequency": "Deployment frequency", "lead_time": "Lead time",
-          "change_fail_rate": "Change fail rate", "recovery_time": "Recovery time"}
+LABELS = {metric: catalog.LABELS[metric] for metric in ALERT_METRICS}  # the metrics alerts watch
 VERBS = {"fall": "fell", "rise": "rose"}
 
 
@@ -81,13 +82,7 @@ def targets(message: dict, chans: dict[str, Channel], alerts: AlertsConfig) -> l
 
 
 def _value(metric: str, value: float | None) -> str:
-    if value is None:
-        return "no data"
-    if metric == "deployment_frequency":
-        return f"{value:.1f}/week"
-    if metric == "change_fail_rate":
-        return f"{value * 100:.0f}% failed"
-    return f"{value:.1f} h median"
+    return value_text(metric, value, missing="no data")
 
 
 def _whom(message: dict) -> str:
@@ -122,7 +117,7 @@ def digest_sentence(message: dict) -> str:
 
 def _digest_cell(row: dict, metric: str) -> str:
     now, before = row.get(metric), row.get(f"{metric}_before")
-    shown = _value(metric, now) if metric != "change_fail_rate" or now is None else f"{now * 100:.0f}%"
+    shown = _value(metric, now)
     if now is None or before in (None, 0):
         return f"{LABELS[metric].lower()} {shown}"
     return f"{LABELS[metric].lower()} {shown} ({(now / before - 1) * 100:+.0f}%)"

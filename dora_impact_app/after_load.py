@@ -51,9 +51,10 @@ def after_load(wh: Warehouse, config: Config, *, count_incidents: bool = False) 
     if wh.precomputes:
         try:
             refresh(wh, config.metrics)
-            record_current(wh, config.initiatives)
         except duckdb.Error as exc:
             done.warnings.append(f"precomputed tables not refreshed: {exc}")
+    # Every store records the plans, a lake's writers too (they precompute nothing: maintain does).
+    record_current(wh, config.initiatives)
     if count_incidents:
         prepare(wh, config.metrics)
         done.incidents = attribution.incident_counts(wh)

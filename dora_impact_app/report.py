@@ -16,12 +16,12 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from dora_impact_app.config import Config
 from dora_impact_app.rows import to_json
-from warehouse import palette
+from warehouse import formatting, palette
 from warehouse.compare import Period, caveats, compare, org_size, parse_period
 from warehouse.db import Warehouse
 from warehouse.glance import org_answers, pct
 
-LABELS = {metric: name for metric, (name, _unit, _colour) in palette.METRICS.items()}
+LABELS = palette.LABELS  # the catalog's names, the factors' too
 # The weekly columns the trend charts draw and embed (with the period and its coverage).
 TREND_COLUMNS = (
     "period", "period_start", "period_days", "complete", "deployments", "deployments_per_week",
@@ -31,14 +31,7 @@ TREND_COLUMNS = (
 PLATFORM_THRESHOLD_PEOPLE = 150
 
 
-def value_text(metric: str, value: float | None) -> str:
-    if value is None:
-        return "–"
-    if metric in ("change_fail_rate", "rework_rate"):
-        return f"{value:.1%}"
-    if metric == "deployment_frequency":
-        return f"{value:.1f}/week"
-    return f"{value:.1f} h"
+value_text = formatting.value_text  # the one formatter (warehouse/formatting.py)
 
 
 def headline(row: dict) -> str:
@@ -236,7 +229,7 @@ def _environment() -> Environment:
                       autoescape=select_autoescape(["html", "j2.html"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["pct"] = pct
     env.globals.update(LABELS=LABELS, value_text=value_text, threshold=PLATFORM_THRESHOLD_PEOPLE,
-                       UNITS={m: u for m, (_n, u, _c) in palette.METRICS.items()})
+                       UNITS=palette.UNITS)
     return env
 
 

@@ -144,7 +144,7 @@ def test_first_alert_silence_worsening_recovery(org, receiver):
     first = alert(org, 33, env)
     assert first.exit_code == 1, first.output
     assert slack_texts(receiver) == [
-        "Deployment frequency fell 50% for team pay since 2026-W40: 10.0/week against 20.0/week "
+        "Deployment frequency fell 50% for team pay since 2026-W40: 10.0 a week against 20.0 a week "
         "in 2026-W14..2026-W39."
     ]
     hook = next(body for path, body in receiver["posts"] if path == "/hook")
@@ -254,7 +254,7 @@ def test_the_weekly_digest_goes_out_once_a_week(tmp_path, org, receiver):
     digests = [b for _, b in receiver["posts"] if b["text"].startswith("Weekly delivery digest")]
     assert len(digests) == 1
     assert digests[0]["text"].startswith("Weekly delivery digest for 2026-W30: the org deployment frequency "
-                                         "60.0/week (+0%)")
+                                         "60.0 a week (+0%)")
     table = digests[0]["blocks"][2]["text"]["text"]
     assert all(team in table for team in ("pay", "web", "ops"))
     assert alert(org, 20, env, config=config).exit_code == 0 and len(receiver["posts"]) == 1

@@ -277,3 +277,27 @@ def test_metrics_over_a_range_without_data_exits_2(org_db, tmp_path):
     assert empty.code == 2
     assert empty.stderr.strip() == ("dora-impact: no data: the database holds no deployments yet "
                                     "(import, sync or demo first)")
+
+
+def test_a_rate_fallen_to_zero_leaves_its_factor_without_a_change(tmp_path, db):
+    # Q2: 13 Wednesday deployments, the first caused an incident (1/13 failed); Q3: 13, none
+    # failed. The change fail rate falls by 100%: log(0) has no value, so instability, the
+    # geometric mean of its metrics' ratios, has none either (it was a math domain error).
+    rows = ["deployment_id,repo,environment,status,finished_at"]
+    for week in range(13):
+        for q, first in (("q2", date(2026, 4, 1)), ("q3", date(2026, 7, 1))):
+            rows.append(f"{q}-{week},acme/shop,production,success,{first + timedelta(weeks=week)}T10:00:00Z")
+    rows.append("last,acme/shop,production,success,2026-10-01T10:00:00Z")
+    files = [write(tmp_path / "deployments.csv", "\n".join(rows) + "\n"),
+             write(tmp_path / "incidents.csv", "incident_id,opened_at,resolved_at,deployment_id\n"
+                   "i1,2026-04-01T10:05:00Z,2026-04-01T12:00:00Z,q2-0\n")]
+    with Warehouse(db) as wh:
+        wh.load(read_import(files))
+    with time_machine.travel(AFTER_Q3, tick=False), Warehouse(db, read_only=True) as wh:
+        got = {r["metric"]: r for r in compare(wh, None, "2026-Q3", "2026-Q2", by="repo")
+               if r["scope"] == "repo"}
+    assert got["change_fail_rate"]["change"] == -1.0
+    assert got["change_fail_rate"]["value_b"] == pytest.approx(1 / 13)
+    assert got["instability"]["change"] is None and got["instability"]["ci_low"] is None
+    # 13 deployments in both: per week over 92 days (Q3) against 91 (Q2); no lead or recovery time.
+    assert got["throughput"]["change"] == pytest.approx(91 / 92 - 1)

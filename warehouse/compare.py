@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
+from warehouse import catalog
 from warehouse.db import Warehouse
 from warehouse.levels import metric_level
 from warehouse.metrics import compute_metrics
@@ -58,33 +59,16 @@ COMPARE_KEYS = (
     "level_move", "test", "unit", "covered_days_a", "covered_days_b", "weeks_a", "weeks_b",
     "p_value", "p_adjusted", "metric_level_a", "metric_level_b",
 )
-METRICS = ("deployment_frequency", "lead_time", "recovery_time", "change_fail_rate", "rework_rate")
-FACTORS = {
-    "throughput": {"deployment_frequency": +1, "lead_time": -1, "recovery_time": -1},
-    "instability": {"change_fail_rate": +1, "rework_rate": +1},
-}
-UNITS = {
-    "deployment_frequency": "deployments per week", "lead_time": "hours (median)",
-    "recovery_time": "hours (median)", "change_fail_rate": "share of production deployments",
-    "rework_rate": "share of production deployments", "throughput": "factor", "instability": "factor",
-}
-# Which column of the metrics row holds the value and which its sample size.
-VALUE_COLUMN = {
-    "deployment_frequency": ("deployments_per_week", "deployments"),
-    "lead_time": ("lead_time_median_hours", "changes"),
-    "recovery_time": ("recovery_time_median_hours", None),  # n: recovered failures, counted below
-    "change_fail_rate": ("change_fail_rate", "production_deployments"),
-    "rework_rate": ("rework_rate", "production_deployments"),
-}
-TESTS = {
-    "deployment_frequency": "bootstrap over weeks",
-    "change_fail_rate": "bootstrap over weeks (counts)",
-    "rework_rate": "bootstrap over weeks (counts)",
-    "lead_time": "bootstrap over changes",
-    "recovery_time": "bootstrap over failed deployments",
-    "throughput": "bootstrap (its metrics' draws)",
-    "instability": "bootstrap (its metrics' draws)",
-}
+# What is compared, and how, is the catalog's (warehouse/catalog.py): its metrics, their units,
+# the columns holding value and sample size, the factors' signs and each interval's resampling.
+# The names below are the built-in catalog's; compare() reads the catalog when it runs, so a
+# metric added to it is compared too.
+METRICS = catalog.METRICS
+FACTORS = {f.name: catalog.factor_signs(f.name) for f in catalog.FACTORS}
+UNITS = catalog.UNITS
+VALUE_COLUMN = catalog.VALUE_COLUMN
+FACTOR_TEST = "bootstrap (its metrics' draws)"
+NO_INTERVAL = "none (no resampling declared)"
 LEVEL_RANK = {"low": 0, "medium": 1, "high": 2, "elite": 3}
 DRAWS = 2000
 MIN_WEEKS = 3  # fewer 7-day blocks than this: no interval (a bootstrap over 1-2 weeks is noise)
@@ -157,8 +141,8 @@ class _Side:
 
     period: Period
     rows: dict[str, dict]
-    deployments: pl.DataFrame  # key, block, success, failed, rework, recovery_hours
-    changes: pl.DataFrame  # key, lead_time_hours
+    deployments: pl.DataFrame  # key, block, and one column per metric resampled over deployments
+    changes: pl.DataFrame  # key, and one column per metric resampled over changes
     blocks: np.ndarray  # days covered by each 7-day block
     complete: bool
     covered_days: float
@@ -169,12 +153,17 @@ def _side(wh: Warehouse, cfg: MetricsConfig | None, by: str, period: Period, spa
     # The views now hold exactly this period's rows (compute_metrics narrowed them). In a fixed
     # order (ORDER BY ALL: equal rows are interchangeable), so that the seeded bootstrap draws
     # the same intervals whatever order the storage returns rows in (a file, a lake, threads).
+    # Each metric's resampled column (its catalog Interval), the counts before the durations.
+    intervals = [(m.name, m.interval) for m in catalog.metrics() if m.interval is not None]
+    counted = [f"{i.column} AS {_column(n)}" for n, i in intervals if i.kind != "median"]
+    durations = [f"{i.column} AS {_column(n)}" for n, i in intervals
+                 if i.kind == "median" and i.over == "deployments"]
     deployments = wh.frame(
-        "SELECT key, floor(epoch(finished_at - getvariable('since_ts')) / 604800)::INTEGER AS block,"
-        " status = 'success' AS success, failed, is_rework AS rework, recovery_hours"
-        " FROM scoped_deployments ORDER BY ALL"
+        "SELECT key, floor(epoch(finished_at - getvariable('since_ts')) / 604800)::INTEGER AS block, "
+        + ", ".join([*counted, *durations]) + " FROM scoped_deployments ORDER BY ALL"
     )
-    changes = wh.frame("SELECT key, lead_time_hours FROM scoped_changes ORDER BY ALL")
+    of_changes = [f"{i.column} AS {_column(n)}" for n, i in intervals if i.over == "changes"]
+    changes = wh.frame(f"SELECT {', '.join(['key', *of_changes])} FROM scoped_changes ORDER BY ALL")
     if not rows:  # a period not begun: the views were left unnarrowed, their rows are not its own
         deployments, changes = deployments.clear(), changes.clear()
     complete, covered = coverage(period, span, now)
@@ -183,27 +172,36 @@ def _side(wh: Warehouse, cfg: MetricsConfig | None, by: str, period: Period, spa
     return _Side(period, {r["key"]: r for r in rows}, deployments, changes, blocks, complete, covered)
 
 
-def _block_counts(side: _Side, key: str) -> dict[str, np.ndarray]:
-    """Per 7-day block of the period: deployments, production deployments, failed, rework."""
+def _column(metric: str) -> str:
+    """The frame column holding a metric's resampled values."""
+    return f"of_{metric}"
+
+
+def _block_counts(side: _Side, key: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per 7-day block of the period: the metric's counted events and production deployments."""
     n = len(side.blocks)
-    out = {name: np.zeros(n) for name in ("success", "production", "failed", "rework")}
+    events, production = np.zeros(n), np.zeros(n)
     d = side.deployments.filter(pl.col("key") == key)
-    for block, success, failed, rework in d.select("block", "success", "failed", "rework").iter_rows():
+    for block, counted in d.select("block", _column(metric)).iter_rows():
         if 0 <= block < n:
-            out["success"][block] += success
-            out["production"][block] += 1
-            out["failed"][block] += failed
-            out["rework"][block] += rework
-    return out
+            events[block] += counted or 0
+            production[block] += 1
+    return events, production
 
 
-def _draws(metric: str, side: _Side, key: str, rng: np.random.Generator) -> np.ndarray | None:
-    """Bootstrap draws of the metric's value in one period, or None when data is too thin."""
-    if metric in ("lead_time", "recovery_time"):
-        if metric == "lead_time":
-            values = side.changes.filter(pl.col("key") == key)["lead_time_hours"].to_numpy()
-        else:
-            values = side.deployments.filter(pl.col("key") == key)["recovery_hours"].drop_nulls().to_numpy()
+def _median_values(metric: catalog.Metric, side: _Side, key: str) -> np.ndarray:
+    frame = side.changes if metric.interval.over == "changes" else side.deployments
+    return frame.filter(pl.col("key") == key)[_column(metric.name)].drop_nulls().to_numpy()
+
+
+def _draws(metric: catalog.Metric, side: _Side, key: str, rng: np.random.Generator) -> np.ndarray | None:
+    """Bootstrap draws of the metric's value in one period, as its catalog Interval says, or
+    None when data is too thin (or the catalog declares no resampling)."""
+    interval = metric.interval
+    if interval is None:
+        return None
+    if interval.kind == "median":
+        values = _median_values(metric, side, key)
         if len(values) < MIN_EVENTS:
             return None
         picks = rng.integers(0, len(values), size=(DRAWS, len(values)))
@@ -211,13 +209,12 @@ def _draws(metric: str, side: _Side, key: str, rng: np.random.Generator) -> np.n
     n = len(side.blocks)
     if n < MIN_WEEKS:
         return None
-    counts = _block_counts(side, key)
+    events, production = _block_counts(side, key, metric.name)
     picks = rng.integers(0, n, size=(DRAWS, n))
     with np.errstate(divide="ignore", invalid="ignore"):
-        if metric == "deployment_frequency":
-            return counts["success"][picks].sum(axis=1) / (side.blocks[picks].sum(axis=1) / 7.0)
-        numerator = counts["failed" if metric == "change_fail_rate" else "rework"]
-        return numerator[picks].sum(axis=1) / counts["production"][picks].sum(axis=1)
+        if interval.kind == "per_week":
+            return events[picks].sum(axis=1) / (side.blocks[picks].sum(axis=1) / 7.0)
+        return events[picks].sum(axis=1) / production[picks].sum(axis=1)
 
 
 def _log_ratio(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
@@ -239,14 +236,13 @@ def _interval(log_draws: np.ndarray | None) -> tuple[float | None, float | None]
     return float(math.expm1(low)), float(math.expm1(high))
 
 
-def _n(metric: str, side: _Side, key: str) -> int:
+def _n(metric: catalog.Metric, side: _Side, key: str) -> int:
     row = side.rows.get(key)
     if row is None:
         return 0
-    column = VALUE_COLUMN[metric][1]
-    if column is None:  # recovered failures: the medians' sample
-        return int(side.deployments.filter(pl.col("key") == key)["recovery_hours"].drop_nulls().len())
-    return int(row[column] or 0)
+    if metric.n_column is None:  # the median's sample (recovery time: the recovered failures)
+        return len(_median_values(metric, side, key)) if metric.interval is not None else 0
+    return int(row[metric.n_column] or 0)
 
 
 def _move(level_a: str | None, level_b: str | None) -> str | None:
@@ -333,7 +329,7 @@ def _adjust(rows: list[dict]) -> None:
     the adjusted p-value under ALPHA (and the interval, at 95%, still excluding zero)."""
     from statsmodels.stats.multitest import multipletests
 
-    for metric in (*METRICS, *FACTORS):
+    for metric in (*catalog.names(), *(f.name for f in catalog.FACTORS)):
         family = [r for r in rows if r["metric"] == metric and r["p_value"] is not None]
         if not family:
             continue
@@ -366,32 +362,36 @@ def _key_rows(scope: str, key: str, side_a: _Side, side_b: _Side) -> list[dict]:
         "weeks_a": len(side_a.blocks), "weeks_b": len(side_b.blocks),
     }
     rows, log_draws = [], {}
-    for metric in METRICS:
-        column = VALUE_COLUMN[metric][0]
-        value_a, value_b = row_a.get(column), row_b.get(column)
+    for metric in catalog.metrics():
+        value_a, value_b = row_a.get(metric.value_column), row_b.get(metric.value_column)
         ratio = _log_ratio(_draws(metric, side_a, key, rng), _draws(metric, side_b, key, rng))
         change = _change(value_a, value_b)
         if change is None:
             ratio = None
-        log_draws[metric] = ratio
-        rows.append(_row(common, metric, value_a, value_b, change, ratio,
+        log_draws[metric.name] = ratio
+        test = metric.interval.test if metric.interval is not None else NO_INTERVAL
+        rows.append(_row(common, metric.name, test, value_a, value_b, change, ratio,
                          _n(metric, side_a, key), _n(metric, side_b, key), level_a, level_b))
     by_metric = {r["metric"]: r for r in rows}
-    for factor, signs in FACTORS.items():
+    for f in catalog.FACTORS:
+        factor, signs = f.name, catalog.factor_signs(f.name)
         parts = [m for m in signs if by_metric[m]["change"] is not None]
         change, ratio = None, None
-        if parts:
+        # A metric that fell to zero (no failures left) has no log ratio: the geometric mean
+        # is then no number, and the factor says so rather than leaving the metric out.
+        if parts and all(by_metric[m]["change"] > -1 for m in parts):
             logs = [signs[m] * math.log1p(by_metric[m]["change"]) for m in parts]
             change = math.expm1(sum(logs) / len(parts))
             if all(log_draws[m] is not None for m in parts):
-                ratio = sum(signs[m] * log_draws[m] for m in parts) / len(parts)
+                with np.errstate(invalid="ignore"):  # draws at +inf and -inf: no ratio, dropped later
+                    ratio = sum(signs[m] * log_draws[m] for m in parts) / len(parts)
         n_a = min((by_metric[m]["n_a"] for m in signs), default=0)
         n_b = min((by_metric[m]["n_b"] for m in signs), default=0)
-        rows.append(_row(common, factor, None, None, change, ratio, n_a, n_b, level_a, level_b))
+        rows.append(_row(common, factor, FACTOR_TEST, None, None, change, ratio, n_a, n_b, level_a, level_b))
     return rows
 
 
-def _row(common, metric, value_a, value_b, change, log_draws, n_a, n_b, level_a, level_b) -> dict:
+def _row(common, metric, test, value_a, value_b, change, log_draws, n_a, n_b, level_a, level_b) -> dict:
     low, high = _interval(log_draws)
     p = _p_value(log_draws)
     return {
@@ -399,7 +399,7 @@ def _row(common, metric, value_a, value_b, change, log_draws, n_a, n_b, level_a,
         "ci_low": low, "ci_high": high,
         "beyond_noise": bool(low is not None and (low > 0 or high < 0)),
         "n_a": n_a, "n_b": n_b, "level_a": level_a, "level_b": level_b,
-        "level_move": _move(level_a, level_b), "test": TESTS[metric], "unit": UNITS[metric],
+        "level_move": _move(level_a, level_b), "test": test, "unit": catalog.units()[metric],
         "p_value": p, "p_adjusted": p,  # one test (the org's); team rows are adjusted in _adjust
         # The metric's own level beside the period's cluster (level_a / level_b).
         "metric_level_a": metric_level(metric, value_a), "metric_level_b": metric_level(metric, value_b),

@@ -8,15 +8,21 @@ from __future__ import annotations
 
 import json
 
-from warehouse.catalog import CATALOG
+from warehouse import catalog
 from warehouse.config import MetricsConfig
 from warehouse.db import Warehouse
 
 # The temp relations of warehouse/sql/ that are precomputed per row, and the table holding each.
 MARTS = {"prod_deployments": "mart_prod_deployments", "change_lead_times": "mart_change_lead_times"}
-# The aggregate views of warehouse/sql/1*.sql, stored per scope and period as mart_<name>:
-# one per metric of the catalog.
-AGGREGATES = tuple(m.view for m in CATALOG)
+
+
+def aggregates() -> tuple[str, ...]:
+    """The aggregate views of the metrics, stored per scope and period as mart_<name>: one per
+    metric of the catalog (with any added one)."""
+    return tuple(m.view for m in catalog.in_table_order())
+
+
+AGGREGATES = aggregates()  # the built-in catalog's
 # The scopes whose aggregates are stored: the dashboard's (per repository, 2,000 keys at scale,
 # would triple the refresh for a view the dashboard does not draw; it is computed from the
 # per-row tables).
@@ -31,6 +37,9 @@ def rules(cfg: MetricsConfig) -> str:
             "failed_runs_count": cfg.failed_runs_count,
             "failure_window_hours": cfg.failure_window_hours,
             "incident_window_hours": cfg.incident_window_hours,
+            # Another set of metrics (one added) needs its own stored aggregates: until a
+            # refresh builds them, readers compute from the rows.
+            "aggregates": aggregates(),
         },
         sort_keys=True,
     )

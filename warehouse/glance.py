@@ -3,13 +3,18 @@ stable?), shared by the report and the dashboard's Quarters page so that both sa
 
 from __future__ import annotations
 
-from warehouse import palette
+from warehouse import catalog, palette
 
-# Which factor answers which question, whether a rise is good, and the metrics it is made of.
-QUESTIONS = (
-    ("Faster?", "throughput", True, ("deployment_frequency", "lead_time", "recovery_time")),
-    ("More stable?", "instability", False, ("change_fail_rate", "rework_rate")),
-)
+# Which factor answers which question; whether a rise is good and the metrics it is made of are
+# the catalog's.
+ASKS = {"throughput": "Faster?", "instability": "More stable?"}
+
+
+def questions() -> tuple[tuple[str, str, bool, tuple[str, ...]], ...]:
+    """(question, factor, good when up, its metrics) per factor of the catalog."""
+    return tuple((ASKS[f.name], f.name, f.better > 0, tuple(catalog.factor_signs(f.name)))
+                 for f in catalog.FACTORS)
+
 
 
 def pct(value: float | None) -> str:
@@ -46,4 +51,4 @@ def org_answers(rows: list[dict]) -> list[str]:
     """The org's answer to each question, from the org rows of `compare`."""
     org = {r["metric"]: r for r in rows if r["scope"] == "org"}
     return [answer(question, org.get(factor), up, [org[m] for m in parts if m in org])
-            for question, factor, up, parts in QUESTIONS]
+            for question, factor, up, parts in questions()]

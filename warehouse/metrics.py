@@ -1,6 +1,7 @@
 """DORA metrics over the warehouse: the SQL in warehouse/sql/, parameterised here.
 
-Each metric is one readable SQL file (see docs/metrics.md). The views are TEMP views on the
+Each metric is one readable SQL file, named by its row of the catalog (warehouse/catalog.py);
+the metrics table joins them (warehouse/metrics_sql.py; see docs/metrics.md). The views are TEMP views on the
 caller's connection, so a read-only connection (the dashboard's) can use them too.
 """
 
@@ -11,9 +12,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from typing import Literal
 
-from warehouse import freshness
+from warehouse import catalog, freshness
 from warehouse.config import MetricsConfig
 from warehouse.db import Warehouse
+from warehouse.metrics_sql import metric_keys, metrics_view
 
 Scope = Literal["org", "team", "repo"]
 Period = Literal["week", "month", "quarter"]
@@ -21,15 +23,9 @@ SCOPES: tuple[str, ...] = ("org", "team", "repo")
 PERIODS: tuple[str, ...] = ("week", "month", "quarter")
 PERIOD_INTERVAL = {"week": "7 days", "month": "1 month", "quarter": "3 months"}
 
-# The JSON keys of `metrics --format json`, in order (DESIGN.md's contract, then extras).
-METRIC_KEYS = (
-    "scope", "key", "period", "period_start", "period_end", "period_days", "complete",
-    "deployments", "deployments_per_week",
-    "lead_time_median_hours", "lead_time_p90_hours", "changes",
-    "change_fail_rate", "failed_deployments", "production_deployments",
-    "recovery_time_median_hours", "unrecovered_failures",
-    "rework_rate", "rework_deployments", "dora_level",
-)
+# The JSON keys of `metrics --format json`, in order (DESIGN.md's contract, then extras): the
+# period grid's columns, every catalog metric's (warehouse/catalog.py), the DORA level.
+METRIC_KEYS = metric_keys()  # the built-in catalog's; metric_keys() also has added metrics
 
 
 # The files that define the per-row relations warehouse/precompute.py stores.
@@ -39,8 +35,16 @@ METRIC_SQL = re.compile(r"^\d{2}_\w+\.sql$")  # numbered files; impact_*.sql bel
 
 
 def sql_files() -> list[tuple[str, str]]:
+    """Every statement file of the metrics, in the order they run: the numbered files of
+    warehouse/sql/ that no catalog row names (the per-row relations, scoping, coverage, the
+    level, the period grid), then each catalog metric's aggregate view. The metrics view that
+    joins them is composed after these (warehouse/metrics_sql.py)."""
+    metrics = catalog.in_table_order()
+    named = {m.sql for m in metrics if isinstance(m.sql, str)}
     folder = resources.files("warehouse") / "sql"
-    return sorted((f.name, f.read_text()) for f in folder.iterdir() if METRIC_SQL.match(f.name))
+    base = sorted((f.name, f.read_text()) for f in folder.iterdir()
+                  if METRIC_SQL.match(f.name) and f.name not in named)
+    return [*base, *((m.sql if isinstance(m.sql, str) else str(m.sql), m.sql_text()) for m in metrics)]
 
 
 def _set(wh: Warehouse, name: str, value: object, cast: str) -> None:
@@ -95,13 +99,14 @@ def prepare(
             wh.con.execute(f"CREATE TEMP VIEW {relation} AS SELECT * FROM {freshness.MARTS[relation]}")
         else:
             wh.con.execute(sql)
+    wh.con.execute(metrics_view())
     return stored
 
 
 def _read_stored_aggregates(
     wh: Warehouse, by: str, period: str, since: date | None, until_ts: datetime
 ) -> bool:
-    """Point the aggregate views (10-14_*.sql) at their stored per-period rows, when those are
+    """Point the aggregate views (one per catalog metric) at their stored per-period rows, when those are
     exactly what the views would give for this range: a stored scope, whole periods at the
     start (no --since inside a period) and no stored row at or after the range's end (the
     running period is then the same rows). The metrics view above them, with its coverage, is
@@ -111,7 +116,7 @@ def _read_stored_aggregates(
     latest = wh.scalar("SELECT max(finished_at) FROM prod_deployments")
     if latest is not None and latest >= until_ts:
         return False
-    for name in freshness.AGGREGATES:
+    for name in freshness.aggregates():
         wh.con.execute(
             f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE (scope, period_kind) FROM mart_{name} "
             "WHERE scope = getvariable('scope') AND period_kind = getvariable('period') "
@@ -165,7 +170,7 @@ def compute_metrics(
     until: date | None = None,
     precomputed: bool = True,
 ) -> list[dict]:
-    """One dict per (scope, key, period) with the keys in METRIC_KEYS.
+    """One dict per (scope, key, period) with the keys of metric_keys().
 
     precomputed=False computes from the canonical tables even when the stored tables are
     fresh (the tests compare the two paths); precomputed, the per-row tables and, where they
@@ -185,5 +190,5 @@ def compute_metrics(
         return []
     if stored:
         _read_stored_aggregates(wh, by, period, since, until_ts)
-    rows = wh.frame(f"SELECT {', '.join(METRIC_KEYS)} FROM metrics").to_dicts()
+    rows = wh.frame(f"SELECT {', '.join(metric_keys())} FROM metrics").to_dicts()
     return rows

@@ -31,7 +31,7 @@ import duckdb
 
 from warehouse.config import MetricsConfig
 from warehouse.db import Warehouse
-from warehouse.freshness import AGGREGATES, MARTS, STORED_SCOPES, _exists, is_fresh, rules
+from warehouse.freshness import AGGREGATES, MARTS, STORED_SCOPES, _exists, aggregates, is_fresh, rules
 from warehouse.metrics import PERIOD_INTERVAL, PERIODS, _set, prepare
 
 __all__ = ["AGGREGATES", "MARTS", "STORED_SCOPES", "is_fresh", "refresh", "rules"]
@@ -66,7 +66,7 @@ FULL_BUILD_SHARE = 0.5  # queued repositories holding more of the deployments: r
 
 
 def _needs_full_build(wh: Warehouse, cfg: MetricsConfig) -> bool:
-    tables = (*MARTS.values(), *(f"mart_{a}" for a in AGGREGATES), "mart_state")
+    tables = (*MARTS.values(), *(f"mart_{a}" for a in aggregates()), "mart_state")
     if not all(_exists(wh, t) for t in tables):
         return True
     if wh.scalar("SELECT rules FROM mart_state") != rules(cfg):
@@ -90,7 +90,7 @@ def _full_build(wh: Warehouse, cfg: MetricsConfig) -> None:
         prepare(wh, cfg, marts=False)
         for view, table in MARTS.items():
             wh.con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {view}")
-        for name in AGGREGATES:
+        for name in aggregates():
             wh.con.execute(
                 f"CREATE OR REPLACE TABLE mart_{name} AS "
                 f"SELECT ''::VARCHAR AS scope, ''::VARCHAR AS period_kind, * FROM {name} LIMIT 0"
@@ -113,7 +113,7 @@ def _full_build(wh: Warehouse, cfg: MetricsConfig) -> None:
                 _set(wh, "until_ts", end, "TIMESTAMPTZ")
                 for scope in STORED_SCOPES:
                     _set(wh, "scope", scope, "VARCHAR")
-                    for name in AGGREGATES:
+                    for name in aggregates():
                         wh.con.execute(f"INSERT INTO mart_{name} SELECT ?, ?, * FROM {name}", [scope, kind])
         wh.con.execute("DELETE FROM mart_dirty_repos")
         wh.con.execute("DELETE FROM mart_dirty_periods")
@@ -125,7 +125,7 @@ def _start(wh: Warehouse, cfg: MetricsConfig) -> None:
     """A full rebuild, queued, when the tables were never built, were built under other rules,
     or a load asked for one ('*'): empty tables, and every repository queued."""
     with wh.transaction():
-        tables = (*MARTS.values(), *(f"mart_{a}" for a in AGGREGATES), "mart_state")
+        tables = (*MARTS.values(), *(f"mart_{a}" for a in aggregates()), "mart_state")
         built = all(_exists(wh, t) for t in tables)
         same = built and wh.scalar("SELECT rules FROM mart_state") == rules(cfg)
         if same and not wh.scalar("SELECT count(*) FROM mart_dirty_repos WHERE repo = '*'"):
@@ -142,7 +142,7 @@ def _create_tables(wh: Warehouse) -> None:
     """Empty tables shaped like the relations they store (made from an empty batch)."""
     for view, table in MARTS.items():
         wh.con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {view} LIMIT 0")
-    for name in AGGREGATES:
+    for name in aggregates():
         wh.con.execute(
             f"CREATE OR REPLACE TABLE mart_{name} AS "
             f"SELECT ''::VARCHAR AS scope, ''::VARCHAR AS period_kind, * FROM {name} LIMIT 0"
@@ -295,7 +295,7 @@ def _aggregate(wh: Warehouse, cfg: MetricsConfig, kind: str, chunk: list[date]) 
                        [start, end])
     for scope in STORED_SCOPES:
         _set(wh, "scope", scope, "VARCHAR")
-        for name in AGGREGATES:
+        for name in aggregates():
             wh.con.execute(
                 f"DELETE FROM mart_{name} WHERE scope = ? AND period_kind = ? "
                 "AND list_contains(?, period_start)",
