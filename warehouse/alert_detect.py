@@ -14,15 +14,20 @@ A series is one of three kinds:
 * "gauss": a value per week on the log scale (log weekly median hours, a team's minus the
   org's), normal with the baseline's mean and standard deviation.
 
-Each week adds the log-likelihood ratio of "the rule's minimum change has happened" against
-"the baseline still holds" to S = max(0, S + llr); a regression opens when S reaches the
-threshold H. Counts' ratios are divided by the baseline's overdispersion (Pearson chi-square
-over its degrees of freedom, at least 1): a quasi-likelihood, so that a team whose weeks vary
-more than Poisson does not alarm more often. The baseline is the BASELINE_WEEKS weeks before the
-week the current excursion began (the week after S last stood at 0): it does not move while
-evidence accumulates, and never contains the weeks it judges. An open regression closes when
-a recovery CUSUM, R = max(0, R - llr), reaches CLOSE_FRACTION x H; the baseline then restarts.
-H is set by bench/alerts.py to the false-alarm goal under persistent (AR(1)) team drift.
+Each week adds the log-likelihood ratio of "the change has happened" against "the baseline
+still holds" to S = max(0, S + llr), for two alternatives at once (DESIGN_POWERS): for the
+default 25% fall, a 35% and a 50% fall (a CUSUM tuned near each drop size it must catch: the
+first catches a 30% drop, the second a 50% drop in about half the weeks); a regression opens
+when either S reaches the threshold H and the change since its onset is at least
+GATE_FRACTION of the rule's. Counts' ratios are divided by the baseline's overdispersion
+(Pearson chi-square over its degrees of freedom, at least 1): a quasi-likelihood, so that a
+team whose weeks vary more than Poisson does not alarm more often. The baseline is the weeks
+before the current excursion began (at least BASELINE_WEEKS, up to MAX_BASELINE_WEEKS when the
+history holds them), estimated again only after S has stood at 0 for CALM_WEEKS weeks in a
+row: it does not move while evidence accumulates, and a good week inside a drop does not pull
+the drop into it. An open regression closes when a recovery CUSUM, R = max(0, R - llr),
+reaches CLOSE_FRACTION x H; the baseline then restarts. H is set by bench/alerts.py to the
+false-alarm goal under persistent (AR(1)) team drift.
 """
 
 from __future__ import annotations
@@ -35,14 +40,24 @@ import numpy as np
 
 Kind = Literal["share", "count", "gauss"]
 BASELINE_WEEKS = 26
+# The baseline takes up to a year when the history holds it: a rate estimated from 52 weeks
+# is half as uncertain again as one from 26 (a low-volume team's 26-week rate is off by about
+# 8%), and that uncertainty, not the test, was what cost most detections (bench/alerts.py).
+MAX_BASELINE_WEEKS = 52
+CALM_WEEKS = 3  # weeks in a row at S = 0 before the baseline is estimated again
 MIN_BASELINE_USABLE = 13  # at least half the baseline weeks must carry data
-# Thresholds per kind, set by `bench/alerts.py --calibrate` to 0.1 false alarms per team-year
-# and rule under the persistent-drift noise model (a team's two default rules: 0.2).
-THRESHOLD: dict[str, float] = {"share": 7.83, "count": 7.83, "gauss": 10.87}
+# Thresholds per kind, set by `bench/alerts.py --calibrate` under the persistent-drift noise
+# model to a team's false-alarm budget of 0.2 a year for its two default rules, split: 0.135
+# for deployment frequency (shares, and counts alike), 0.05 for lead time (log values).
+THRESHOLD: dict[str, float] = {"share": 6.31, "count": 6.31, "gauss": 9.39}
 CLOSE_FRACTION = 0.5
 GATE_FRACTION = 0.8  # an alarm needs at least 80% of the rule's change since its onset
 MIN_SIGMA = 0.02  # log scale: a constant series still has some noise
-MAX_RHO = 0.5  # the persistence correction at most triples the variance
+MAX_RHO = 0.5  # the persistence correction (log values) at most triples the variance
+# The two CUSUMs' alternatives, as powers of the rule's ratio (0.75 ** 1.5 = 0.65: a 35% fall).
+# Measured against (1, 2), i.e. the rule's change and twice it: the smaller alternative further
+# out puts its reference value (a 19% fall) beyond most of a team's own slow wander.
+DESIGN_POWERS = (1.5, 2.4)
 MAX_HOLIDAY_RUN = 3  # a quiet stretch longer than this is a real dip, not a holiday
 
 
@@ -100,10 +115,13 @@ class Path:
     change: float | None = None  # relative change since onset, in the rule's metric
 
 
-def _baseline(kind: Kind, y, n, usable, stop: int, weeks: int) -> Baseline | None:
-    start = stop - weeks
-    if start < 0:
+def _baseline(kind: Kind, y, n, usable, stop: int, weeks: int, floor: int = 0) -> Baseline | None:
+    """The reference from the weeks before `stop`: at least `weeks` of them, up to
+    MAX_BASELINE_WEEKS when the history holds them, never before `floor` (the onset of a level
+    the series settled at)."""
+    if stop - weeks < floor:
         return None
+    start = max(floor, stop - max(weeks, MAX_BASELINE_WEEKS))
     u = usable[start:stop]
     m = int(u.sum())
     if m < MIN_BASELINE_USABLE:
@@ -126,8 +144,16 @@ def _baseline(kind: Kind, y, n, usable, stop: int, weeks: int) -> Baseline | Non
         if p <= 0:
             return None
         resid = (yy - p) / math.sqrt(p)
-    phi = max(1.0, float(np.sum(resid**2)) / max(len(resid) - 1, 1))
-    return Baseline(p, phi * persistence(resid), m, start, stop)
+    return Baseline(p, dispersion(resid), m, start, stop)
+
+
+def dispersion(resid: np.ndarray) -> float:
+    """The quasi-likelihood's divisor for counts: the Pearson overdispersion of the baseline's
+    standardised residuals, at least 1 (Poisson is the floor). No persistence factor here: on
+    counts its lag-1 estimate is mostly Poisson noise, it widened the band of low-volume teams
+    (where the misses are) more than that of the high-volume ones (where drift raises false
+    alarms), and detection was better without it at the same false-alarm rate (bench/alerts.py)."""
+    return max(1.0, float(np.sum(resid**2)) / max(len(resid) - 1, 1))
 
 
 def persistence(resid: np.ndarray) -> float:
@@ -193,41 +219,45 @@ def detect(
     start: int = 0,
 ) -> Path:
     """Run the detector over weeks `start`.. of a series (oldest first). `ratio`: the smallest
-    change to detect (0.75: a 25% fall; 1.25: a 25% rise); a second CUSUM watches for twice
-    that change (ratio squared), which it catches in about half the weeks, and either raises
-    the regression. `usable`: weeks that carry data and are no holiday. Deterministic in the
-    data: a lost state is derived again by running it anew."""
+    change to detect (0.75: a 25% fall; 1.25: a 25% rise); the CUSUMs watch for the changes
+    ratio ** DESIGN_POWERS, and either raises the regression. `usable`: weeks that carry data
+    and are no holiday. Deterministic in the data: a lost state is derived again by running it
+    anew."""
     y = np.asarray(y, dtype=float)
     n = np.zeros(len(y)) if n is None else np.asarray(n, dtype=float)
     usable = np.asarray(usable, dtype=bool) & np.isfinite(y)
     h = THRESHOLD[kind] if threshold is None else threshold
-    ratios = (ratio, ratio**2)
+    ratios = tuple(ratio**k for k in DESIGN_POWERS)
     gate = GATE_FRACTION * (ratio - 1)  # the change since onset an alarm needs, signed
     out = Path()
-    sums, zeros, rec = [0.0, 0.0], [start, start], 0.0
-    anchor, is_open, opened = start, False, start
+    nc = len(ratios)
+    sums, zeros, rec = [0.0] * nc, [start] * nc, 0.0
+    anchor, is_open, opened, floor = start, False, start, 0
     base: Baseline | None = None
     alts: list[float] = []
+    calm = CALM_WEEKS  # weeks in a row the sums have stood at 0
     for t in range(start, len(y)):
         if not is_open and max(sums) > 0 and t - anchor >= baseline_weeks:
-            sums = [0.0, 0.0]  # an excursion as long as a baseline without an alarm: start anew
+            sums = [0.0] * nc  # an excursion as long as a baseline without an alarm: start anew
+            calm = CALM_WEEKS
         if not is_open and max(sums) == 0.0:
-            anchor = t  # a new excursion would start here: the baseline is the weeks before
-            base = _baseline(kind, y, n, usable, t, baseline_weeks)
+            anchor = t  # a new excursion would start here
+        if not is_open and max(sums) == 0.0 and (base is None or calm >= CALM_WEEKS):
+            base = _baseline(kind, y, n, usable, t, baseline_weeks, floor)
             if base is not None:
                 alts = [shifted(kind, base, r) for r in ratios]
                 if kind == "share" and not all(0 < a < 1 for a in alts):
                     base = None
         if base is None:
             out.reason = "too little data for a baseline"
-            zeros = [t + 1, t + 1]
+            zeros = [t + 1] * nc
             continue
         if is_open and t - opened >= baseline_weeks:
             # Held for a whole baseline: the new level is the team's normal now.
-            is_open, sums, rec, zeros = False, [0.0, 0.0], 0.0, [t, t]
+            is_open, sums, rec, zeros = False, [0.0] * nc, 0.0, [t] * nc
             out.absorbed.append(t)
-            anchor = t
-            base = _baseline(kind, y, n, usable, t, baseline_weeks)
+            anchor, floor = t, (out.onset if out.onset is not None else 0)  # only the new level
+            base = _baseline(kind, y, n, usable, t, baseline_weeks, floor)
             if base is None:
                 continue
             alts = [shifted(kind, base, r) for r in ratios]
@@ -238,12 +268,14 @@ def detect(
             # Recovery: evidence that the baseline holds again, against the smaller change.
             rec = max(0.0, rec - steps[0])
             if rec >= CLOSE_FRACTION * h:
-                is_open, sums, rec, zeros = False, [0.0, 0.0], 0.0, [t + 1, t + 1]
+                is_open, sums, rec, zeros = False, [0.0] * nc, 0.0, [t + 1] * nc
+                calm = CALM_WEEKS
                 out.closes.append(t)
             continue
         sums = [max(0.0, s + x) for s, x in zip(sums, steps, strict=True)]
         zeros = [t + 1 if s == 0.0 else z for s, z in zip(sums, zeros, strict=True)]
-        crossed = [i for i in (1, 0) if sums[i] >= h]
+        calm = calm + 1 if max(sums) == 0.0 else 0
+        crossed = [i for i in reversed(range(nc)) if sums[i] >= h]
         for i in crossed:
             # The change since this CUSUM's onset must be of the size the rule is about: a
             # slow slide of a few percent that the sum has gathered for months is no alarm.

@@ -31,7 +31,8 @@ class AlertRule(BaseModel):
     min_change: float | None = Field(default=None, gt=0, lt=10)
     # fall / rise; default: the direction that is bad for the metric.
     direction: Literal["fall", "rise"] | None = None
-    # The frozen baseline's length, weeks (at least 26: a season's worth of the team's noise).
+    # The frozen baseline: at least these weeks (26 or more: a season of the team's noise), up to
+    # 52 (or these, if more) when the history holds them.
     baseline_weeks: int = Field(default=26, ge=26, le=104)
     # Override of the CUSUM threshold (log-likelihood units); default: the calibrated one.
     threshold: float | None = Field(default=None, gt=0, le=100)
