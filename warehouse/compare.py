@@ -11,7 +11,8 @@ levels are its dora_level. The intervals resample the rows those same SQL views 
   recomputes the rate from the summed counts (deployments per covered day, failed / production
   deployments), never an average of weekly percentages. Week-to-week noise is what it measures.
 * lead time and recovery time (medians): a bootstrap over changes (over failed deployments
-  with a recovery, for recovery time), recomputing the median.
+  with a recovery, for recovery time), recomputing the median (drawn from the resample
+  median's exact distribution: _bootstrap_medians).
 
 The change is relative, B to A (value_a / value_b - 1); its interval is the percentile interval
 of the draws' ratio, the two periods resampled independently. For the org, `beyond_noise` is
@@ -186,15 +187,38 @@ def _side(wh: Warehouse, cfg: MetricsConfig | None, by: str, period: Period, spa
 def _block_counts(side: _Side, key: str) -> dict[str, np.ndarray]:
     """Per 7-day block of the period: deployments, production deployments, failed, rework."""
     n = len(side.blocks)
-    out = {name: np.zeros(n) for name in ("success", "production", "failed", "rework")}
     d = side.deployments.filter(pl.col("key") == key)
-    for block, success, failed, rework in d.select("block", "success", "failed", "rework").iter_rows():
-        if 0 <= block < n:
-            out["success"][block] += success
-            out["production"][block] += 1
-            out["failed"][block] += failed
-            out["rework"][block] += rework
+    block = d["block"].to_numpy()
+    inside = (block >= 0) & (block < n)
+    block = block[inside]
+    out = {"production": np.bincount(block, minlength=n)[:n].astype(float)}
+    for name in ("success", "failed", "rework"):
+        weights = d[name].cast(pl.Float64).fill_null(0).to_numpy()[inside]
+        out[name] = np.bincount(block, weights=weights, minlength=n)[:n]
     return out
+
+
+def _bootstrap_medians(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """DRAWS bootstrap medians of `values`, drawn from their exact distribution without
+    building the resamples (DRAWS x n numbers: 10 GB for a quarter of 600,000 changes).
+
+    A resample is F^-1(U_1..U_n) with F the values' empirical distribution and U uniform; F^-1
+    is monotone, so the resample's k-th smallest value is F^-1(U_(k)), and U_(k) ~ Beta(k,
+    n - k + 1). The next one, U_(k+1), is U_(k) + (1 - U_(k)) B with B ~ Beta(1, n - k). The
+    median is F^-1 at the middle order statistic (n odd) or the mean of the two middle ones
+    (n even), as numpy's median of a resample is."""
+    ordered = np.sort(values)
+    n = len(ordered)
+    k = (n + 1) // 2
+    low = rng.beta(k, n - k + 1, size=DRAWS)
+
+    def inverse(u: np.ndarray) -> np.ndarray:
+        return ordered[np.clip(np.ceil(u * n).astype(np.int64) - 1, 0, n - 1)]
+
+    if n % 2:
+        return inverse(low)
+    high = low + (1 - low) * rng.beta(1, n - k, size=DRAWS)
+    return (inverse(low) + inverse(high)) / 2
 
 
 def _draws(metric: str, side: _Side, key: str, rng: np.random.Generator) -> np.ndarray | None:
@@ -206,8 +230,7 @@ def _draws(metric: str, side: _Side, key: str, rng: np.random.Generator) -> np.n
             values = side.deployments.filter(pl.col("key") == key)["recovery_hours"].drop_nulls().to_numpy()
         if len(values) < MIN_EVENTS:
             return None
-        picks = rng.integers(0, len(values), size=(DRAWS, len(values)))
-        return np.median(values[picks], axis=1)
+        return _bootstrap_medians(values, rng)
     n = len(side.blocks)
     if n < MIN_WEEKS:
         return None
