@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from warehouse.impact import did
 from warehouse.impact.measures import BY_NAME, STAGES
 from warehouse.impact.summary import verdict_words
 
@@ -176,49 +177,58 @@ GROUP_METRICS = ("deployment_frequency", "lead_time", "change_fail_rate", "rewor
 SMOOTH_WEEKS = 4  # the weekly series are summed over this many weeks: one week is mostly noise
 
 
-def comparison_teams(design) -> np.ndarray:
-    """Teams that never adopted the initiative and served as a clean comparison in some week
-    before and some week after a cohort's adoption. (The estimate also uses teams that adopt
-    later, in the weeks before they do; the chart leaves them out so the two lines never
-    share a team.)"""
-    out = np.zeros(len(design.treated), dtype=bool)
-    for window in design.cohorts:
-        if len(window.pre) and len(window.post):
-            pre = design.exposure.controls(window, window.pre.astype(int)).any(axis=0)
-            post = design.exposure.controls(window, window.post.astype(int)).any(axis=0)
-            out |= pre & post
-    return out & ~design.treated
+def comparison_weeks(panel, design, measure) -> np.ndarray:
+    """(teams, weeks) bool: the teams the difference-in-differences estimate of `measure`
+    compares with in each week, chosen as it chooses them (warehouse.impact.did.replicates):
+    for every cohort, in each week after its ramp, the teams with baseline data that had not
+    adopted by then (later cohorts included) and held a steady status on every other
+    initiative; in its weeks before, those same teams (their baseline). Weeks outside every
+    cohort's window compare nothing."""
+    den = panel[measure.den]
+    out = np.zeros((panel.n_teams, len(panel.weeks)), dtype=bool)
+    for window in did.usable(panel, measure, design.cohorts):
+        has_pre = den[:, window.pre].sum(axis=1) > 0
+        masks = design.exposure.controls(window, window.post) & has_pre[None, :]  # (weeks, teams)
+        out[:, window.post] |= masks.T
+        out[:, window.pre] |= masks.any(axis=0)[:, None]
+    return out
 
 
 def group_series(impact, metrics: tuple[str, ...] = GROUP_METRICS) -> pl.DataFrame:
-    """week, metric, group (adopting / comparison teams), value: each group's metric over a
-    trailing SMOOTH_WEEKS-week sum of the panel's numerators and denominators (rates through
-    their counts, durations as geometric means in hours), complete weeks only."""
+    """week, metric, group (adopting / comparison teams), value, teams (the group's distinct
+    teams), week_teams (those in this week): each group's metric over a trailing
+    SMOOTH_WEEKS-week sum of the panel's numerators and denominators (rates through their
+    counts, durations as geometric means in hours), complete weeks only. The comparison
+    teams are the estimate's own, week by week and metric by metric (comparison_weeks); a
+    week whose trailing weeks are not all compared has no comparison value."""
     panel, design = impact.panel, impact.design
     if panel is None or not design.cohorts:
         return pl.DataFrame()
-    groups = {"adopting teams": design.treated, "comparison teams": comparison_teams(design)}
     weeks = panel.weeks[: panel.complete_weeks]
+    adopting = np.repeat(design.treated[:, None], len(weeks), axis=1)
     kernel = np.ones(SMOOTH_WEEKS)
     rows = []
     for name in metrics:
         m = BY_NAME[name]
-        for group, mask in groups.items():
+        compared = comparison_weeks(panel, design, m)[:, : len(weeks)]
+        for group, mask in {"adopting teams": adopting, "comparison teams": compared}.items():
             if not mask.any():
                 continue
-            num = panel[m.num][mask].sum(axis=0)[: len(weeks)]
-            den = panel[m.den][mask].sum(axis=0)[: len(weeks)]
+            num = np.where(mask, panel[m.num][:, : len(weeks)], 0).sum(axis=0)
+            den = np.where(mask, panel[m.den][:, : len(weeks)], 0).sum(axis=0)
             num = np.convolve(num, kernel)[: len(weeks)]
             den = np.convolve(den, kernel)[: len(weeks)]
+            covered = np.convolve(mask.any(axis=0).astype(float), kernel)[: len(weeks)] == SMOOTH_WEEKS
             with np.errstate(divide="ignore", invalid="ignore"):
                 value = num / den
             if m.kind == "log":
                 value = np.exp(value)
-            value[: SMOOTH_WEEKS - 1] = np.nan
+            value[~covered] = np.nan
+            teams, week_teams = int(mask.any(axis=1).sum()), mask.sum(axis=0)
             rows += [
                 {"week": w, "metric": name, "group": group, "value": None if not np.isfinite(v) else float(v),
-                 "teams": int(mask.sum())}
-                for w, v in zip(weeks, value, strict=True)
+                 "teams": teams, "week_teams": int(k)}
+                for w, v, k in zip(weeks, value, week_teams, strict=True)
             ]
     return pl.DataFrame(rows, infer_schema_length=None)
 
@@ -246,7 +256,9 @@ def groups_chart(frame: pl.DataFrame, starts: list) -> go.Figure | None:
             fig.add_trace(go.Scatter(
                 x=part["week"], y=part["value"], mode="lines", line={"color": colour, "width": 1.5},
                 name=f"{group} ({part['teams'][0]})", legendgroup=group, showlegend=i == 0,
-                hovertemplate=f"{group}, 4 weeks to %{{x}}: %{{y:.3g}}<extra>{label(metric)}</extra>",
+                customdata=part["week_teams"],
+                hovertemplate=f"{group}, 4 weeks to %{{x}}: %{{y:.3g}} (%{{customdata}} teams that week)"
+                f"<extra>{label(metric)}</extra>",
             ), r, c)
         if unit.startswith("share"):
             fig.update_yaxes(tickformat=".0%", row=r, col=c)

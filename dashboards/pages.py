@@ -594,8 +594,9 @@ def initiatives() -> None:
         st.caption(
             f"Each group's metric over the {impact_view.SMOOTH_WEEKS} weeks to each week (rates "
             "through their counts, durations as geometric means), the adoption dates dotted. The "
-            "comparison teams are those that never adopted; the estimate also compares each cohort "
-            "with teams that adopt later, in the weeks before they do."
+            "comparison teams are the estimate's, week by week: for each cohort, the teams that had "
+            "not adopted yet (later cohorts included) and were steady on every other initiative, "
+            "in the weeks around its adoption; elsewhere there is no comparison line."
         )
         st.plotly_chart(groups, width="stretch", key="groups")
     st.subheader("Week by week, relative to adoption")

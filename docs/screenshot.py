@@ -21,6 +21,7 @@ PAGES = {
     "": ("Team by team", 1900),
     "teams": ("changes shipped", 1300),
     "initiatives?initiative=deploy-platform": ("Week by week, relative to adoption", 4300),
+    "quarters": ("DORA levels per metric", 3000),
     "adoption": ("preview-environments", 3600),
     "health": ("Rate limits at the last sync", 1500),
 }

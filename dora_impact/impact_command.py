@@ -83,45 +83,68 @@ def _adjusted(row: dict) -> str:
     return f"{row['p_test']:.3g}"
 
 
-def _estimates_table(result: ImpactResult, group: str) -> Table | None:
-    rows = [r for r in result.rows() if r["group"] == group]
+def _expected(row: dict) -> float | None:
+    """The level the estimate implies for the group after, had the initiative not happened:
+    after ÷ (1 + change). It is what makes "after" and "change" one statement: the observed
+    before → after movement also holds what the comparison teams did meanwhile, the change
+    does not."""
+    after, rel = row.get("after"), row.get("relative_change")
+    if after is None or rel is None or rel <= -1:
+        return None
+    return after / (1 + rel)
+
+
+def _change(row: dict) -> str:
+    if row.get("relative_change") is None:
+        return "–"
+    return f"{_pct(row['relative_change'])} ({_pct(row.get('ci_low'))} to {_pct(row.get('ci_high'))})"
+
+
+# The level columns, shared by both tables: observed before and after (descriptive), then the
+# estimate's own pair, expected-without and after, whose ratio is the change column exactly.
+LEVEL_HEADERS = ("before", "after", "expected", "change (95% CI)")
+LEVEL_CAPTION = (
+    "before, after: the group's observed levels (descriptive). expected: its after level without "
+    "the initiative, from the comparison. change = after ÷ expected − 1, the estimate."
+)
+
+
+def _levels(row: dict, unit: str) -> tuple[str, str, str, str]:
+    return (_level(row.get("before"), unit), _level(row.get("after"), unit), _level(_expected(row), unit),
+            _change(row))
+
+
+def estimates_table(rows: list[dict], group: str) -> Table | None:
+    """One group's primary estimates, from impact rows (`ImpactResult.rows()`)."""
+    rows = [r for r in rows if r["group"] == group]
     headline = ("throughput", "instability", "factor")
     primary = [r for r in rows if r["primary"] and (r["family"] in headline or r.get("role") == "primary")]
     if not primary:
         return None
-    naive = {r["metric"]: r for r in rows if r["method"] == "before_after"}
     title = {TREATED: "Adopting teams", ORG: "Whole org"}.get(group, f"Adopting teams, {group}")
-    table = Table(title=f"{title}: primary estimates", title_justify="left")
+    table = Table(title=f"{title}: primary estimates", title_justify="left", caption=LEVEL_CAPTION,
+                  caption_justify="left")
     for header in (
         "metric",
         "tested",
         "method",
-        "before",
-        "after",
-        "change",
-        "95% CI",
+        *LEVEL_HEADERS,
         "trend taken out (the test)",
         "p of the test",
         "mde",
         "n before/after",
         "verdict",
         "pre-trend",
-        "before/after (reference)",
     ):
         left = header in ("metric", "tested", "method", "verdict")
         table.add_column(header, justify="left" if left else "right")
     first = [r for r in primary if r.get("role") == "primary"]
     for r in first + [r for r in primary if r not in first]:
-        ref = naive.get(r["metric"])
-        reference = "–" if ref is None or ref is r else _pct(ref["relative_change"])
         table.add_row(
             r["metric"],
             ROLE_NAMES.get(r.get("role"), "–"),
             METHOD_NAMES[r["method"]],
-            _level(r["before"], r["unit"]),
-            _level(r["after"], r["unit"]),
-            _pct(r["relative_change"]),
-            f"{_pct(r['ci_low'])} to {_pct(r['ci_high'])}",
+            *_levels(r, r["unit"]),
             _test(r),
             # The verdict follows the test's p: the primary at 5%, then Holm over the rest.
             _adjusted(r),
@@ -129,7 +152,6 @@ def _estimates_table(result: ImpactResult, group: str) -> Table | None:
             f"{r['n_before']}/{r['n_after']}",
             _verdict(r),
             _pre_trend(r),
-            reference,
         )
     return table
 
@@ -144,27 +166,17 @@ def _stages_table(result: ImpactResult) -> Table | None:
     table = Table(
         title="Where the time goes: lead-time stages and handoffs per pull request (descriptive)",
         title_justify="left",
+        caption=LEVEL_CAPTION,
+        caption_justify="left",
     )
-    for header in (
-        "stage / handoff",
-        "method",
-        "before",
-        "after",
-        "change",
-        "95% CI",
-        "hours added",
-        "mde",
-    ):
+    for header in ("stage / handoff", "method", *LEVEL_HEADERS, "hours added", "mde"):
         table.add_column(header, justify="left" if header in ("stage / handoff", "method") else "right")
     for s in stages:
         unit = "hours" if s["added_hours"] is not None or s["metric"].endswith(("_time", "_wait")) else ""
         table.add_row(
             s["label"],
             METHOD_NAMES[s["method"]],
-            _level(s["before"], unit),
-            _level(s["after"], unit),
-            _pct(s["relative_change"]),
-            f"{_pct(s['ci_low'])} to {_pct(s['ci_high'])}",
+            *_levels(s, unit),
             "–" if s["added_hours"] is None else f"{s['added_hours']:+.1f} h",
             "–" if s.get("mde") is None else f"±{s['mde'] * 100:.0f}%",
         )
@@ -209,8 +221,9 @@ def render(results: list[ImpactResult], console: Console) -> None:
         for line in result.summary:
             console.print(line)
         console.print()
-        for group in dict.fromkeys(r["group"] for r in result.rows()):
-            table = _estimates_table(result, group)
+        rows = result.rows()
+        for group in dict.fromkeys(r["group"] for r in rows):
+            table = estimates_table(rows, group)
             if table is not None:
                 console.print(table)
         stages = _stages_table(result)

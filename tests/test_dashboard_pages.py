@@ -163,11 +163,13 @@ def test_initiatives_page_states_the_estimates_of_impact(browser, demo):
         row = _primary(rows, name, metric)
         expect(table).to_contain_text(verdict_words(row))  # a factor is descriptive: a dash
         expect(table).to_contain_text(f"{row['relative_change']:+.1%}")
-    # Adopters against comparison teams, each group named with its number of teams.
+    # Adopters against comparison teams, each group named with its number of teams: the
+    # estimate's own comparison set (its first panel, deployment frequency).
     groups = page.locator(".js-plotly-plot").filter(has_text="comparison teams")
     expect(groups).to_have_count(1)
     legend = texts(groups.locator("g.legend text.legendtext"))
-    assert legend == [f"adopting teams ({throughput['treated_teams']})", "comparison teams (14)"]
+    compared = _primary(rows, name, "deployment_frequency")["comparison_teams"]
+    assert legend == [f"adopting teams ({throughput['treated_teams']})", f"comparison teams ({compared})"]
     browser.check("initiatives")
 
 

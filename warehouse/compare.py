@@ -178,15 +178,40 @@ def _column(metric: str) -> str:
 
 
 def _block_counts(side: _Side, key: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per 7-day block of the period: the metric's counted events and production deployments."""
+    """Per 7-day block of the period: the metric's counted events and production deployments
+    (np.bincount: a quarter of a large org has hundreds of thousands of rows)."""
     n = len(side.blocks)
-    events, production = np.zeros(n), np.zeros(n)
     d = side.deployments.filter(pl.col("key") == key)
-    for block, counted in d.select("block", _column(metric)).iter_rows():
-        if 0 <= block < n:
-            events[block] += counted or 0
-            production[block] += 1
+    block = d["block"].to_numpy()
+    inside = (block >= 0) & (block < n)
+    block = block[inside]
+    production = np.bincount(block, minlength=n)[:n].astype(float)
+    weights = d[_column(metric)].cast(pl.Float64).fill_null(0).to_numpy()[inside]
+    events = np.bincount(block, weights=weights, minlength=n)[:n]
     return events, production
+
+
+def _bootstrap_medians(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """DRAWS bootstrap medians of `values`, drawn from their exact distribution without
+    building the resamples (DRAWS x n numbers: 10 GB for a quarter of 600,000 changes).
+
+    A resample is F^-1(U_1..U_n) with F the values' empirical distribution and U uniform; F^-1
+    is monotone, so the resample's k-th smallest value is F^-1(U_(k)), and U_(k) ~ Beta(k,
+    n - k + 1). The next one, U_(k+1), is U_(k) + (1 - U_(k)) B with B ~ Beta(1, n - k). The
+    median is F^-1 at the middle order statistic (n odd) or the mean of the two middle ones
+    (n even), as numpy's median of a resample is."""
+    ordered = np.sort(values)
+    n = len(ordered)
+    k = (n + 1) // 2
+    low = rng.beta(k, n - k + 1, size=DRAWS)
+
+    def inverse(u: np.ndarray) -> np.ndarray:
+        return ordered[np.clip(np.ceil(u * n).astype(np.int64) - 1, 0, n - 1)]
+
+    if n % 2:
+        return inverse(low)
+    high = low + (1 - low) * rng.beta(1, n - k, size=DRAWS)
+    return (inverse(low) + inverse(high)) / 2
 
 
 def _median_values(metric: catalog.Metric, side: _Side, key: str) -> np.ndarray:
@@ -204,8 +229,7 @@ def _draws(metric: catalog.Metric, side: _Side, key: str, rng: np.random.Generat
         values = _median_values(metric, side, key)
         if len(values) < MIN_EVENTS:
             return None
-        picks = rng.integers(0, len(values), size=(DRAWS, len(values)))
-        return np.median(values[picks], axis=1)
+        return _bootstrap_medians(values, rng)
     n = len(side.blocks)
     if n < MIN_WEEKS:
         return None
