@@ -56,6 +56,15 @@ NOT_UNIONED = frozenset({"alert_state", "alert_outbox", "schema_version", SHARD_
 # The precomputed tables and their queues live in `main` only, written by `maintain` over
 # every home (warehouse/maintain.py publish); readers read them there.
 MAIN_ONLY_PREFIX = "mart_"
+# Written by publish beside the precomputed tables: the lake snapshot it read and the load
+# count (every home's load_version summed) the tables describe (warehouse/maintain.py).
+PUBLISHED = "mart_published"
+# What a snapshot changed, by kind (DuckLake's snapshots() `changes`): the kinds that name
+# the tables whose rows changed, and those that name tables made or dropped.
+ROWS_CHANGED = ("tables_inserted_into", "tables_deleted_from", "inlined_insert", "inlined_delete")
+TABLES_CHANGED = ("tables_created", "tables_dropped")
+# Publish's copy of each unioned table, every home's rows as readers see them, in `main`.
+COPY_PREFIX = "mart_all_"
 DATA_PATH_ENV = "DORA_IMPACT_LAKE_DATA_PATH"
 PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 URI_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@")
@@ -255,6 +264,7 @@ class LakeWarehouse(Warehouse):
         self.read_only = read_only
         self.shard = shard
         self._owned: set[str] | None = None
+        self._published: int | None = None  # a reader's: publish's load count, while it holds
         self.publishing = False  # set by maintain's publish step while it builds the tables
         self.home = shard_schema(shard) if shard else MAIN
         if shard and read_only:
@@ -295,7 +305,7 @@ class LakeWarehouse(Warehouse):
         try:
             _load(con, "duckdb_extension_postgres", "postgres", "postgres_scanner")
             _load(con, "duckdb_extension_ducklake", "ducklake", "ducklake")
-            if _installed("duckdb_extension_httpfs"):  # for a data path in a bucket
+            if _installed("duckdb_extension_httpfs") and self._may_use_a_bucket():
                 _load(con, "duckdb_extension_httpfs", "httpfs", "httpfs")
                 _s3_secret(con)
             con.execute("SET TimeZone = 'UTC'")
@@ -311,6 +321,12 @@ class LakeWarehouse(Warehouse):
             con.execute("BEGIN TRANSACTION")
             self._in_transaction = True
             self._union_views(require=True)
+
+    def _may_use_a_bucket(self) -> bool:
+        """Whether this process may read or write Parquet files in a bucket: a data path with
+        a scheme (s3://, gs://, …) or S3 credentials in the environment. httpfs costs about
+        0.1 s to load, paid by every reader of a lake on local disk otherwise."""
+        return "://" in (self.data_path or "") or bool(os.environ.get(S3_ENV["KEY_ID"]))
 
     def _attach(self, con: duckdb.DuckDBPyConnection) -> None:
         options = ["READ_ONLY"] if self.read_only else []
@@ -349,6 +365,11 @@ class LakeWarehouse(Warehouse):
         found = [(tuple(map(int, m.groups())), r[0]) for r in rows if (m := SHARD_SCHEMA.match(r[0]))]
         return [name for _key, name in sorted(found)]
 
+    def see_every_home(self) -> None:
+        """The union views made again, over the homes as they are now (a writer's were made
+        when it opened: a home created since would be missing from them)."""
+        self._union_views()
+
     def _union_views(self, require: bool = False) -> None:
         """TEMP views, one per table of `main`: main's rows and every shard's, by column name
         (a shard still on an older migration lacks newer columns: NULL there)."""
@@ -356,9 +377,7 @@ class LakeWarehouse(Warehouse):
             self._create_union_views(require)
 
     def _create_union_views(self, require: bool) -> None:
-        tables = self.con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?", [ALIAS]
-        ).fetchall()
+        tables = self._tables()
         present: dict[str, set[str]] = {}
         for schema, table in tables:
             present.setdefault(table, set()).add(schema)
@@ -368,10 +387,60 @@ class LakeWarehouse(Warehouse):
                 "`sync` first)"
             )
         self._present = present
-        for table, schemas in sorted(present.items()):
-            if table in NOT_UNIONED or table.startswith(MAIN_ONLY_PREFIX) or MAIN not in schemas:
-                continue
+        # A reader reads publish's copies while they still hold: one table each, not one
+        # per home (each costs a dozen catalog round trips).
+        self._published = self._published_holds() if self.read_only else None
+        for table in self.unioned():
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {self.relation(table)}")
+
+    def unioned(self) -> list[str]:
+        """The tables readers see over every home (every table of `main` but its own)."""
+        return sorted(t for t, schemas in self._present.items()
+                      if MAIN in schemas and t not in NOT_UNIONED and not t.startswith(MAIN_ONLY_PREFIX))
+
+    def changed_since(self, snapshot: int, tables: list[str]) -> bool:
+        """Whether any home's `tables` may have changed rows after `snapshot`, as DuckLake's
+        snapshots() tell (the ones this transaction sees); True too when snapshots since then
+        were expired, so that it never guesses. A table made or dropped since counts."""
+        ids = {str(r[0]) for r in self.con.execute(
+            f"SELECT table_id FROM ducklake_table_info('{ALIAS}') WHERE list_contains(?, table_name)",
+            [tables],
+        ).fetchall()}
+        oldest = self.scalar(f"SELECT min(snapshot_id) FROM {ALIAS}.snapshots()")
+        if oldest is None or oldest > snapshot:
+            return True
+        for (changes,) in self.con.execute(
+            f"SELECT changes FROM {ALIAS}.snapshots() WHERE snapshot_id > ?", [snapshot]
+        ).fetchall():
+            changes = dict(changes or {})
+            if any(ids.intersection(changes.get(kind) or ()) for kind in ROWS_CHANGED):
+                return True
+            named = [str(x) for kind in TABLES_CHANGED for x in changes.get(kind) or ()]
+            if any(x in ids or x.rpartition(".")[2] in tables for x in named):
+                return True
+        return False
+
+    def _published_holds(self) -> int | None:
+        """The load count publish stored (warehouse/maintain.py), when no home's tables have
+        changed since the snapshot it read: then its copies are every home's rows as they
+        are now, and the precomputed tables' count is the lake's. Else None: readers union
+        the homes and sum their counts (exact either way; counts only grow, and a load that
+        changes rows bumps its home's in the same commit)."""
+        if MAIN not in self._present.get(PUBLISHED, ()):
+            return None
+        row = self.con.execute(f"SELECT snapshot, version FROM {ALIAS}.{MAIN}.{PUBLISHED}").fetchone()
+        if row is None or self.changed_since(row[0], [*self.unioned(), "load_version"]):
+            return None
+        return int(row[1])
+
+    def _tables(self) -> list[tuple[str, str]]:
+        """(schema, table) of every table in the lake. From duckdb_columns(): duckdb_tables()
+        and information_schema.tables ask the catalog for every table's size, about 1 ms a
+        table (0.1 s for 4 shards), on every call."""
+        return self.con.execute(
+            "SELECT DISTINCT schema_name, table_name FROM duckdb_columns() WHERE database_name = ?",
+            [ALIAS],
+        ).fetchall()
 
     def _homes(self, table: str) -> list[str]:
         """The homes holding `table`: main, then the shards in order."""
@@ -389,9 +458,16 @@ class LakeWarehouse(Warehouse):
           which shard workers write, wins over an import's, as it does on a file where the
           config's ownership is applied after every load);
         - `load_version`: one row, the sum of every home's count, so that the precomputed
-          tables (built over all homes by `maintain`) are stale as soon as any home loads."""
+          tables (built over all homes by `maintain`) are stale as soon as any home loads;
+          for a reader, the count publish stored while no home's has changed since;
+        - for a reader while nothing changed since publish, its copy (`mart_all_<table>`)."""
         homes = self._homes(table)
         parts = [f"SELECT * FROM {ALIAS}.{home}.{table}" for home in homes]
+        if self._published is not None:  # a reader, while publish's copies hold
+            if table == "load_version":
+                return f"SELECT {self._published}::BIGINT AS version"
+            if MAIN in self._present.get(COPY_PREFIX + table, ()):
+                return f"SELECT * FROM {ALIAS}.{MAIN}.{COPY_PREFIX}{table}"
         if table == "load_version":
             return f"SELECT sum(version)::BIGINT AS version FROM ({' UNION ALL '.join(parts)})"
         if table == "teams":
@@ -462,10 +538,7 @@ class LakeWarehouse(Warehouse):
         return [m[0] for m in pending]
 
     def _has(self, schema: str, table: str) -> bool:
-        return bool(self.scalar(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
-            "AND table_name = ?", [ALIAS, schema, table]
-        ))
+        return (schema, table) in self._tables()
 
     # -- writing ------------------------------------------------------------------------------
     def load(
@@ -511,12 +584,12 @@ class LakeWarehouse(Warehouse):
         return dict(rows)
 
     def weights(self) -> dict[str, float]:
-        """Stored rows per repository over every home: what a sync of it fetches, roughly."""
-        parts = [
-            f"SELECT repo FROM {ALIAS}.{home}.{table}"
-            for home in [MAIN, *self.shards()]
-            for table in ("deployments", "changes", "pull_requests")
-        ]
+        """Stored rows per repository over every home: what a sync of it fetches, roughly.
+        Only the homes that hold the tables: a worker starting beside this one has created its
+        schema but may not have committed its migrations yet."""
+        tables = ("deployments", "changes", "pull_requests")
+        parts = [f"SELECT repo FROM {ALIAS}.{home}.{table}" for home, table in sorted(self._tables())
+                 if table in tables and (home == MAIN or SHARD_SCHEMA.match(home))]
         rows = self.con.execute(
             f"SELECT repo, count(*) FROM ({' UNION ALL '.join(parts)}) GROUP BY repo"
         ).fetchall()
@@ -574,6 +647,8 @@ class LakeWarehouse(Warehouse):
                     self.con.execute(f"DROP SCHEMA {ALIAS}.{home} CASCADE")
                 # The precomputed tables describe the old homes' rows: stale from now on.
                 self.con.execute(f"DROP TABLE IF EXISTS {ALIAS}.{MAIN}.mart_state")
+                for table in [PUBLISHED, *(t for t in self._present if t.startswith(COPY_PREFIX))]:
+                    self.con.execute(f"DROP TABLE IF EXISTS {ALIAS}.{MAIN}.{table}")
                 self._counts = {k: sum(1 for s in assignment.values() if s == k) for k in range(1, n + 1)}
                 return homes
 

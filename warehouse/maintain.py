@@ -32,13 +32,16 @@ from dataclasses import dataclass, field
 
 from warehouse.config import MetricsConfig
 from warehouse.db import Warehouse
-from warehouse.freshness import is_fresh
-from warehouse.lake import ALIAS, LakeWarehouse, retrying
+from warehouse.freshness import _exists, is_fresh
+from warehouse.lake import ALIAS, COPY_PREFIX, PUBLISHED, LakeWarehouse, retrying
 from warehouse.precompute import refresh
 
 DEFAULT_RETENTION_DAYS = 7.0
 ORPHAN_GRACE_HOURS = 24.0
 RETENTION_ENV = "DORA_IMPACT_LAKE_RETENTION_DAYS"
+# Snapshots a fresh publish lets pass before it copies and stamps again (upkeep makes
+# about six a run), so that the snapshots readers look through stay few.
+STAMP_LAG = 20
 
 
 def retention_days(given: float | None = None) -> float:
@@ -62,27 +65,58 @@ class Upkeep:
 
 def publish(wh: LakeWarehouse, cfg: MetricsConfig | None = None) -> bool:
     """Build the precomputed tables over every home, unless they are still fresh; whether it
-    built them. wh: a whole-lake writer in `main`."""
+    built them. Then, in the same transaction, copy every home's rows of each table into one
+    (`mart_all_<table>`) and stamp the snapshot read: readers read the copies, one table
+    instead of one per home, for as long as no home changes (warehouse/lake.py). wh: a
+    whole-lake writer in `main`."""
     cfg = cfg or MetricsConfig()
     wh.publishing = True
-    try:
-        if is_fresh(wh, cfg):
-            return False
 
-        def build() -> None:
-            # One transaction: every read sees one snapshot, and the load count stored with
-            # the tables is the one they were computed from (a worker committing meanwhile
-            # makes them stale, never wrong).
-            with wh.transaction():
+    def build() -> bool:
+        # One transaction: every read sees one snapshot, and the load count stored with the
+        # tables is the one they were computed from (a worker committing meanwhile makes them
+        # stale, never wrong).
+        with wh.transaction():
+            wh.see_every_home()  # the homes as this transaction sees them, new ones too
+            fresh = is_fresh(wh, cfg)
+            if not fresh:
                 wh.con.execute("DELETE FROM mart_dirty_periods")
                 wh.con.execute("DELETE FROM mart_dirty_repos")
                 wh.con.execute("INSERT INTO mart_dirty_repos VALUES ('*')")
                 refresh(wh, cfg)
+            _copy_and_stamp(wh)
+            return not fresh
 
-        retrying(build, f"{wh.path}: publishing the precomputed tables", tries=5)
-        return True
+    try:
+        if is_fresh(wh, cfg) and _stamp_holds(wh):
+            return False
+        return bool(retrying(build, f"{wh.path}: publishing the precomputed tables", tries=5))
     finally:
         wh.publishing = False
+
+
+def _copy_and_stamp(wh: LakeWarehouse) -> None:
+    """Every home's rows of each unioned table, as readers see them, into one table of
+    `main`; and the snapshot this transaction reads with the load count of every home then."""
+    for table in wh.unioned():
+        wh.con.execute(f"CREATE OR REPLACE TABLE {COPY_PREFIX}{table} AS {wh.relation(table)}")
+    snapshot = wh.scalar(f"SELECT id FROM {ALIAS}.current_snapshot()")
+    wh.con.execute(
+        f"CREATE OR REPLACE TABLE {PUBLISHED} AS SELECT ?::BIGINT AS snapshot, version FROM load_version",
+        [snapshot],
+    )
+
+
+def _stamp_holds(wh: LakeWarehouse) -> bool:
+    """Whether the copies and the stamp still describe the lake (nothing changed since), and
+    the stamp is recent enough that the snapshots since stay few and are never expired."""
+    if not all(_exists(wh, table) for table in [PUBLISHED, *(COPY_PREFIX + t for t in wh.unioned())]):
+        return False
+    with wh.transaction():  # the stamp and the snapshots since in one snapshot
+        stamped = wh.scalar(f"SELECT snapshot FROM {PUBLISHED}")
+        now = wh.scalar(f"SELECT id FROM {ALIAS}.current_snapshot()")
+        return (stamped is not None and now - stamped <= STAMP_LAG
+                and not wh.changed_since(stamped, [*wh.unioned(), "load_version"]))
 
 
 def maintain(
