@@ -28,8 +28,10 @@ from __future__ import annotations
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import import_module
 from pathlib import Path
@@ -229,6 +231,41 @@ def retrying(
     raise AssertionError(what)  # not reached
 
 
+@dataclass
+class _Idle:
+    """A reader's connection between reads, with what its views were made from."""
+
+    con: duckdb.DuckDBPyConnection
+    snapshot: int | None
+    present: dict[str, set[str]]
+    published: int | None
+    mirrored: int | None
+    mirror_tables: list[str]
+
+
+# Readers' connections kept for the next read of the same lake in this process (the
+# dashboard reads every refresh): loading the extensions and attaching cost about 0.5 s.
+_IDLE: dict[tuple[str, str | None], list[_Idle]] = {}
+_IDLE_LOCK = threading.Lock()
+IDLE_PER_LAKE = 2
+MIRROR_BYTES = 256 * 2**20  # Parquet bytes of publish's tables a reused reader copies to memory
+
+
+def _borrow(key: tuple[str, str | None]) -> _Idle | None:
+    with _IDLE_LOCK:
+        idle = _IDLE.get(key)
+        return idle.pop() if idle else None
+
+
+def _keep(key: tuple[str, str | None], idle: _Idle) -> bool:
+    with _IDLE_LOCK:
+        kept = _IDLE.setdefault(key, [])
+        if len(kept) < IDLE_PER_LAKE:
+            kept.append(idle)
+            return True
+    return False
+
+
 class LakeWarehouse(Warehouse):
     """Warehouse(location) for a `ducklake:` location (Warehouse.__new__ picks this class)."""
 
@@ -265,6 +302,9 @@ class LakeWarehouse(Warehouse):
         self.shard = shard
         self._owned: set[str] | None = None
         self._published: int | None = None  # a reader's: publish's load count, while it holds
+        self._snapshot: int | None = None  # a reader's, once it is open
+        self._mirrored: int | None = None  # the publish stamp the TEMP mirror holds
+        self._mirror_tables: list[str] = []
         self.publishing = False  # set by maintain's publish step while it builds the tables
         self.home = shard_schema(shard) if shard else MAIN
         if shard and read_only:
@@ -296,6 +336,10 @@ class LakeWarehouse(Warehouse):
 
     # -- connection ---------------------------------------------------------------------------
     def _connect(self) -> None:
+        if self.read_only:
+            idle = _borrow(self._pool_key())
+            if idle is not None and self._reuse(idle):
+                return
         config = {
             **duckdb_settings(),
             "autoinstall_known_extensions": "false",
@@ -321,6 +365,102 @@ class LakeWarehouse(Warehouse):
             con.execute("BEGIN TRANSACTION")
             self._in_transaction = True
             self._union_views(require=True)
+            self._snapshot = self._current_snapshot()
+
+    # -- readers kept for the next read in this process ---------------------------------------
+    def _pool_key(self) -> tuple[str, str | None]:
+        return self.location, self.data_path
+
+    def _current_snapshot(self) -> int:
+        return int(self.scalar(f"SELECT id FROM {ALIAS}.current_snapshot()"))
+
+    def _reuse(self, idle: _Idle) -> bool:
+        """Open on a connection an earlier reader in this process left (extensions loaded,
+        lake attached), in a new transaction: a new snapshot. The views are made again unless
+        nothing at all was committed since; while publish's copies hold, they and the
+        precomputed tables are read from TEMP copies made once per publish (the mirror), so a
+        dashboard's refreshes of a quiet lake read memory. False (and the connection closed)
+        when it no longer works: the caller connects anew."""
+        self._con = idle.con
+        self._opened_at = time.monotonic()
+        try:
+            self._con.execute("BEGIN TRANSACTION")
+            self._in_transaction = True
+            self._snapshot = self._current_snapshot()
+            self._mirrored, self._mirror_tables = idle.mirrored, idle.mirror_tables
+            if self._snapshot == idle.snapshot:
+                self._present, self._published = idle.present, idle.published
+            else:
+                self._discover(require=True)
+            if self._snapshot != idle.snapshot or self._mirrored is None:
+                self._mirror()
+            for table in self.unioned():
+                self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {self.relation(table)}")
+            return True
+        except duckdb.Error:
+            self._in_transaction = False
+            self._con, self._snapshot = None, None
+            self._mirrored, self._mirror_tables = None, []
+            idle.con.close()
+            return False
+
+    def _mirror(self) -> None:
+        """While publish's copies hold, TEMP copies of every table of `main` publish wrote
+        (the copies, the precomputed tables and their state), made once for each publish and
+        only up to MIRROR_BYTES of Parquet; else none."""
+        stamp = self._published_stamp()
+        if stamp is not None and stamp == self._mirrored:
+            return
+        self._drop_mirror()
+        if stamp is None:
+            return
+        tables = sorted(t for t, homes in self._present.items()
+                        if MAIN in homes and t.startswith(MAIN_ONLY_PREFIX))
+        size = self.scalar(
+            f"SELECT coalesce(sum(file_size_bytes), 0) FROM ducklake_table_info('{ALIAS}') "
+            "WHERE list_contains(?, table_name)", [tables])
+        if size > MIRROR_BYTES:
+            return
+        for table in tables:
+            self.con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {ALIAS}.{MAIN}.{table}")
+        self._mirror_tables = tables
+        self._mirrored = stamp
+
+    def _published_stamp(self) -> int | None:
+        """The snapshot publish read, while its copies hold (None otherwise)."""
+        if self._published is None:
+            return None
+        return self.scalar(f"SELECT snapshot FROM {ALIAS}.{MAIN}.{PUBLISHED}")
+
+    def _drop_mirror(self) -> None:
+        for table in self._mirror_tables:
+            self.con.execute(f"DROP TABLE IF EXISTS temp.main.{table}")
+        self._mirror_tables, self._mirrored = [], None
+
+    def _give_back(self) -> bool:
+        """End this reader's transaction and keep its connection for the next reader, with
+        everything a caller made on it dropped (TEMP views and tables but the mirror,
+        variables), as a new connection would be. False when it cannot be kept."""
+        con = self._con
+        try:
+            # COMMIT, not ROLLBACK: the mirror's TEMP tables were made in this transaction. A
+            # reader has written nothing to the lake (it is attached read-only).
+            con.execute("COMMIT")
+            self._in_transaction = False
+            mirror = set(self._mirror_tables)
+            for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE temporary").fetchall():
+                con.execute(f'DROP VIEW IF EXISTS temp.main."{name}"')
+            for (name,) in con.execute(
+                "SELECT DISTINCT table_name FROM duckdb_columns() WHERE database_name = 'temp'"
+            ).fetchall():
+                if name not in mirror:
+                    con.execute(f'DROP TABLE IF EXISTS temp.main."{name}"')
+            for (name,) in con.execute("SELECT name FROM duckdb_variables()").fetchall():
+                con.execute(f'RESET VARIABLE "{name}"')
+        except duckdb.Error:
+            return False  # e.g. a failed statement aborted the transaction: closed instead
+        return _keep(self._pool_key(), _Idle(con, self._snapshot, self._present, self._published,
+                                              self._mirrored, self._mirror_tables))
 
     def _may_use_a_bucket(self) -> bool:
         """Whether this process may read or write Parquet files in a bucket: a data path with
@@ -377,6 +517,12 @@ class LakeWarehouse(Warehouse):
             self._create_union_views(require)
 
     def _create_union_views(self, require: bool) -> None:
+        self._discover(require)
+        for table in self.unioned():
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {self.relation(table)}")
+
+    def _discover(self, require: bool) -> None:
+        """Which homes hold which tables, and (a reader) whether publish's copies hold."""
         tables = self._tables()
         present: dict[str, set[str]] = {}
         for schema, table in tables:
@@ -390,8 +536,6 @@ class LakeWarehouse(Warehouse):
         # A reader reads publish's copies while they still hold: one table each, not one
         # per home (each costs a dozen catalog round trips).
         self._published = self._published_holds() if self.read_only else None
-        for table in self.unioned():
-            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {self.relation(table)}")
 
     def unioned(self) -> list[str]:
         """The tables readers see over every home (every table of `main` but its own)."""
@@ -466,6 +610,8 @@ class LakeWarehouse(Warehouse):
         if self._published is not None:  # a reader, while publish's copies hold
             if table == "load_version":
                 return f"SELECT {self._published}::BIGINT AS version"
+            if COPY_PREFIX + table in self._mirror_tables:
+                return f"SELECT * FROM temp.main.{COPY_PREFIX}{table}"
             if MAIN in self._present.get(COPY_PREFIX + table, ()):
                 return f"SELECT * FROM {ALIAS}.{MAIN}.{COPY_PREFIX}{table}"
         if table == "load_version":
@@ -491,6 +637,9 @@ class LakeWarehouse(Warehouse):
         """Nothing to let go of: DuckLake serves many writers and readers at once."""
 
     def close(self) -> None:
+        if self._con is not None and self.read_only and self._snapshot is not None and self._give_back():
+            self._con = None
+            return
         self._in_transaction = False
         if self._con is not None:
             self._con.close()
