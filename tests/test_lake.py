@@ -497,6 +497,40 @@ def test_a_busy_lake_is_retried_then_one_line(lake):
 
 
 @needs_lake
+def test_a_workers_evidence_is_written_again_when_another_writer_wins(lake, monkeypatch):
+    """A worker's writes other than loads (here failure evidence) lose a race like loads do
+    (another writer replaced the same rows after this transaction's snapshot): run again on
+    what is stored then, not failed."""
+    from datetime import UTC, datetime
+
+    from warehouse import Warehouse, attribution
+
+    def evidence(deployment_id: str) -> dict:
+        return {"deployment_id": deployment_id, "kind": "hotfix_ref", "source": "github", "points_at": None,
+                "observed_at": datetime(2026, 1, 5, tzinfo=UTC), "detail": None}
+
+    with Warehouse(lake, shard=(1, 1)) as wh, Warehouse(lake, shard=(1, 1)) as other:
+        attribution.save_evidence(wh, ["d0"], ("hotfix_ref",), [evidence("d0")])
+        tries = []
+        mark_dirty = wh.mark_dirty
+
+        def beaten_once(*args, **kwargs) -> None:
+            # Inside the worker's transaction: its snapshot taken, then the other writer
+            # replaces d0's evidence and commits first.
+            tries.append(1)
+            if len(tries) == 1:
+                wh.con.execute("SELECT count(*) FROM deployment_evidence").fetchall()
+                attribution.save_evidence(other, ["d0"], ("hotfix_ref",), [evidence("d0")])
+            mark_dirty(*args, **kwargs)
+
+        monkeypatch.setattr(wh, "mark_dirty", beaten_once)
+        attribution.save_evidence(wh, ["d0"], ("hotfix_ref",), [evidence("d0"), evidence("d1")])
+        assert len(tries) == 2  # lost once, then committed
+        rows = wh.con.execute("SELECT deployment_id FROM deployment_evidence ORDER BY 1").fetchall()
+        assert rows == [("d0",), ("d1",)]
+
+
+@needs_lake
 def test_reshard_assigns_anew_and_drops_the_old_homes(lake):
     from warehouse import Warehouse
 

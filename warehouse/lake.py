@@ -724,6 +724,14 @@ class LakeWarehouse(Warehouse):
         finally:
             self.unshadow(*shadowed)
 
+    def retried(self, action: Callable[[], object], what: str) -> object:
+        """Warehouse.retried: run again (bounded, then LakeBusy) when it loses a race, e.g.
+        with `maintain` compacting the same table; inside an outer transaction, the outer
+        one's caller retries."""
+        if self._in_transaction:
+            return action()
+        return retrying(action, f"{self.path}: {what}")
+
     # -- shards -------------------------------------------------------------------------------
     def shard_assignment(self, n: int) -> dict[str, int]:
         """repository -> shard (1..n), as stored for n shards."""

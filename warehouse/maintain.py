@@ -3,8 +3,10 @@
 On a DuckLake, first **publish**: the precomputed tables (warehouse/precompute.py) built over
 every home, the shards' and `main`'s, by this one writer, in one transaction (one snapshot of
 the lake, so the tables describe exactly the load count they record), into `main`. Readers
-use them until any home loads again (warehouse/lake.py: load_version). Run it after the
-workers (examples/: after the matrix); beside them it publishes what is committed so far.
+use them until any home loads again (warehouse/lake.py: load_version). With them, one copy of
+each table over every home and a stamp of the snapshot read, which readers read instead of
+every home's tables until a home changes (warehouse/lake.py: _published_holds). Run it after
+the workers (examples/: after the matrix); beside them it publishes what is committed so far.
 
 Then upkeep, since every commit of every worker adds a snapshot and small files (or rows
 inlined in the catalog), in this order:
@@ -84,7 +86,13 @@ def publish(wh: LakeWarehouse, cfg: MetricsConfig | None = None) -> bool:
                 wh.con.execute("DELETE FROM mart_dirty_repos")
                 wh.con.execute("INSERT INTO mart_dirty_repos VALUES ('*')")
                 refresh(wh, cfg)
-            _copy_and_stamp(wh)
+            if not (fresh and _copies_hold(wh)):
+                for table in wh.unioned():
+                    wh.con.execute(f"CREATE OR REPLACE TABLE {COPY_PREFIX}{table} AS {wh.relation(table)}")
+            # The snapshot this transaction reads, with every home's load count then.
+            snapshot = wh.scalar(f"SELECT id FROM {ALIAS}.current_snapshot()")
+            wh.con.execute(f"CREATE OR REPLACE TABLE {PUBLISHED} AS "
+                           "SELECT ?::BIGINT AS snapshot, version FROM load_version", [snapshot])
             return not fresh
 
     try:
@@ -95,28 +103,22 @@ def publish(wh: LakeWarehouse, cfg: MetricsConfig | None = None) -> bool:
         wh.publishing = False
 
 
-def _copy_and_stamp(wh: LakeWarehouse) -> None:
-    """Every home's rows of each unioned table, as readers see them, into one table of
-    `main`; and the snapshot this transaction reads with the load count of every home then."""
-    for table in wh.unioned():
-        wh.con.execute(f"CREATE OR REPLACE TABLE {COPY_PREFIX}{table} AS {wh.relation(table)}")
-    snapshot = wh.scalar(f"SELECT id FROM {ALIAS}.current_snapshot()")
-    wh.con.execute(
-        f"CREATE OR REPLACE TABLE {PUBLISHED} AS SELECT ?::BIGINT AS snapshot, version FROM load_version",
-        [snapshot],
-    )
+def _copies_hold(wh: LakeWarehouse) -> bool:
+    """Whether publish's copies and stamp exist and no home's rows changed since the stamp."""
+    if not all(_exists(wh, table) for table in [PUBLISHED, *(COPY_PREFIX + t for t in wh.unioned())]):
+        return False
+    stamped = wh.scalar(f"SELECT snapshot FROM {PUBLISHED}")
+    return stamped is not None and not wh.changed_since(stamped, [*wh.unioned(), "load_version"])
 
 
 def _stamp_holds(wh: LakeWarehouse) -> bool:
-    """Whether the copies and the stamp still describe the lake (nothing changed since), and
-    the stamp is recent enough that the snapshots since stay few and are never expired."""
-    if not all(_exists(wh, table) for table in [PUBLISHED, *(COPY_PREFIX + t for t in wh.unioned())]):
-        return False
+    """_copies_hold, and the stamp recent enough that the snapshots readers look through since
+    it stay few (and are never expired)."""
     with wh.transaction():  # the stamp and the snapshots since in one snapshot
-        stamped = wh.scalar(f"SELECT snapshot FROM {PUBLISHED}")
-        now = wh.scalar(f"SELECT id FROM {ALIAS}.current_snapshot()")
-        return (stamped is not None and now - stamped <= STAMP_LAG
-                and not wh.changed_since(stamped, [*wh.unioned(), "load_version"]))
+        if not _copies_hold(wh):
+            return False
+        lag = wh.scalar(f"SELECT (SELECT id FROM {ALIAS}.current_snapshot()) - snapshot FROM {PUBLISHED}")
+        return lag <= STAMP_LAG
 
 
 def maintain(
