@@ -6,10 +6,11 @@
    DuckLake each time, and by one plain `sync` into a DuckDB file: repositories per minute.
 2. Publishing: `maintain` on the lake of the most workers, after them (it builds the
    precomputed tables over every shard: what readers then use).
-3. Reading: `metrics --by team --period week --format json` (the CLI, a new process) and the
-   dashboard's data layer (dashboards.data.metrics, in this process) on that lake against the
-   file: median of `--reads` runs, and the lake's time as a multiple of the file's (the target:
-   1.5x at most).
+3. Reading: `metrics --by team --period week --format json` (the CLI, a new process each,
+   median of `--reads`) and the dashboard's data layer (dashboards.data.metrics, refreshes in
+   this process: the first, the second, the median of `--reads` after them) on that lake
+   against the file, and the lake's time as a multiple of the file's (the target: 1.5x at
+   most).
 
 Needs the lake environment and PostgreSQL's server binaries (docs/scaling.md):
 
@@ -91,15 +92,18 @@ def time_metrics_cli(db: str, config: Path, reads: int) -> float:
     return statistics.median(took)
 
 
-def time_dashboard(db: str, config: Path, reads: int) -> float:
+def time_dashboard(db: str, config: Path, reads: int) -> tuple[float, float, float]:
+    """The dashboard's refreshes in one process: (the first read, the second, the median of
+    `reads` after them). On a lake the first read connects (extensions, attach); the second
+    takes its connection and copies publish's tables to memory; the later ones read memory."""
     from dashboards import data
 
     took = []
-    for _ in range(reads):
+    for _ in range(reads + 2):
         t0 = time.perf_counter()
         data.metrics(db, str(config), "team", "week", None, None)
         took.append(time.perf_counter() - t0)
-    return statistics.median(took)
+    return took[0], took[1], statistics.median(took[2:])
 
 
 def main() -> None:
@@ -134,15 +138,16 @@ def main() -> None:
             lake = lakes[max(workers)]
             seconds[f"`maintain` after the {max(workers)} workers (publish, upkeep)"] = maintain(config, lake)
             reading = {
-                "metrics CLI (by team, weekly)": (
+                "metrics CLI (by team, weekly), a new process each": (
                     time_metrics_cli(str(file_db), config, args.reads),
                     time_metrics_cli(lake, config, args.reads),
                 ),
-                "dashboard data layer (by team, weekly)": (
-                    time_dashboard(str(file_db), config, args.reads),
-                    time_dashboard(lake, config, args.reads),
-                ),
             }
+            board = zip(time_dashboard(str(file_db), config, args.reads),
+                        time_dashboard(lake, config, args.reads), strict=True)
+            for what, pair in zip(("first read in the process", "second read",
+                                   f"later refreshes (median of {args.reads})"), board, strict=True):
+                reading[f"dashboard data layer (by team, weekly), {what}"] = pair
     finally:
         server.stop()
         pg.stop()
@@ -177,9 +182,10 @@ def report(
     lines += ["", f"{published[0]}: {published[1]:.1f} s."]
     lines += [
         "",
-        f"Reading the same org, median of {args.reads} runs (the lake: the {most}-shard "
-        "one after `maintain`, readers on its precomputed tables; the rows themselves in one "
-        "schema per shard, read through UNION ALL views where a read needs them):",
+        f"Reading the same org (the lake: the {most}-shard one after `maintain`, whose "
+        "publish wrote the precomputed tables and one copy of every home's rows, which readers "
+        "read while no home has changed since; a dashboard process keeps its lake connection "
+        "and, from its second read, copies publish's tables to memory once per publish):",
         "",
         "| read | DuckDB file (s) | DuckLake (s) | lake / file |",
         "|---|---:|---:|---:|",

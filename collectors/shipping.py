@@ -102,15 +102,19 @@ def ship_and_load(
     for batch in batches:
         # Evidence first: a sync killed before the load below walks these deployments again.
         attribution.save_evidence(wh, batch.walked, attribution.GRAPH_KINDS, batch.evidence)
-        with wh.transaction():
-            attribution.unship(wh, repo_name, batch.unshipped)
-            counts = load_rows(
-                wh,
-                {CHANGES.name: [{**c, "url": f"{web}/commit/{c['sha']}"} for c in batch.changes]
-                 if web else batch.changes},
-                source,
-                [Cursor(source, repo_name, RESOURCE, json.dumps(batch.state, sort_keys=True))],
-            )
+
+        def commit(batch=batch) -> dict[str, LoadCounts]:
+            with wh.transaction():
+                attribution.unship(wh, repo_name, batch.unshipped)
+                return load_rows(
+                    wh,
+                    {CHANGES.name: [{**c, "url": f"{web}/commit/{c['sha']}"} for c in batch.changes]
+                     if web else batch.changes},
+                    source,
+                    [Cursor(source, repo_name, RESOURCE, json.dumps(batch.state, sort_keys=True))],
+                )
+
+        counts = wh.retried(commit, f"loading the commits of {repo_name}")
         for name, c in counts.items():
             result.counts.setdefault(name, LoadCounts())
             result.counts[name] += c

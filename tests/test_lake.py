@@ -195,6 +195,91 @@ def test_maintain_on_a_lake_compacts_and_expires(lake, tmp_path):
         assert wh.scalar("SELECT count(*) FROM deployments") == 15  # nothing lost
 
 
+def _shard_load(lake: str, k: int, ids: list[str], repo: str) -> None:
+    from warehouse import Warehouse
+
+    with Warehouse(lake, shard=(k, 2)) as wh:
+        wh.load({"deployments": _deployments(ids, repo)})
+
+
+@needs_lake
+def test_readers_read_publishs_copies_until_a_home_changes(lake):
+    """After `maintain`, a reader reads publish's one copy of each table and the load count it
+    stamped, instead of every home's; a later load in any home (or a cursor saved without new
+    rows) sends readers back to the homes, with the same rows either way."""
+    from warehouse import Warehouse
+    from warehouse.config import MetricsConfig
+    from warehouse.db import Cursor
+    from warehouse.freshness import is_fresh
+
+    _shard_load(lake, 1, ["a1", "a2"], "o/a")
+    _shard_load(lake, 2, ["b1"], "o/b")
+    assert "precomputed tables published: 1" in run_cli("maintain", db=lake).stdout
+    # Upkeep after it (a flush, a compaction) changes no rows: the copies still hold.
+    assert "precomputed tables published: 0" in run_cli("maintain", db=lake).stdout
+
+    def read() -> tuple[str, str, int, int, bool]:
+        with Warehouse(lake, read_only=True) as wh:
+            return (wh.relation("deployments"), wh.relation("sync_state"),
+                    wh.scalar("SELECT count(*) FROM deployments"),
+                    wh.scalar("SELECT version FROM load_version"), is_fresh(wh, MetricsConfig()))
+
+    deployments, cursors, count, version, fresh = read()
+    assert deployments.endswith("lake.main.mart_all_deployments")  # one table, not three homes
+    assert cursors.endswith("lake.main.mart_all_sync_state")
+    # main's count 0, each shard's 1 (one load each): 2, as publish stamped it.
+    assert (count, version, fresh) == (3, 2, True)
+
+    _shard_load(lake, 2, ["b2"], "o/b")
+    deployments, _cursors, count, version, fresh = read()
+    assert "lake.shard_1_of_2.deployments" in deployments and "lake.shard_2_of_2.deployments" in deployments
+    assert (count, version, fresh) == (4, 3, False)  # the homes' rows and counts: stale tables
+
+    assert "precomputed tables published: 1" in run_cli("maintain", db=lake).stdout
+    assert read()[2:] == (4, 3, True)
+    # A sync that found nothing new saves its cursors and bumps no count: the metrics are
+    # still fresh, but the copy of sync_state (which coverage reads) no longer holds.
+    with Warehouse(lake, shard=(1, 2)) as wh:
+        wh.load({}, cursors=[Cursor("github", "o/a", "deployments", "c1")])
+    deployments, cursors, count, version, fresh = read()
+    assert "lake.shard_1_of_2.sync_state" in cursors
+    assert (count, version, fresh) == (4, 3, True)
+
+
+@needs_lake
+def test_a_reader_in_this_process_reuses_a_connection_as_if_new(lake):
+    """A second read of the lake in one process (the dashboard's refreshes) takes the first
+    one's connection: its own snapshot, nothing the first one made on it, and publish's
+    tables copied to memory while they hold."""
+    from warehouse import Warehouse
+
+    _shard_load(lake, 1, ["a1", "a2"], "o/a")
+    assert run_cli("maintain", db=lake).code == 0
+    with Warehouse(lake, read_only=True) as wh:
+        first = wh.con
+        wh.con.execute("CREATE TEMP TABLE scratch AS SELECT 1 AS x")
+        wh.con.execute("SET VARIABLE scope = 'team'")
+    with Warehouse(lake, read_only=True) as wh:
+        assert wh.con is first
+        temp = {r[0] for r in wh.con.execute(
+            "SELECT DISTINCT table_name FROM duckdb_columns() WHERE database_name = 'temp' "
+            "AND table_name NOT IN (SELECT view_name FROM duckdb_views() WHERE temporary)").fetchall()}
+        assert "scratch" not in temp and "mart_all_deployments" in temp  # the mirror, in memory
+        assert wh.scalar("SELECT getvariable('scope')") is None
+        assert wh.relation("deployments") == "SELECT * FROM temp.main.mart_all_deployments"
+        assert wh.scalar("SELECT count(*) FROM deployments") == 2
+        # A worker commits while this reader reads: not seen by it (one snapshot) ...
+        _shard_load(lake, 2, ["b1"], "o/b")
+        assert wh.scalar("SELECT count(*) FROM deployments") == 2
+    # ... and seen by the next, from the homes: the mirror is gone with the copies' validity.
+    with Warehouse(lake, read_only=True) as wh:
+        assert wh.con is first
+        assert wh.scalar("SELECT count(*) FROM deployments") == 3
+        assert "lake.shard_2_of_2.deployments" in wh.relation("deployments")
+        assert not wh.con.execute("SELECT 1 FROM duckdb_columns() WHERE database_name = 'temp' "
+                                  "AND table_name LIKE 'mart_%'").fetchall()
+
+
 # -- four shard workers against the fake GitHub, with readers --------------------------------
 
 
@@ -409,6 +494,40 @@ def test_a_busy_lake_is_retried_then_one_line(lake):
     assert is_conflict(duckdb.Error(
         'Failed to update data inlining: ERROR:  could not serialize access due to concurrent update'))
     assert not is_conflict(duckdb.Error("Catalog Error: Table with name nope does not exist!"))
+
+
+@needs_lake
+def test_a_workers_evidence_is_written_again_when_another_writer_wins(lake, monkeypatch):
+    """A worker's writes other than loads (here failure evidence) lose a race like loads do
+    (another writer replaced the same rows after this transaction's snapshot): run again on
+    what is stored then, not failed."""
+    from datetime import UTC, datetime
+
+    from warehouse import Warehouse, attribution
+
+    def evidence(deployment_id: str) -> dict:
+        return {"deployment_id": deployment_id, "kind": "hotfix_ref", "source": "github", "points_at": None,
+                "observed_at": datetime(2026, 1, 5, tzinfo=UTC), "detail": None}
+
+    with Warehouse(lake, shard=(1, 1)) as wh, Warehouse(lake, shard=(1, 1)) as other:
+        attribution.save_evidence(wh, ["d0"], ("hotfix_ref",), [evidence("d0")])
+        tries = []
+        mark_dirty = wh.mark_dirty
+
+        def beaten_once(*args, **kwargs) -> None:
+            # Inside the worker's transaction: its snapshot taken, then the other writer
+            # replaces d0's evidence and commits first.
+            tries.append(1)
+            if len(tries) == 1:
+                wh.con.execute("SELECT count(*) FROM deployment_evidence").fetchall()
+                attribution.save_evidence(other, ["d0"], ("hotfix_ref",), [evidence("d0")])
+            mark_dirty(*args, **kwargs)
+
+        monkeypatch.setattr(wh, "mark_dirty", beaten_once)
+        attribution.save_evidence(wh, ["d0"], ("hotfix_ref",), [evidence("d0"), evidence("d1")])
+        assert len(tries) == 2  # lost once, then committed
+        rows = wh.con.execute("SELECT deployment_id FROM deployment_evidence ORDER BY 1").fetchall()
+        assert rows == [("d0",), ("d1",)]
 
 
 @needs_lake

@@ -31,12 +31,15 @@ def _replace(
         return
     where = " AND ".join(f"{k} = ?" for k in key)
     marks = ", ".join("?" for _ in columns)
-    with wh.transaction():
-        for r in rows:
-            wh.con.execute(f"DELETE FROM {table} WHERE {where}", [r[k] for k in key])
-            wh.con.execute(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", [r.get(c) for c in columns]
-            )
+
+    def write() -> None:
+        with wh.transaction():
+            for r in rows:
+                wh.con.execute(f"DELETE FROM {table} WHERE {where}", [r[k] for k in key])
+                wh.con.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
+                               [r.get(c) for c in columns])
+
+    wh.retried(write, f"saving {table}")
 
 
 def save_causes(wh: Warehouse, rows: list[dict]) -> None:
@@ -64,6 +67,13 @@ def save_evidence(wh: Warehouse, deployment_ids: list[str], kinds: tuple[str, ..
     if not deployment_ids:
         return
     columns = ("deployment_id", "kind", "source", "points_at", "observed_at", "detail")
+    wh.retried(lambda: _replace_evidence(wh, deployment_ids, kinds, rows, columns), "saving failure evidence")
+
+
+def _replace_evidence(
+    wh: Warehouse, deployment_ids: list[str], kinds: tuple[str, ...], rows: list[dict],
+    columns: tuple[str, ...],
+) -> None:
     with wh.transaction():
         # Evidence moves the failure of the deployments it is on and of those it points at.
         wh.mark_dirty(
@@ -142,6 +152,10 @@ def attribute(wh: Warehouse, production_regex: str) -> int:
     """Write the named cause of every GitHub incident into incidents.deployment_id (NULL when
     it names none, or none resolves yet; the metric rule then applies the time window).
     Returns how many incidents a named cause attributes."""
+    return wh.retried(lambda: _attribute(wh, production_regex), "attributing incidents")
+
+
+def _attribute(wh: Warehouse, production_regex: str) -> int:
     rows = wh.con.execute(ATTRIBUTE_SQL.replace("$prod", "$1"), [production_regex]).fetchall()
     named = 0
     with wh.transaction():

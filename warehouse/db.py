@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 import polars as pl
@@ -24,6 +25,7 @@ from warehouse import locking
 from warehouse.location import Location
 from warehouse.schema import ENTITIES, Entity
 
+T = TypeVar("T")
 MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
@@ -272,6 +274,12 @@ class Warehouse:
             params or [],
         )
         self.loaded = True
+
+    def retried(self, action: Callable[[], T], what: str) -> T:
+        """Run `action`, a write that is one transaction of its own. A file has one writer at
+        a time, so once; a DuckLake runs it again when it loses a race with another writer
+        (warehouse/lake.py), so `action` must start from what is stored each time."""
+        return action()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:

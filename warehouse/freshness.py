@@ -46,8 +46,10 @@ def rules(cfg: MetricsConfig) -> str:
 
 
 def _exists(wh: Warehouse, table: str) -> bool:
+    # From the columns: information_schema.tables asks a DuckLake catalog for every table's
+    # size, a catalog round trip per table, on every call.
     return bool(wh.scalar(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
+        "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND schema_name = 'main'",
         [table],
     ))
 

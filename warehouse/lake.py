@@ -28,8 +28,10 @@ from __future__ import annotations
 import os
 import random
 import re
+import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import import_module
 from pathlib import Path
@@ -56,6 +58,15 @@ NOT_UNIONED = frozenset({"alert_state", "alert_outbox", "schema_version", SHARD_
 # The precomputed tables and their queues live in `main` only, written by `maintain` over
 # every home (warehouse/maintain.py publish); readers read them there.
 MAIN_ONLY_PREFIX = "mart_"
+# Written by publish beside the precomputed tables: the lake snapshot it read and the load
+# count (every home's load_version summed) the tables describe (warehouse/maintain.py).
+PUBLISHED = "mart_published"
+# What a snapshot changed, by kind (DuckLake's snapshots() `changes`): the kinds that name
+# the tables whose rows changed, and those that name tables made or dropped.
+ROWS_CHANGED = ("tables_inserted_into", "tables_deleted_from", "inlined_insert", "inlined_delete")
+TABLES_CHANGED = ("tables_created", "tables_dropped")
+# Publish's copy of each unioned table, every home's rows as readers see them, in `main`.
+COPY_PREFIX = "mart_all_"
 DATA_PATH_ENV = "DORA_IMPACT_LAKE_DATA_PATH"
 PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 URI_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@")
@@ -220,6 +231,41 @@ def retrying(
     raise AssertionError(what)  # not reached
 
 
+@dataclass
+class _Idle:
+    """A reader's connection between reads, with what its views were made from."""
+
+    con: duckdb.DuckDBPyConnection
+    snapshot: int | None
+    present: dict[str, set[str]]
+    published: int | None
+    mirrored: int | None
+    mirror_tables: list[str]
+
+
+# Readers' connections kept for the next read of the same lake in this process (the
+# dashboard reads every refresh): loading the extensions and attaching cost about 0.5 s.
+_IDLE: dict[tuple[str, str | None], list[_Idle]] = {}
+_IDLE_LOCK = threading.Lock()
+IDLE_PER_LAKE = 2
+MIRROR_BYTES = 256 * 2**20  # Parquet bytes of publish's tables a reused reader copies to memory
+
+
+def _borrow(key: tuple[str, str | None]) -> _Idle | None:
+    with _IDLE_LOCK:
+        idle = _IDLE.get(key)
+        return idle.pop() if idle else None
+
+
+def _keep(key: tuple[str, str | None], idle: _Idle) -> bool:
+    with _IDLE_LOCK:
+        kept = _IDLE.setdefault(key, [])
+        if len(kept) < IDLE_PER_LAKE:
+            kept.append(idle)
+            return True
+    return False
+
+
 class LakeWarehouse(Warehouse):
     """Warehouse(location) for a `ducklake:` location (Warehouse.__new__ picks this class)."""
 
@@ -255,6 +301,10 @@ class LakeWarehouse(Warehouse):
         self.read_only = read_only
         self.shard = shard
         self._owned: set[str] | None = None
+        self._published: int | None = None  # a reader's: publish's load count, while it holds
+        self._snapshot: int | None = None  # a reader's, once it is open
+        self._mirrored: int | None = None  # the publish stamp the TEMP mirror holds
+        self._mirror_tables: list[str] = []
         self.publishing = False  # set by maintain's publish step while it builds the tables
         self.home = shard_schema(shard) if shard else MAIN
         if shard and read_only:
@@ -286,6 +336,10 @@ class LakeWarehouse(Warehouse):
 
     # -- connection ---------------------------------------------------------------------------
     def _connect(self) -> None:
+        if self.read_only:
+            idle = _borrow(self._pool_key())
+            if idle is not None and self._reuse(idle):
+                return
         config = {
             **duckdb_settings(),
             "autoinstall_known_extensions": "false",
@@ -295,7 +349,7 @@ class LakeWarehouse(Warehouse):
         try:
             _load(con, "duckdb_extension_postgres", "postgres", "postgres_scanner")
             _load(con, "duckdb_extension_ducklake", "ducklake", "ducklake")
-            if _installed("duckdb_extension_httpfs"):  # for a data path in a bucket
+            if _installed("duckdb_extension_httpfs") and self._may_use_a_bucket():
                 _load(con, "duckdb_extension_httpfs", "httpfs", "httpfs")
                 _s3_secret(con)
             con.execute("SET TimeZone = 'UTC'")
@@ -311,6 +365,108 @@ class LakeWarehouse(Warehouse):
             con.execute("BEGIN TRANSACTION")
             self._in_transaction = True
             self._union_views(require=True)
+            self._snapshot = self._current_snapshot()
+
+    # -- readers kept for the next read in this process ---------------------------------------
+    def _pool_key(self) -> tuple[str, str | None]:
+        return self.location, self.data_path
+
+    def _current_snapshot(self) -> int:
+        return int(self.scalar(f"SELECT id FROM {ALIAS}.current_snapshot()"))
+
+    def _reuse(self, idle: _Idle) -> bool:
+        """Open on a connection an earlier reader in this process left (extensions loaded,
+        lake attached), in a new transaction: a new snapshot. The views are made again unless
+        nothing at all was committed since; while publish's copies hold, they and the
+        precomputed tables are read from TEMP copies made once per publish (the mirror), so a
+        dashboard's refreshes of a quiet lake read memory. False (and the connection closed)
+        when it no longer works: the caller connects anew."""
+        self._con = idle.con
+        self._opened_at = time.monotonic()
+        try:
+            self._con.execute("BEGIN TRANSACTION")
+            self._in_transaction = True
+            self._snapshot = self._current_snapshot()
+            self._mirrored, self._mirror_tables = idle.mirrored, idle.mirror_tables
+            if self._snapshot == idle.snapshot:
+                self._present, self._published = idle.present, idle.published
+            else:
+                self._discover(require=True)
+            if self._snapshot != idle.snapshot or self._mirrored is None:
+                self._mirror()
+            for table in self.unioned():
+                self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {self.relation(table)}")
+            return True
+        except duckdb.Error:
+            self._in_transaction = False
+            self._con, self._snapshot = None, None
+            self._mirrored, self._mirror_tables = None, []
+            idle.con.close()
+            return False
+
+    def _mirror(self) -> None:
+        """While publish's copies hold, TEMP copies of every table of `main` publish wrote
+        (the copies, the precomputed tables and their state), made once for each publish and
+        only up to MIRROR_BYTES of Parquet; else none."""
+        stamp = self._published_stamp()
+        if stamp is not None and stamp == self._mirrored:
+            return
+        self._drop_mirror()
+        if stamp is None:
+            return
+        tables = sorted(t for t, homes in self._present.items()
+                        if MAIN in homes and t.startswith(MAIN_ONLY_PREFIX))
+        size = self.scalar(
+            f"SELECT coalesce(sum(file_size_bytes), 0) FROM ducklake_table_info('{ALIAS}') "
+            "WHERE list_contains(?, table_name)", [tables])
+        if size > MIRROR_BYTES:
+            return
+        for table in tables:
+            self.con.execute(f"CREATE TEMP TABLE {table} AS SELECT * FROM {ALIAS}.{MAIN}.{table}")
+        self._mirror_tables = tables
+        self._mirrored = stamp
+
+    def _published_stamp(self) -> int | None:
+        """The snapshot publish read, while its copies hold (None otherwise)."""
+        if self._published is None:
+            return None
+        return self.scalar(f"SELECT snapshot FROM {ALIAS}.{MAIN}.{PUBLISHED}")
+
+    def _drop_mirror(self) -> None:
+        for table in self._mirror_tables:
+            self.con.execute(f"DROP TABLE IF EXISTS temp.main.{table}")
+        self._mirror_tables, self._mirrored = [], None
+
+    def _give_back(self) -> bool:
+        """End this reader's transaction and keep its connection for the next reader, with
+        everything a caller made on it dropped (TEMP views and tables but the mirror,
+        variables), as a new connection would be. False when it cannot be kept."""
+        con = self._con
+        try:
+            # COMMIT, not ROLLBACK: the mirror's TEMP tables were made in this transaction. A
+            # reader has written nothing to the lake (it is attached read-only).
+            con.execute("COMMIT")
+            self._in_transaction = False
+            mirror = set(self._mirror_tables)
+            for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE temporary").fetchall():
+                con.execute(f'DROP VIEW IF EXISTS temp.main."{name}"')
+            for (name,) in con.execute(
+                "SELECT DISTINCT table_name FROM duckdb_columns() WHERE database_name = 'temp'"
+            ).fetchall():
+                if name not in mirror:
+                    con.execute(f'DROP TABLE IF EXISTS temp.main."{name}"')
+            for (name,) in con.execute("SELECT name FROM duckdb_variables()").fetchall():
+                con.execute(f'RESET VARIABLE "{name}"')
+        except duckdb.Error:
+            return False  # e.g. a failed statement aborted the transaction: closed instead
+        return _keep(self._pool_key(), _Idle(con, self._snapshot, self._present, self._published,
+                                              self._mirrored, self._mirror_tables))
+
+    def _may_use_a_bucket(self) -> bool:
+        """Whether this process may read or write Parquet files in a bucket: a data path with
+        a scheme (s3://, gs://, …) or S3 credentials in the environment. httpfs costs about
+        0.1 s to load, paid by every reader of a lake on local disk otherwise."""
+        return "://" in (self.data_path or "") or bool(os.environ.get(S3_ENV["KEY_ID"]))
 
     def _attach(self, con: duckdb.DuckDBPyConnection) -> None:
         options = ["READ_ONLY"] if self.read_only else []
@@ -349,6 +505,11 @@ class LakeWarehouse(Warehouse):
         found = [(tuple(map(int, m.groups())), r[0]) for r in rows if (m := SHARD_SCHEMA.match(r[0]))]
         return [name for _key, name in sorted(found)]
 
+    def see_every_home(self) -> None:
+        """The union views made again, over the homes as they are now (a writer's were made
+        when it opened: a home created since would be missing from them)."""
+        self._union_views()
+
     def _union_views(self, require: bool = False) -> None:
         """TEMP views, one per table of `main`: main's rows and every shard's, by column name
         (a shard still on an older migration lacks newer columns: NULL there)."""
@@ -356,9 +517,13 @@ class LakeWarehouse(Warehouse):
             self._create_union_views(require)
 
     def _create_union_views(self, require: bool) -> None:
-        tables = self.con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = ?", [ALIAS]
-        ).fetchall()
+        self._discover(require)
+        for table in self.unioned():
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {self.relation(table)}")
+
+    def _discover(self, require: bool) -> None:
+        """Which homes hold which tables, and (a reader) whether publish's copies hold."""
+        tables = self._tables()
         present: dict[str, set[str]] = {}
         for schema, table in tables:
             present.setdefault(table, set()).add(schema)
@@ -368,10 +533,58 @@ class LakeWarehouse(Warehouse):
                 "`sync` first)"
             )
         self._present = present
-        for table, schemas in sorted(present.items()):
-            if table in NOT_UNIONED or table.startswith(MAIN_ONLY_PREFIX) or MAIN not in schemas:
-                continue
-            self.con.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {self.relation(table)}")
+        # A reader reads publish's copies while they still hold: one table each, not one
+        # per home (each costs a dozen catalog round trips).
+        self._published = self._published_holds() if self.read_only else None
+
+    def unioned(self) -> list[str]:
+        """The tables readers see over every home (every table of `main` but its own)."""
+        return sorted(t for t, schemas in self._present.items()
+                      if MAIN in schemas and t not in NOT_UNIONED and not t.startswith(MAIN_ONLY_PREFIX))
+
+    def changed_since(self, snapshot: int, tables: list[str]) -> bool:
+        """Whether any home's `tables` may have changed rows after `snapshot`, as DuckLake's
+        snapshots() tell (the ones this transaction sees); True too when snapshots since then
+        were expired, so that it never guesses. A table made or dropped since counts."""
+        ids = {str(r[0]) for r in self.con.execute(
+            f"SELECT table_id FROM ducklake_table_info('{ALIAS}') WHERE list_contains(?, table_name)",
+            [tables],
+        ).fetchall()}
+        oldest = self.scalar(f"SELECT min(snapshot_id) FROM {ALIAS}.snapshots()")
+        if oldest is None or oldest > snapshot:
+            return True
+        for (changes,) in self.con.execute(
+            f"SELECT changes FROM {ALIAS}.snapshots() WHERE snapshot_id > ?", [snapshot]
+        ).fetchall():
+            changes = dict(changes or {})
+            if any(ids.intersection(changes.get(kind) or ()) for kind in ROWS_CHANGED):
+                return True
+            named = [str(x) for kind in TABLES_CHANGED for x in changes.get(kind) or ()]
+            if any(x in ids or x.rpartition(".")[2] in tables for x in named):
+                return True
+        return False
+
+    def _published_holds(self) -> int | None:
+        """The load count publish stored (warehouse/maintain.py), when no home's tables have
+        changed since the snapshot it read: then its copies are every home's rows as they
+        are now, and the precomputed tables' count is the lake's. Else None: readers union
+        the homes and sum their counts (exact either way; counts only grow, and a load that
+        changes rows bumps its home's in the same commit)."""
+        if MAIN not in self._present.get(PUBLISHED, ()):
+            return None
+        row = self.con.execute(f"SELECT snapshot, version FROM {ALIAS}.{MAIN}.{PUBLISHED}").fetchone()
+        if row is None or self.changed_since(row[0], [*self.unioned(), "load_version"]):
+            return None
+        return int(row[1])
+
+    def _tables(self) -> list[tuple[str, str]]:
+        """(schema, table) of every table in the lake. From duckdb_columns(): duckdb_tables()
+        and information_schema.tables ask the catalog for every table's size, about 1 ms a
+        table (0.1 s for 4 shards), on every call."""
+        return self.con.execute(
+            "SELECT DISTINCT schema_name, table_name FROM duckdb_columns() WHERE database_name = ?",
+            [ALIAS],
+        ).fetchall()
 
     def _homes(self, table: str) -> list[str]:
         """The homes holding `table`: main, then the shards in order."""
@@ -389,9 +602,18 @@ class LakeWarehouse(Warehouse):
           which shard workers write, wins over an import's, as it does on a file where the
           config's ownership is applied after every load);
         - `load_version`: one row, the sum of every home's count, so that the precomputed
-          tables (built over all homes by `maintain`) are stale as soon as any home loads."""
+          tables (built over all homes by `maintain`) are stale as soon as any home loads;
+          for a reader, the count publish stored while no home's has changed since;
+        - for a reader while nothing changed since publish, its copy (`mart_all_<table>`)."""
         homes = self._homes(table)
         parts = [f"SELECT * FROM {ALIAS}.{home}.{table}" for home in homes]
+        if self._published is not None:  # a reader, while publish's copies hold
+            if table == "load_version":
+                return f"SELECT {self._published}::BIGINT AS version"
+            if COPY_PREFIX + table in self._mirror_tables:
+                return f"SELECT * FROM temp.main.{COPY_PREFIX}{table}"
+            if MAIN in self._present.get(COPY_PREFIX + table, ()):
+                return f"SELECT * FROM {ALIAS}.{MAIN}.{COPY_PREFIX}{table}"
         if table == "load_version":
             return f"SELECT sum(version)::BIGINT AS version FROM ({' UNION ALL '.join(parts)})"
         if table == "teams":
@@ -415,6 +637,9 @@ class LakeWarehouse(Warehouse):
         """Nothing to let go of: DuckLake serves many writers and readers at once."""
 
     def close(self) -> None:
+        if self._con is not None and self.read_only and self._snapshot is not None and self._give_back():
+            self._con = None
+            return
         self._in_transaction = False
         if self._con is not None:
             self._con.close()
@@ -462,10 +687,7 @@ class LakeWarehouse(Warehouse):
         return [m[0] for m in pending]
 
     def _has(self, schema: str, table: str) -> bool:
-        return bool(self.scalar(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = ? "
-            "AND table_name = ?", [ALIAS, schema, table]
-        ))
+        return (schema, table) in self._tables()
 
     # -- writing ------------------------------------------------------------------------------
     def load(
@@ -502,6 +724,14 @@ class LakeWarehouse(Warehouse):
         finally:
             self.unshadow(*shadowed)
 
+    def retried(self, action: Callable[[], object], what: str) -> object:
+        """Warehouse.retried: run again (bounded, then LakeBusy) when it loses a race, e.g.
+        with `maintain` compacting the same table; inside an outer transaction, the outer
+        one's caller retries."""
+        if self._in_transaction:
+            return action()
+        return retrying(action, f"{self.path}: {what}")
+
     # -- shards -------------------------------------------------------------------------------
     def shard_assignment(self, n: int) -> dict[str, int]:
         """repository -> shard (1..n), as stored for n shards."""
@@ -511,12 +741,12 @@ class LakeWarehouse(Warehouse):
         return dict(rows)
 
     def weights(self) -> dict[str, float]:
-        """Stored rows per repository over every home: what a sync of it fetches, roughly."""
-        parts = [
-            f"SELECT repo FROM {ALIAS}.{home}.{table}"
-            for home in [MAIN, *self.shards()]
-            for table in ("deployments", "changes", "pull_requests")
-        ]
+        """Stored rows per repository over every home: what a sync of it fetches, roughly.
+        Only the homes that hold the tables: a worker starting beside this one has created its
+        schema but may not have committed its migrations yet."""
+        tables = ("deployments", "changes", "pull_requests")
+        parts = [f"SELECT repo FROM {ALIAS}.{home}.{table}" for home, table in sorted(self._tables())
+                 if table in tables and (home == MAIN or SHARD_SCHEMA.match(home))]
         rows = self.con.execute(
             f"SELECT repo, count(*) FROM ({' UNION ALL '.join(parts)}) GROUP BY repo"
         ).fetchall()
@@ -574,6 +804,8 @@ class LakeWarehouse(Warehouse):
                     self.con.execute(f"DROP SCHEMA {ALIAS}.{home} CASCADE")
                 # The precomputed tables describe the old homes' rows: stale from now on.
                 self.con.execute(f"DROP TABLE IF EXISTS {ALIAS}.{MAIN}.mart_state")
+                for table in [PUBLISHED, *(t for t in self._present if t.startswith(COPY_PREFIX))]:
+                    self.con.execute(f"DROP TABLE IF EXISTS {ALIAS}.{MAIN}.{table}")
                 self._counts = {k: sum(1 for s in assignment.values() if s == k) for k in range(1, n + 1)}
                 return homes
 

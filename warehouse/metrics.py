@@ -81,9 +81,11 @@ def prepare(
         # A relation of either kind may be left on this connection by an earlier prepare. The
         # catalog says which: dropping the wrong kind raises, and inside a transaction (a
         # refresh) that error aborts the transaction even when caught.
+        # (Tables found by their columns: duckdb_tables() asks a DuckLake for every table's size.)
         for (kind,) in wh.con.execute(
             "SELECT 'VIEW' FROM duckdb_views() WHERE temporary AND view_name = $1 "
-            "UNION ALL SELECT 'TABLE' FROM duckdb_tables() WHERE temporary AND table_name = $1",
+            "UNION ALL SELECT DISTINCT 'TABLE' FROM duckdb_columns() WHERE database_name = 'temp' "
+            "AND table_name = $1 AND $1 NOT IN (SELECT view_name FROM duckdb_views() WHERE temporary)",
             [relation],
         ).fetchall():
             wh.con.execute(f"DROP {kind} temp.{relation}")
