@@ -83,11 +83,16 @@ def load_files(
     done = []
     for path in files:
         name = entity_for(path, entity).name
-        result = ImportedFile(path, name, 0, LoadCounts())
-        with wh.transaction():
-            for _entity, batch in read_entity_batches(path, entity):
-                result.counts += wh.load({name: batch}, source="import")[name]
-                result.rows += batch.height
+
+        def load(path=path, name=name) -> ImportedFile:
+            result = ImportedFile(path, name, 0, LoadCounts())
+            with wh.transaction():
+                for _entity, batch in read_entity_batches(path, entity):
+                    result.counts += wh.load({name: batch}, source="import")[name]
+                    result.rows += batch.height
+            return result
+
+        result = wh.retried(load, f"loading {path}")
         done.append(result)
         if on_file:
             on_file(result)

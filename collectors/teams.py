@@ -52,39 +52,44 @@ def own_repositories(wh: Warehouse, config: SourcesSettings) -> LoadCounts:
     rows = team_rows(config, wh.repos())
     counts = wh.load({"teams": TEAMS.frame(rows)}, source=CONFIG_SOURCE)["teams"] if rows else LoadCounts()
     owned = [r["repo"] for r in rows]
-    with wh.transaction():
-        stale = [
-            repo for (repo,) in wh.con.execute(
-                "SELECT repo FROM teams WHERE source = ? AND NOT list_contains(?::VARCHAR[], repo)",
-                [CONFIG_SOURCE, owned],
-            ).fetchall()
-        ]
-        if stale:
-            wh.con.execute(
-                "DELETE FROM teams WHERE source = ? AND list_contains(?::VARCHAR[], repo)",
-                [CONFIG_SOURCE, stale],
-            )
-        moved: set[str] = set(stale)
-        for table in STAMPED:
-            differs = (
-                f"SELECT DISTINCT x.repo FROM {table} x LEFT JOIN teams t ON t.repo = x.repo "
-                "WHERE list_contains(?, x.source) AND x.team IS DISTINCT FROM t.team"
-            )
-            changed = [r for (r,) in wh.con.execute(differs, [list(STAMPING_SOURCES)]).fetchall()]
-            if changed:
+    # Its own transaction, run again when it loses a race with another writer (a lake's
+    # `maintain`): it starts from what is stored each time.
+    def restamp() -> None:
+        with wh.transaction():
+            stale = [
+                repo for (repo,) in wh.con.execute(
+                    "SELECT repo FROM teams WHERE source = ? AND NOT list_contains(?::VARCHAR[], repo)",
+                    [CONFIG_SOURCE, owned],
+                ).fetchall()
+            ]
+            if stale:
                 wh.con.execute(
-                    f"UPDATE {table} x SET team = (SELECT t.team FROM teams t WHERE t.repo = x.repo) "
-                    "WHERE list_contains(?, x.source) AND list_contains(?::VARCHAR[], x.repo)",
-                    [list(STAMPING_SOURCES), changed],
+                    "DELETE FROM teams WHERE source = ? AND list_contains(?::VARCHAR[], repo)",
+                    [CONFIG_SOURCE, stale],
                 )
-                moved.update(changed)
-        if moved:
-            wh.mark_dirty(
-                "SELECT unnest(?::VARCHAR[]) AS repo, NULL::VARCHAR AS deployment_id, "
-                "NULL::VARCHAR AS service",
-                [sorted(moved)],
-            )
-            wh.con.execute("UPDATE load_version SET version = version + 1")
+            moved: set[str] = set(stale)
+            for table in STAMPED:
+                differs = (
+                    f"SELECT DISTINCT x.repo FROM {table} x LEFT JOIN teams t ON t.repo = x.repo "
+                    "WHERE list_contains(?, x.source) AND x.team IS DISTINCT FROM t.team"
+                )
+                changed = [r for (r,) in wh.con.execute(differs, [list(STAMPING_SOURCES)]).fetchall()]
+                if changed:
+                    wh.con.execute(
+                        f"UPDATE {table} x SET team = (SELECT t.team FROM teams t WHERE t.repo = x.repo) "
+                        "WHERE list_contains(?, x.source) AND list_contains(?::VARCHAR[], x.repo)",
+                        [list(STAMPING_SOURCES), changed],
+                    )
+                    moved.update(changed)
+            if moved:
+                wh.mark_dirty(
+                    "SELECT unnest(?::VARCHAR[]) AS repo, NULL::VARCHAR AS deployment_id, "
+                    "NULL::VARCHAR AS service",
+                    [sorted(moved)],
+                )
+                wh.con.execute("UPDATE load_version SET version = version + 1")
+
+    wh.retried(restamp, "writing the config's teams")
     return counts
 
 

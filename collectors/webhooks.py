@@ -366,11 +366,15 @@ def load_spool(wh: Warehouse, spool: Spool, max_events: int = 5000) -> int:
         for name, rows in event.rows.items():
             for row in rows:
                 grouped.setdefault((event.source, name, tuple(sorted(row))), []).append(row)
-    with wh.transaction():
-        attribution.save_causes(wh, causes)
-        attribution.save_evidence(wh, evidenced, attribution.TEXT_KINDS, evidence)
-        for (source, name, _), rows in grouped.items():
-            load_rows(wh, {name: rows}, source, [])
-        wh.load({}, cursors=[Cursor("webhooks", scope, SPOOL_RESOURCE, f"{end}@{spool.segment()}")])
+
+    def save() -> None:
+        with wh.transaction():
+            attribution.save_causes(wh, causes)
+            attribution.save_evidence(wh, evidenced, attribution.TEXT_KINDS, evidence)
+            for (source, name, _), rows in grouped.items():
+                load_rows(wh, {name: rows}, source, [])
+            wh.load({}, cursors=[Cursor("webhooks", scope, SPOOL_RESOURCE, f"{end}@{spool.segment()}")])
+
+    wh.retried(save, "loading the spooled events")
     spool.loaded = (spool.generation, end)
     return len(events)

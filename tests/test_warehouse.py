@@ -78,3 +78,19 @@ def test_a_key_given_twice_in_one_load_is_one_row_and_the_last_wins(db):
 def test_every_migration_has_its_own_version():
     versions = [version for version, _, _ in migrations()]
     assert len(versions) == len(set(versions)), versions
+
+
+def test_a_refused_commit_raises_its_own_error_not_the_rollbacks(db):
+    """A COMMIT that loses a race ends the transaction itself; the error raised is the commit's
+    (a conflict a lake's writer retries), never "cannot rollback - no transaction is active"."""
+    with Warehouse(db) as wh:
+        other = wh.con.cursor()  # a second connection to the same file
+        with pytest.raises(duckdb.TransactionException, match="Failed to commit") as raised:
+            with wh.transaction():
+                wh.con.execute("INSERT INTO source_loads VALUES ('x', now())")
+                other.execute("INSERT INTO source_loads VALUES ('x', now())")  # commits first
+        assert "cannot rollback" not in str(raised.value)
+        assert not wh._in_transaction
+        with wh.transaction():  # and the next one starts cleanly
+            wh.con.execute("INSERT INTO source_loads VALUES ('y', now())")
+        assert wh.scalar("SELECT count(*) FROM source_loads") == 2

@@ -337,21 +337,26 @@ def plan(findings: list[Finding], state: dict[tuple[str, str], dict], now: datet
 
 def apply(wh: Warehouse, events: list[tuple[Event, list[str]]], state: list[dict], now: datetime) -> None:
     """Write the new state and queue one outbox row per event and channel, in one transaction."""
-    with wh.transaction():
-        for row in state:
-            wh.con.execute("DELETE FROM alert_state WHERE rule = ? AND key = ?", [row["rule"], row["key"]])
-            wh.con.execute(
-                f"INSERT INTO alert_state ({', '.join(STATE_COLUMNS)}) "
-                f"VALUES ({', '.join('?' * len(STATE_COLUMNS))})",
-                [row[c] for c in STATE_COLUMNS],
-            )
-        for ev, channels in events:
-            for channel in channels:
+
+    def write() -> None:
+        with wh.transaction():
+            for row in state:
+                wh.con.execute("DELETE FROM alert_state WHERE rule = ? AND key = ?",
+                               [row["rule"], row["key"]])
                 wh.con.execute(
-                    "INSERT INTO alert_outbox (id, created_at, channel, event, rule, key, message) "
-                    "SELECT coalesce(max(id), 0) + 1, ?, ?, ?, ?, ?, ? FROM alert_outbox",
-                    [now, channel, ev.event, ev.rule, ev.key, json.dumps(ev.as_dict())],
+                    f"INSERT INTO alert_state ({', '.join(STATE_COLUMNS)}) "
+                    f"VALUES ({', '.join('?' * len(STATE_COLUMNS))})",
+                    [row[c] for c in STATE_COLUMNS],
                 )
+            for ev, channels in events:
+                for channel in channels:
+                    wh.con.execute(
+                        "INSERT INTO alert_outbox (id, created_at, channel, event, rule, key, message) "
+                        "SELECT coalesce(max(id), 0) + 1, ?, ?, ?, ?, ?, ? FROM alert_outbox",
+                        [now, channel, ev.event, ev.rule, ev.key, json.dumps(ev.as_dict())],
+                    )
+
+    wh.retried(write, "saving the alert state and outbox")
 
 
 def pending(wh: Warehouse) -> list[dict]:

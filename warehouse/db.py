@@ -293,7 +293,10 @@ class Warehouse:
             yield
             self.con.execute("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            try:
+                self.con.execute("ROLLBACK")
+            except duckdb.TransactionException:
+                pass  # a refused COMMIT has ended the transaction already: its error is the one to raise
             raise
         finally:
             self._in_transaction = False

@@ -131,13 +131,17 @@ class GitHubSync:
         # Cursors change only once GitHub has answered: a sync that reached nothing (no
         # network, a wrong host) leaves them, and a new database, as they were.
         repos, listing = self._discover()
-        with self.wh.transaction():
-            if self.full:
-                self.wh.clear_cursors(SOURCE)
-            self.wh.load({}, cursors=[
-                Cursor(SOURCE, "*", "window", self.window.date().isoformat()),
-                Cursor(SOURCE, "*", "repos", json.dumps(listing, sort_keys=True)),
-            ])
+
+        def start() -> None:
+            with self.wh.transaction():
+                if self.full:
+                    self.wh.clear_cursors(SOURCE)
+                self.wh.load({}, cursors=[
+                    Cursor(SOURCE, "*", "window", self.window.date().isoformat()),
+                    Cursor(SOURCE, "*", "repos", json.dumps(listing, sort_keys=True)),
+                ])
+
+        self.wh.retried(start, "saving the window and the repository listing")
         self.result.scopes = [r.full_name for r in repos]
         self.progress.scopes(self.result.scopes)
         teams = team_rows(self.config, self.result.scopes)

@@ -182,11 +182,16 @@ class PagerDutySync:
             {k: v for k, v in r.items() if k != "deployment_id"} for r in named if not r["deployment_id"]
         ]
         cursor = Cursor(SOURCE, service.id, Incidents.name, json.dumps(state, sort_keys=True))
-        with self.wh.transaction():
-            for rows, cursors in ((with_cause, []), (without, [cursor])):
-                counts = load_rows(self.wh, {"incidents": rows}, SOURCE, cursors)
-                self.result.add(counts)
-                self.progress.rows(service.id, Incidents.name, counts)
+
+        def save() -> list:
+            with self.wh.transaction():
+                return [load_rows(self.wh, {"incidents": rows}, SOURCE, cursors)
+                        for rows, cursors in ((with_cause, []), (without, [cursor]))]
+
+        # Counted once it committed: a retried save (it lost a race) is not counted twice.
+        for counts in self.wh.retried(save, f"saving the incidents of {service.id}"):
+            self.result.add(counts)
+            self.progress.rows(service.id, Incidents.name, counts)
 
     def _row(self, service: PagerDutyService, incident: dict) -> dict:
         resolved = None

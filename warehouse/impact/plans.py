@@ -50,13 +50,18 @@ def record(wh: Warehouse, initiatives: list[Initiative], now: datetime) -> int:
     rows = [(i.name, text(plan_of(i))) for i in initiatives]
     if not rows:
         return 0
-    before = wh.con.execute("SELECT count(*) FROM initiative_plans").fetchone()[0]
-    wh.con.executemany(
-        "INSERT INTO initiative_plans SELECT ?, ?, ? WHERE NOT EXISTS "
-        "(SELECT 1 FROM initiative_plans WHERE name = ? AND plan = ?)",
-        [(name, plan, now, name, plan) for name, plan in rows],
-    )
-    return wh.con.execute("SELECT count(*) FROM initiative_plans").fetchone()[0] - before
+
+    def insert() -> int:
+        with wh.transaction():
+            before = wh.con.execute("SELECT count(*) FROM initiative_plans").fetchone()[0]
+            wh.con.executemany(
+                "INSERT INTO initiative_plans SELECT ?, ?, ? WHERE NOT EXISTS "
+                "(SELECT 1 FROM initiative_plans WHERE name = ? AND plan = ?)",
+                [(name, plan, now, name, plan) for name, plan in rows],
+            )
+            return wh.con.execute("SELECT count(*) FROM initiative_plans").fetchone()[0] - before
+
+    return wh.retried(insert, "recording the initiatives' plans")
 
 
 def record_current(
