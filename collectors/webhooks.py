@@ -1,4 +1,4 @@
-"""Pushed events: GitHub webhooks and generic CI/CD events, turned into canonical rows, queued
+"""Pushed events: GitHub webhooks and generic CI/CD events, as canonical rows, queued
 durably in an append-only spool, and loaded into the warehouse through the same idempotent
 path as `sync`.
 
@@ -11,9 +11,9 @@ is a sync cursor stored in the same transaction as the rows, so a receiver kille
 moment loads every acknowledged event exactly once when it comes back (rows are upserts on
 their natural keys, so an event loaded twice would change nothing anyway).
 
-GitHub events keep the ids that `sync` gives the same objects (`github:<repo>:deployment:<id>`,
-`...:run:<id>`, `github:<repo>#<number>`), so a periodic `sync` that fills a gap left by a
-lost webhook never double-counts.
+The parsers are the sources' own: GitHub's deliveries are read by collectors/github/webhook.py
+with GitHub's stream code; the generic `/events` body is read here. Both produce an Event
+(collectors/events.py), the one shape the spool stores.
 """
 
 from __future__ import annotations
@@ -21,153 +21,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
 
-from collectors.config import SourcesSettings
+from collectors.events import Event
 from collectors.files import ROW, canonical
-from collectors.github import rules
-from collectors.github.config import GitHubConfig
-from collectors.github.streams import (
-    Context,
-    Incidents,
-    RepoInfo,
-    deployment_meta,
-    deployment_row,
-    deployments_batch,
-    run_row,
-)
-from collectors.http import Page
 from collectors.shipping import load_rows
-from collectors.teams import team_rows
 from warehouse import attribution
 from warehouse.db import Cursor, Warehouse
 from warehouse.errors import InputError
-from warehouse.schema import ENTITIES, Kind
+from warehouse.schema import ENTITIES
 
-GITHUB_EVENTS = ("deployment_status", "workflow_run", "pull_request", "issues")
 GENERIC_SOURCE = "events"  # `source` of rows posted to /events
-
-
-@dataclass
-class Event:
-    """What one delivery amounts to: rows per entity plus side evidence (incident causes, and
-    the hotfix/rollback evidence of the deployments it carries, `evidenced`)."""
-
-    delivery: str
-    source: str
-    rows: dict[str, list[dict]] = field(default_factory=dict)
-    causes: list[dict] = field(default_factory=list)
-    evidence: list[dict] = field(default_factory=list)
-    evidenced: list[str] = field(default_factory=list)
-
-    def to_json(self) -> str:
-        return json.dumps(
-            {"delivery": self.delivery, "source": self.source, "rows": self.rows,
-             "causes": self.causes, "evidence": self.evidence, "evidenced": self.evidenced},
-            default=_json_value, sort_keys=True, separators=(",", ":"),
-        )
-
-    @classmethod
-    def from_json(cls, line: str) -> Event:
-        data = json.loads(line)
-        rows = {name: [_typed_row(name, r) for r in got] for name, got in data["rows"].items()}
-        evidence = [
-            {**e, "observed_at": datetime.fromisoformat(e["observed_at"]) if e.get("observed_at") else None}
-            for e in data.get("evidence", [])
-        ]
-        return cls(
-            data["delivery"], data["source"], rows, data["causes"], evidence, data.get("evidenced", [])
-        )
-
-
-def _json_value(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON")
-
-
-def _typed_row(entity: str, row: dict) -> dict:
-    """Timestamps and dates back from their ISO text."""
-    out = dict(row)
-    for column in ENTITIES[entity].columns:
-        value = out.get(column.name)
-        if isinstance(value, str) and column.kind == Kind.TIMESTAMP:
-            out[column.name] = datetime.fromisoformat(value)
-        elif isinstance(value, str) and column.kind == Kind.DATE:
-            out[column.name] = date.fromisoformat(value)
-    return out
-
-
-# -- GitHub events ----------------------------------------------------------------------------------
-
-
-def github_event(kind: str, delivery: str, payload: dict, config: SourcesSettings) -> Event:
-    """Canonical rows of one GitHub delivery; an event that carries nothing we count (a
-    non-terminal status, an unmerged pull request) is an Event with no rows."""
-    gh = config.github or GitHubConfig(deployments=config.rules.deployment_rules())
-    event = Event(delivery, "github")
-    repo = str((payload.get("repository") or {}).get("full_name") or "")
-    if not repo:
-        return event
-    teams = {r["repo"]: r["team"] for r in team_rows(config, [repo])}
-    ctx = Context(None, RepoInfo(repo, ""), gh, datetime.min.replace(tzinfo=UTC), team=teams.get(repo))
-    if kind == "deployment_status":
-        d = payload.get("deployment") or {}
-        status = payload.get("deployment_status") or {}
-        env_rule = gh.deployments.environments
-        if d.get("id") is None or (env_rule and not re.search(env_rule, str(d.get("environment", "")))):
-            return event
-        row = deployment_row(repo, int(d["id"]), deployment_meta(d), [status])
-        _add_deployments(event, ctx, [row] if row else [])
-    elif kind == "workflow_run":
-        run = payload.get("workflow_run") or {}
-        wf = payload.get("workflow") or {"name": run.get("name"), "path": run.get("path")}
-        run = {**run, "path": run.get("path") or wf.get("path"), "name": run.get("name") or wf.get("name")}
-        rule = rules.workflow_rule(gh.deployments.workflows, run)
-        if rule is None or run.get("status") != "completed" or run.get("id") is None:
-            return event
-        row = run_row(repo, run, rule.environment, wf)
-        _add_deployments(event, ctx, [row] if row else [])
-    elif kind == "pull_request":
-        pr = payload.get("pull_request") or {}
-        if not pr.get("merged_at") or pr.get("number") is None:
-            return event
-        event.rows["pull_requests"] = [{
-            "repo": repo,
-            "number": int(pr["number"]),
-            "created_at": rules.parse_time(pr.get("created_at")),
-            "merged_at": rules.parse_time(pr.get("merged_at")),
-            "author": (pr.get("user") or {}).get("login"),
-            "merge_sha": pr.get("merge_commit_sha"),
-            "labels": ";".join(sorted(lb.get("name", "") for lb in pr.get("labels") or [])) or None,
-            "url": pr.get("html_url"),
-        }]
-    elif kind == "issues":
-        issue = payload.get("issue") or {}
-        names = {lb.get("name") for lb in issue.get("labels") or [] if isinstance(lb, dict)}
-        if issue.get("number") is None or not names & set(gh.incidents.labels):
-            return event
-        incidents, causes = Incidents.rows(ctx, Page("", [issue], None, None))
-        for row in incidents:
-            row["url"] = issue.get("html_url")
-        event.rows["incidents"] = incidents
-        event.causes = causes
-    return event
-
-
-def _add_deployments(event: Event, ctx: Context, rows: list[dict]) -> None:
-    batch = deployments_batch(rows, ctx, {}, None)
-    event.rows["deployments"] = batch.rows["deployments"]
-    event.evidence, event.evidenced = batch.evidence, batch.evidenced
 
 
 # -- generic events ---------------------------------------------------------------------------------

@@ -47,15 +47,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from collectors.github.webhook import EVENTS as GITHUB_EVENTS
+from collectors.github.webhook import github_event
 from collectors.secrets import REDACT, install_log_filter
 from collectors.webhooks import (
-    GITHUB_EVENTS,
     ROTATE_BYTES,
     Spool,
     Ticket,
     body_delivery,
     generic_event,
-    github_event,
     load_spool,
 )
 from dora_impact.errors import UserError

@@ -643,7 +643,7 @@ def test_ghes_urls():
     ],
 )
 def test_cause_parsing(body, expected):
-    from collectors.github.rules import parse_cause
+    from collectors.causes import parse_cause
 
     cause = parse_cause(body, "o/r")
     assert (None if cause is None else (cause.kind, cause.ref, cause.repo)) == expected

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from collectors.causes import deployment_id, parse_cause
 from collectors.config import TagRule
 from collectors.github import rules
 from collectors.github.client import GitHubClient, Page
@@ -24,11 +25,6 @@ from collectors.github.config import GitHubConfig
 from collectors.stream import Stream as BaseStream
 
 PENDING_DAYS = 14  # a deployment with no terminal status after this long is given up on
-
-
-def deployment_id(repo: str, kind: str, ref: object) -> str:
-    """Stable ids: github:<owner/name>:<deployment|run|release|tag>:<id>."""
-    return f"github:{repo}:{kind}:{ref}"
 
 
 def iso(value: datetime) -> str:
@@ -539,7 +535,7 @@ class Incidents(Stream):
                     "team": ctx.team,
                 }
             )
-            cause = rules.parse_cause(issue.get("body"), repo)
+            cause = parse_cause(issue.get("body"), repo)
             causes.append(
                 {
                     "incident_id": iid,

@@ -20,13 +20,14 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
+from collectors.causes import deployment_id as github_deployment_id
+from collectors.causes import parse_cause
 from collectors.config import SourcesSettings
-from collectors.github.rules import parse_cause, parse_time
-from collectors.github.streams import deployment_id as github_deployment_id
 from collectors.http import PAGERDUTY_LIMITS, ApiError, AuthError, HttpClient, OffsetMore, Page
 from collectors.pagerduty.config import PagerDutyConfig, PagerDutyService
 from collectors.run import Failure, Progress, RunOptions, RunResult, Silent
 from collectors.shipping import load_rows
+from collectors.signals import parse_time
 from collectors.stream import Stream
 from collectors.teams import team_rows
 from warehouse.db import Cursor, Warehouse
