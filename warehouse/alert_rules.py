@@ -10,11 +10,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from warehouse import catalog
 from warehouse.validation import HttpUrl
 
 ALERT_METRICS = ("deployment_frequency", "lead_time", "change_fail_rate", "recovery_time")
-BAD_DIRECTION = {"deployment_frequency": "fall", "lead_time": "rise", "change_fail_rate": "rise",
-                 "recovery_time": "rise"}
+# The direction that is bad for each: against the metric's own (the catalog's `better`).
+BAD_DIRECTION = {m: "fall" if catalog.by_name()[m].better > 0 else "rise" for m in ALERT_METRICS}
 # The change each rule is designed to detect (the CUSUM's alternative). Failure rates and
 # recovery times are sparse and noisy: only a large change is worth a message.
 DEFAULT_MIN_CHANGE = {"deployment_frequency": 0.25, "lead_time": 0.25, "change_fail_rate": 0.5,

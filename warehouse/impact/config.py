@@ -8,18 +8,15 @@ from typing import Literal, Protocol
 from pydantic import Field, field_validator, model_validator
 
 from warehouse.config import MetricsConfig
+from warehouse.impact.measures import METRIC_ORDER
 from warehouse.validation import Strict, check_regex
 
 # Imported initiatives are checked against the same bounds (collectors/files.py).
 MAX_RAMP_WEEKS = 520
 MIN_WINDOW_WEEKS, MAX_WINDOW_WEEKS = 4, 260
 # The metrics a plan may name as its primary one: the five DORA metrics, the two factors, the
-# lead-time stages and the handoff counts (warehouse/impact/measures.py's METRIC_ORDER).
-PLAN_METRICS = (
-    "deployment_frequency", "lead_time", "recovery_time", "change_fail_rate", "rework_rate",
-    "throughput", "instability", "coding_time", "pickup_time", "review_time", "deploy_wait",
-    "outside_reviews", "teams_per_change",
-)
+# lead-time stages and the handoff counts.
+PLAN_METRICS = METRIC_ORDER
 
 
 def check_plan_metric(value: str | None) -> str | None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from warehouse import catalog
+
 # The panel columns (team-week sums) the SQL in warehouse/sql/impact_*.sql produces.
 PANEL_COLUMNS = (
     "active",
@@ -222,23 +224,13 @@ class Factor:
     label: str
 
 
-FACTORS: tuple[Factor, ...] = (
-    Factor(
-        "throughput", {"deployment_frequency": +1, "lead_time": -1, "recovery_time": -1}, +1, "throughput"
-    ),
-    Factor("instability", {"change_fail_rate": +1, "rework_rate": +1}, -1, "instability"),
+# DORA's two factors, their members and signs from the metric catalog (warehouse/catalog.py).
+FACTORS: tuple[Factor, ...] = tuple(
+    Factor(f.name, catalog.factor_signs(f.name), f.better, f.name) for f in catalog.FACTORS
 )
 
-# The five DORA metrics and the two factors (DESIGN.md's `metric` values).
-DORA_MEASURES = (
-    "deployment_frequency",
-    "lead_time",
-    "recovery_time",
-    "change_fail_rate",
-    "rework_rate",
-    "throughput",
-    "instability",
-)
+# The five DORA metrics and the two factors (DESIGN.md's `metric` values), in the catalog's order.
+DORA_MEASURES = (*catalog.METRICS, *(f.name for f in FACTORS))
 
 # The order of rows in every output.
 METRIC_ORDER = (

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from warehouse import catalog
 from warehouse.impact.adoption import Adoption
 from warehouse.impact.analysis import ORG, TREATED, InitiativeImpact, Judged
 from warehouse.impact.estimate import relative
 from warehouse.impact.measures import BY_NAME, FACTORS, STAGES
 from warehouse.impact.plans import Registered
 
-HEADLINE = ("deployment_frequency", "lead_time", "recovery_time", "change_fail_rate", "rework_rate")
+HEADLINE = catalog.METRICS  # the five DORA metrics, in the catalog's order
 LABELS = {**{m.name: m.label for m in BY_NAME.values()}, **{f.name: f.label for f in FACTORS}}
 # A count this close to zero (reviews from outside the team per pull request before a handoff
 # exists) turns any rise into a four-digit percentage: give the absolute change instead, as the
