@@ -380,24 +380,32 @@ def commit_evidence(
     rules: DeploymentRules,
     source: str,
     repo: Git | None = None,
+    contents: bool = False,
 ) -> list[dict]:
     """The evidence in what a deployment ships: reverts in every form (git's trailer, a revert
     that names the commit it partly reverts, a `Revert "<subject>"` matched to the commit of
     that subject, GitHub's "Reverts owner/name#N"), and pull requests marked as hotfixes (a
-    label, the branch their merge commit names)."""
+    label, the branch their merge commit names).
+
+    `contents` (a working copy, as for blame): a revert whose diff touches only files no
+    deployment runs (docs, tests, CI other than release workflows, development requirement
+    files; collectors/szz.py `Shipped`) rolls back nothing a user ran and is not evidence."""
     rows: set[tuple[str, str]] = set()
     for c in shipped:
         named = {m.group(1).lower() for m in REVERTS_COMMIT.finditer(c.body)}
         named |= {m.group(1).lower() for m in REVERTS_NAMED.finditer(f"{c.subject}\n{c.body}")}
         if not named and repo is not None and (target := szz.subject_revert_target(repo, c)):
             named.add(target)
+        pulls = [m.group(2) for m in REVERTS_PR.finditer(c.body)
+                 if m.group(1) is None or m.group(1).lower() == repo_name.lower()]
+        if (named or pulls) and contents and repo is not None and not szz.changes_shipped_files(repo, c):
+            named, pulls = set(), []
         for reverted in named:
             rows.add(("revert_of", reverted))
             if reverted in prs.by_merge:  # a squash or rebase commit: its pull request stands in
                 rows.add(("revert_of_pr", str(prs.by_merge[reverted])))
-        for m in REVERTS_PR.finditer(c.body):
-            if m.group(1) is None or m.group(1).lower() == repo_name.lower():
-                rows.add(("revert_of_pr", m.group(2)))
+        for number in pulls:
+            rows.add(("revert_of_pr", number))
         merge = MERGE_PR.match(c.subject)
         if merge and len(c.parents) > 1:
             branch = merge.group(2).split("/", 1)[-1]
@@ -509,7 +517,8 @@ def ship(
                         continue  # shipped first by another deployment: it keeps it
                     known()[row["sha"]] = (d.finished_at, d.deployment_id)
                     changes.append(row)
-                evidence += commit_evidence(repo_name, d, shipped, pulls(), deployment_rules, source, repo)
+                evidence += commit_evidence(repo_name, d, shipped, pulls(), deployment_rules, source, repo,
+                                            contents=blame_window is not None)
                 before = ordered[i - 1] if i else None
                 if (
                     blame_window is not None
@@ -518,7 +527,8 @@ def ship(
                 ):
                     # its own name (a tag's), not the repository's
                     hotfix = text_rules.is_hotfix(deployment_rules, d.deployment_id.rsplit(":tag:", 1)[-1])
-                    evidence += _fix_forward(repo, d, shipped, known(), blame_window, source, hotfix)
+                    notes = _fixes_by_notes(repo, d, before, shipped)
+                    evidence += _fix_forward(repo, d, shipped, known(), blame_window, source, hotfix, notes)
                     evidence += _release_notes(repo, d, before, ordered[:i], blame_window, source)
                 # Deploying an ancestor of what the sequence deployed just before is a rollback
                 # (it ships nothing new, which makes the ancestry check rare).
@@ -559,6 +569,17 @@ FIX_CLOSES = re.compile(r"\bfix(?:e[sd])?:?\s+(?:[\w.-]+/[\w.-]+)?#\d+", re.IGNO
 VERSION = re.compile(r":tag:(?:.*/)?v?(\d+(?:\.\d+)+)$")
 
 
+def _fixes_by_notes(repo: Git, d: Deployed, before: Deployed, shipped: list[Commit]) -> dict[str, str]:
+    """The changes of a patch release (a versioned tag, third part above 0: `2.1.5`) that a fix
+    entry of its own release notes describes (collectors/szz.py `fixes_by_notes`), with the
+    entry; they are blamed like changes whose subject says they fix."""
+    m = VERSION.search(d.deployment_id)
+    parts = m.group(1).split(".") if m else []
+    if len(parts) < 3 or int(parts[2]) == 0 or not (d.sha and before.sha and repo.has_commit(before.sha)):
+        return {}
+    return szz.fixes_by_notes(repo, before.sha, d.sha, shipped, m.group(1))
+
+
 def _release_notes(
     repo: Git, d: Deployed, before: Deployed, earlier: list[Deployed], window: timedelta, source: str
 ) -> list[dict]:
@@ -595,16 +616,20 @@ def _fix_forward(
     window: timedelta,
     source: str,
     hotfix: bool = False,
+    notes: dict[str, str] | None = None,
 ) -> list[dict]:
     """fix_forward evidence of `d`: one row per (fixing commit, introducing commit, file), for
     the introducing commits that a production deployment within the window before `d` shipped
     first. detail carries the fixing commit, its subject (the rule reads it), file and lines.
     Blamed: the changes whose subject says they fix, or whose message closes an issue with a fix
-    keyword ("Fix #4107"), or all of a hotfix's (its name says so)."""
+    keyword ("Fix #4107"), or that a fix entry of the release's notes describes (`notes`: sha ->
+    entry, carried in detail "note"), or all of a hotfix's (its name says so)."""
     rows = []
+    notes = notes or {}
     for c in shipped:
         closes = FIX_CLOSES.search(c.body)
-        if not hotfix and not FIX_SUBJECT.search(c.subject) and closes is None:
+        note = notes.get(c.sha)
+        if not hotfix and not FIX_SUBJECT.search(c.subject) and closes is None and note is None:
             continue
         for b in szz.blame_fix(repo, c):
             claim = known.get(b.introducing)
@@ -617,6 +642,8 @@ def _fix_forward(
             detail = {"fixing": c.sha, "subject": c.subject, "path": b.path, "lines": b.lines}
             if closes is not None:
                 detail["closes"] = closes.group(0)
+            if note is not None:
+                detail["note"] = note[:300]
             if b.around:
                 detail["around"] = True
             rows.append(

@@ -14,6 +14,12 @@ publish a release) are left out. A fix that only adds lines (a
 missing guard, a missing step) has no line to blame; as in the add-only SZZ variants, the
 lines around each insertion are blamed instead: its diff context, CONTEXT lines either side.
 
+Development requirement files: a `requirements*.txt` (or a file under `requirements/`) pins
+what a developer installs (test runners, the docs build) when the package declares what it
+installs elsewhere (pyproject.toml's `[project]` or `[tool.poetry]`, setup.cfg, setup.py) and
+those files do not read it; only then is it left out, like docs. A service that deploys its
+requirements file declares nothing else, so there its lines are blamed like code.
+
 Release notes: a release's own notes (its changelog section, the lines the changelog gained
 since the release before) are the release's description; an entry that names an earlier
 release with words of a defect ("regression introduced in 2.1.0", "the previous release
@@ -49,6 +55,73 @@ def skipped(path: str) -> bool:
     if p.parts[:2] == (".github", "workflows") and RELEASE_WORKFLOW.search(p.name):
         return False
     return any(part.lower() in SKIP_DIRS for part in p.parts[:-1]) or bool(SKIP_NAMES.search(p.name))
+
+
+# A requirements file (pip's `-r` files, pip-tools' `.in` sources), or any file of a
+# `requirements/` folder.
+REQUIREMENTS = re.compile(r"requirements?\b[\w.-]*\.(txt|in)$", re.I)
+# The files that declare a Python package's own dependencies; pyproject.toml only with a
+# package table.
+PACKAGE_TABLE = re.compile(r"^\[(project|tool\.poetry)\]\s*$", re.MULTILINE)
+
+
+def requirements_file(path: str) -> bool:
+    p = PurePosixPath(path)
+    return "requirements" in (part.lower() for part in p.parts[:-1]) or bool(REQUIREMENTS.search(p.name))
+
+
+def package_metadata(repo: Git, rev: str) -> str | None:
+    """What of the files that declare the package's own dependencies at `rev` could read a
+    requirements file: setup.py and setup.cfg whole, and pyproject.toml's lines that name files
+    (`dependencies = {file = ["requirements.txt"]}`), when it has a `[project]` or
+    `[tool.poetry]` table. None when there is no such file (an application, whose requirements
+    file is what it deploys)."""
+    texts = []
+    for name in ("pyproject.toml", "setup.cfg", "setup.py"):
+        text = repo.run("show", f"{rev}:{name}", check=False)
+        if not text:
+            continue
+        if name == "pyproject.toml":
+            if not PACKAGE_TABLE.search(text):
+                continue
+            text = "\n".join(line for line in text.splitlines() if re.search(r"\bfiles?\b", line))
+        texts.append(text)
+    return "\n".join(texts) if texts else None
+
+
+class Shipped:
+    """Which files of a revision are part of what a deployment runs: not docs, tests,
+    changelogs, CI other than release workflows (`skipped`), nor development requirement files
+    (the package declares its dependencies elsewhere and does not read them). The package's
+    metadata is read once, and only when a requirements file is asked about."""
+
+    def __init__(self, repo: Git, rev: str) -> None:
+        self.repo, self.rev = repo, rev
+        self._metadata: str | None | bool = False
+
+    def __call__(self, path: str) -> bool:
+        if skipped(path):
+            return False
+        if not requirements_file(path):
+            return True
+        if self._metadata is False:
+            self._metadata = package_metadata(self.repo, self.rev)
+        metadata = self._metadata
+        return metadata is None or path in metadata
+
+
+def changes_shipped_files(repo: Git, c: Commit) -> bool:
+    """Whether `c`'s diff touches a file a deployment runs (False: docs, tests, CI or
+    development requirements only). A commit with no parent, or whose files cannot be listed,
+    counts as touching them."""
+    if not c.parents:
+        return True
+    out = repo.run("diff", "--name-only", "--no-renames", c.parents[0], c.sha, check=False)
+    paths = [line for line in out.splitlines() if line.strip()]
+    if not paths:
+        return True
+    runs = Shipped(repo, c.parents[0])
+    return any(runs(path) for path in paths)
 
 
 def patch_id(repo: Git, *diff_args: str) -> str | None:
@@ -115,13 +188,14 @@ def blame_fix(repo: Git, c: Commit) -> list[Blamed]:
     )
     spans: dict[str, list[tuple[int, int]]] = {}
     inserted: dict[str, list[tuple[int, int]]] = {}
+    runs = Shipped(repo, parent)
     old = None
     for row in diff.splitlines():
         if row.startswith("diff --git "):
             old = None
         elif row.startswith("--- "):
             old = row[6:] if row.startswith("--- a/") else None
-        elif row.startswith("@@") and old is not None and not skipped(old):
+        elif row.startswith("@@") and old is not None and runs(old):
             m = HUNK.match(row)
             if m is None:
                 continue
@@ -202,4 +276,135 @@ def defects_named(entries: list[str], versions: dict[str, str]) -> list[tuple[st
         for v in dict.fromkeys(m.group(1) for m in NOTE_VERSION.finditer(entry)):
             if v in versions:
                 found.append((versions[v], entry))
+    return found
+
+
+# The fix words of the failure rule's FIX_SUBJECT (collectors/git.py), at the start of an entry:
+# "Fix `striptags` not collapsing spaces", "- Restore the deprecated import".
+FIX_ENTRY = re.compile(
+    r"^(?:[-*+]|\d+\.)?\s*(?:\*\*)?(fix(es|ed|ing)?|bug ?fix(es)?|regression|hotfix|restor(e|es|ed|ing)"
+    r"|reintroduc(e|es|ed|ing)|revert(s|ed)?)\b",
+    re.IGNORECASE,
+)
+# A section heading that says its entries are fixes ("#### Fixed", "Bug fixes", "**Bugfixes**:").
+FIX_HEADING = re.compile(r"^(fixed|fixes|bug ?fix(es)?|bugs fixed|fixed bugs)$", re.IGNORECASE)
+MD_HEADING = re.compile(r"^#+\s+(.*?)\s*#*$")
+UNDERLINE = re.compile(r"^([-=~^*+#])\1{2,}$")
+# A number a changelog entry names: `#2409`, :issue:`417`, :pr:`12`, .../pull/2703.
+ENTRY_NUMBER = re.compile(r"#(\d+)\b|:(?:issue|pr|gh):`(\d+)`|/(?:pull|issues)/(\d+)\b")
+# A number a commit names as its own: `(#2409)` at the end of its subject, or an issue it fixes.
+SUBJECT_NUMBER = re.compile(r"\(#(\d+)\)\s*$")
+BODY_FIXES = re.compile(r"\b(?:fix(?:e[sd])?|close[sd]?|resolve[sd]?):?\s+#(\d+)\b", re.IGNORECASE)
+
+
+def _heading(lines: list[str], i: int) -> str | None:
+    """The heading text line `i` of a changelog is, or None: a Markdown `#` heading, a reST
+    title (the line an underline follows), a line that is only bold text or ends in a colon."""
+    text = lines[i].strip()
+    if m := MD_HEADING.match(text):
+        return m.group(1)
+    if i + 1 < len(lines) and text and UNDERLINE.match(lines[i + 1].strip()) and not UNDERLINE.match(text):
+        return text
+    if re.fullmatch(r"\*\*[^*]+\*\*:?|[A-Za-z][\w ]{0,30}:", text):
+        return text.strip("*: ")
+    return None
+
+
+def _entries(text: str) -> list[tuple[str | None, int, int, str]]:
+    """The entries (bullets and paragraphs) of a changelog with the heading each stands under:
+    (heading, first line, last line (1-based), text joined to one line)."""
+    lines = text.splitlines()
+    found: list[tuple[str | None, int, int, str]] = []
+    heading, current, start = None, None, 0
+
+    def close(end: int) -> None:
+        if current:
+            found.append((heading, start, end, " ".join(current)))
+
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        title = _heading(lines, i)
+        if title is not None or not stripped or UNDERLINE.match(stripped):
+            close(i)
+            current = None
+            if title is not None:
+                heading = title
+            continue
+        if current is None or ENTRY_START.match(line):
+            close(i)
+            current, start = [stripped], i + 1
+        else:
+            current.append(stripped)
+    close(len(lines))
+    return found
+
+
+def fix_entries(repo: Git, before: str, sha: str) -> list[str]:
+    """The entries the release notes gained from `before` to `sha` that say they fix: an entry
+    that begins with a fix word (FIX_ENTRY), or any entry of a section headed "Fixed", "Fixes",
+    "Bug fixes" (FIX_HEADING). The heading is read from the notes as they are at `sha`, so an
+    entry added under an existing heading has it."""
+    names = repo.run("diff", "--name-only", "--no-renames", before, sha, "--", *CHANGELOGS, check=False)
+    found: list[str] = []
+    for path in (p for p in names.splitlines() if p.strip()):
+        diff = repo.run("diff", "--no-color", "--no-ext-diff", "-U0", "--no-renames", before, sha, "--", path,
+                        check=False)
+        added: set[int] = set()
+        for m in re.finditer(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", diff, re.MULTILINE):
+            first, count = int(m.group(1)), int(m.group(2)) if m.group(2) is not None else 1
+            added.update(range(first, first + count))
+        if not added:
+            continue
+        text = repo.run("show", f"{sha}:{path}", check=False)
+        for heading, first, last, entry in _entries(text):
+            if not added & set(range(first, last + 1)):
+                continue
+            if FIX_ENTRY.match(entry) or (heading is not None and FIX_HEADING.match(heading.strip())):
+                found.append(entry)
+    return found
+
+
+def _words(text: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def fixes_by_notes(repo: Git, before: str, sha: str, commits: list[Commit], version: str) -> dict[str, str]:
+    """The commits of a release (`before`..`sha`) that a fix entry of its notes (`fix_entries`)
+    describes, with that entry: the commit that added the entry to the notes itself, one whose
+    subject the entry contains (at least three words), or one whose own number (`(#2409)` ending
+    its subject, an issue its message fixes) the entry names. Merges, and a commit whose subject
+    names the release's own version (`Version 0.35.1`, `release version 2.1.5`: its bookkeeping),
+    are never described."""
+    entries = fix_entries(repo, before, sha)
+    if not entries:
+        return {}
+    own = re.compile(rf"(?<![\w.])v?{re.escape(version)}(?![\w.]?\d)")
+    candidates = [c for c in commits if len(c.parents) == 1 and not own.search(c.subject)]
+    if not candidates:
+        return {}
+    # What each commit added to the release notes, from one `git log`.
+    log = repo.run("log", "--no-merges", "--format=%x00%H", "-U0", "--no-color", "--no-ext-diff",
+                   "--no-renames", f"{before}..{sha}", "--", *CHANGELOGS, check=False)
+    wrote: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for row in log.splitlines():
+        if row.startswith("\x00"):
+            current = wrote.setdefault(row[1:].strip(), [])
+        elif current is not None and row.startswith("+") and not row.startswith("+++"):
+            if len(row[1:].strip()) >= 12:
+                current.append(row[1:].strip())
+    numbered = [(e, {a or b or c for a, b, c in ENTRY_NUMBER.findall(e)}, _words(e)) for e in entries]
+    found: dict[str, str] = {}
+    for c in candidates:
+        numbers = {m.group(1) for m in SUBJECT_NUMBER.finditer(c.subject)}
+        numbers |= {m.group(1) for m in BODY_FIXES.finditer(c.body)}
+        subject = _words(SUBJECT_NUMBER.sub("", c.subject))
+        for entry, named, words in numbered:
+            if (
+                numbers & named
+                or (len(subject.split()) >= 3 and f" {subject} " in f" {words} ")
+                or any(line in entry for line in wrote.get(c.sha, []))
+            ):
+                found[c.sha] = entry
+                break
     return found

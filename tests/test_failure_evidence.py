@@ -662,3 +662,94 @@ def test_the_default_tag_rule_takes_release_versions_and_exit_2_when_none_matche
     if empty.exists():
         with Warehouse(empty, read_only=True) as wh:
             assert wh.con.execute("SELECT count(*) FROM deployments").fetchone() == (0,)
+
+
+# A package (its dependencies declared by pyproject.toml), an application (a pyproject.toml that
+# only configures tools), and a package whose metadata reads its requirements file.
+PACKAGE = '[project]\nname = "shop"\ndependencies = ["anyio>=4"]\n'
+APPLICATION = "[tool.ruff]\nline-length = 100\n"
+READS_IT = ('[project]\nname = "shop"\ndynamic = ["dependencies"]\n\n[tool.setuptools.dynamic]\n'
+            'dependencies = {file = ["requirements.txt"]}\n')
+
+
+@pytest.mark.parametrize(("pyproject", "expected"), [
+    (PACKAGE, {}),
+    (APPLICATION, {"v1.1.0": 24.0, "v1.1.1": 24.0}),
+    (READS_IT, {"v1.1.0": 24.0, "v1.1.1": 24.0}),
+])
+def test_a_development_requirements_file_is_not_what_a_package_ships(g, tmp_path, pyproject, expected):
+    put(g, "Initial", "2026-01-01T08:00:00", app__core=LINES,
+        **{"pyproject.toml": pyproject, "requirements.txt": "mkdocs-material==9.1\npytest==8.0\n"})
+    g.tag("v1.0.0", "HEAD", at="2026-01-01T09:00:00", annotated=True)
+    bump = put(g, "Bump mkdocs-material", "2026-01-05T08:00:00",
+               **{"requirements.txt": "mkdocs-material==9.4\npytest==8.0\n"})
+    g.tag("v1.1.0", bump, at="2026-01-05T09:00:00", annotated=True)
+    # A subject-only revert of it, then a fix of the line the revert wrote.
+    revert = put(g, 'Revert "Bump mkdocs-material"', "2026-01-06T08:00:00",
+                 **{"requirements.txt": "mkdocs-material==9.1\npytest==8.0\n"})
+    g.tag("v1.1.1", revert, at="2026-01-06T09:00:00", annotated=True)
+    fix = put(g, "Fix the navigation for mkdocs-material", "2026-01-07T08:00:00",
+              **{"requirements.txt": "mkdocs-material==9.2\npytest==8.0\n"})
+    g.tag("v1.1.2", fix, at="2026-01-07T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    # A package that declares its dependencies in pyproject.toml does not install
+    # requirements.txt: neither the revert nor the fix is evidence. Where requirements.txt is
+    # what is deployed (an application, or metadata that reads it), the revert blames v1.1.0
+    # (recovered 24 h later by v1.1.1) and the fix blames v1.1.1 (24 h, by v1.1.2).
+    assert failed(db) == expected
+    if expected:
+        assert evidence(db, "revert_of") == [("v1.1.1", bump, None)]
+        assert evidence(db, "fix_forward") == [  # a revert's subject says it fixes, too
+            ("v1.1.1", bump, {"fixing": revert, "lines": "1", "path": "requirements.txt",
+                              "subject": 'Revert "Bump mkdocs-material"'}),
+            ("v1.1.2", revert, {"fixing": fix, "lines": "1", "path": "requirements.txt",
+                                "subject": "Fix the navigation for mkdocs-material"}),
+        ]
+    else:
+        assert evidence(db, "revert_of") == evidence(db, "fix_forward") == []
+
+
+def test_a_fix_entry_of_a_patch_releases_notes_says_its_change_fixes(g, tmp_path):
+    base = ("Version 1.0.0\n-------------\n\nReleased 2026-01-01\n\n-   First.\n")
+    put(g, "Initial", "2026-01-01T08:00:00", app__core=LINES, app__version="1.0.0\n", **{"CHANGES.rst": base})
+    g.tag("v1.0.0", "HEAD", at="2026-01-01T09:00:00", annotated=True)
+    rewritten = (LINES.replace("c = 3", "c = parse()").replace("e = 5", "e = strip()")
+                 .replace("f = 6", "f = read()").replace("g = 7", "g = chunk()"))
+    intro = put(g, "Rewrite the parser", "2026-01-05T08:00:00", app__core=rewritten)
+    g.tag("v1.1.0", intro, at="2026-01-05T09:00:00", annotated=True)
+    # 1.1.1: no subject says "fix"; the first change adds its own entry, which does.
+    put(g, "start version 1.1.1", "2026-01-06T08:00:00", app__version="1.1.1\n")
+    notes = "Version 1.1.1\n-------------\n\n-   Fix ``strip`` not collapsing spaces. :issue:`417`\n\n" + base
+    code = rewritten.replace("e = strip()", "e = strip(collapse=True)")
+    c1 = put(g, "collapse spaces after stripping tags", "2026-01-06T09:00:00", app__core=code,
+             **{"CHANGES.rst": notes})
+    code = code.replace("f = read()", "f = read(fast=True)")
+    put(g, "Tidy read", "2026-01-06T10:00:00", app__core=code)  # no entry: not blamed
+    g.tag("v1.1.1", "HEAD", at="2026-01-07T09:00:00", annotated=True)
+    # 1.1.2: the release commit writes the notes (a "Fixed" section naming #12, an entry with
+    # another change's subject, a "Changed" section) and bumps the version line 1.1.1 wrote: it
+    # is the release's bookkeeping, not a fix.
+    code = code.replace("g = chunk()", "g = chunk(size)")
+    c4 = put(g, "Consider the chunk size (#12)", "2026-01-08T08:00:00", app__core=code)
+    code = code.replace("c = parse()", "c = parse(quiet=True)")
+    c8 = put(g, "Quiet the parse warning", "2026-01-08T09:00:00", app__core=code)
+    code = code.replace("h = 8", "h = 9")
+    put(g, "Shorter warnings", "2026-01-08T10:00:00", app__core=code)
+    notes = ("Version 1.1.2\n-------------\n\nFixed\n~~~~~\n\n-   Consider the chunk size. #12\n"
+             "-   Quiet the parse warning on empty input.\n\nChanged\n~~~~~~~\n\n-   Shorter warnings.\n\n" + notes)
+    put(g, "Version 1.1.2 (#13)", "2026-01-08T11:00:00", app__version="1.1.2\n", **{"CHANGES.rst": notes})
+    g.tag("v1.1.2", "HEAD", at="2026-01-09T09:00:00", annotated=True)
+    # 1.2.0, a feature release: a fix entry there is everyday work, its notes are not read.
+    put(g, "Faster strip", "2026-01-10T08:00:00", app__core=code.replace("strip(collapse=True)", "strip(1)"),
+        **{"CHANGES.rst": "Version 1.2.0\n-------------\n\n-   Fix slow strip.\n\n" + notes})
+    g.tag("v1.2.0", "HEAD", at="2026-01-11T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    rows = {(e[0], e[2]["fixing"], e[1], e[2]["lines"], e[2].get("note")) for e in evidence(db, "fix_forward")}
+    assert rows == {
+        ("v1.1.1", c1, intro, "5", "-   Fix ``strip`` not collapsing spaces. :issue:`417`"),
+        ("v1.1.2", c4, intro, "7", "-   Consider the chunk size. #12"),
+        ("v1.1.2", c8, intro, "3", "-   Quiet the parse warning on empty input."),
+    }
+    assert failed(db) == {"v1.1.0": 48.0}  # recovered by v1.1.1; v1.1.1 not failed

@@ -107,6 +107,7 @@ fix_forward AS (
         (regexp_matches(json_extract_string(e.detail, '$.subject'),
             '(?i)\b(fix(es|ed|ing)?|bug ?fix(es)?|regression|hotfix|restor(e|es|ed|ing)|reintroduc(e|es|ed|ing)|revert(s|ed)?)\b')
          OR json_extract_string(e.detail, '$.closes') IS NOT NULL
+         OR json_extract_string(e.detail, '$.note') IS NOT NULL
          OR EXISTS (
             SELECT 1 FROM changes fc JOIN pull_requests pr ON pr.repo = fc.repo AND pr.number = fc.pr_number
             WHERE fc.repo = f.repo AND fc.sha = json_extract_string(e.detail, '$.fixing')
