@@ -280,6 +280,33 @@ def test_a_reader_in_this_process_reuses_a_connection_as_if_new(lake):
                                   "AND table_name LIKE 'mart_%'").fetchall()
 
 
+@needs_lake
+def test_the_dashboard_server_opens_its_lake_reader_before_it_listens(lake):
+    """dashboards/server.py `warm_lake`: the `--db` after `--` names the lake; the reader it
+    opens is kept with publish's tables in memory, so the first read takes that connection and
+    reads the mirror; a file, or no `--db`, opens nothing ahead."""
+    from dashboards.server import app_location, warm_lake
+    from warehouse import Warehouse
+    from warehouse import lake as lake_module
+
+    assert app_location(["run", "app.py", "--server.port", "1", "--", "--db", lake, "--config", "c"]) == lake
+    assert app_location(["run", "app.py", "--db", "not-the-apps"]) is None
+    _shard_load(lake, 1, ["a1", "a2"], "o/a")
+    assert run_cli("maintain", db=lake).code == 0
+    key = (lake, os.environ.get(lake_module.DATA_PATH_ENV))
+    for kept in lake_module._IDLE.pop(key, []):  # another test's reader: not this server's
+        kept.con.close()
+    warm_lake(["run", "app.py", "--", "--db", "/no/such/file.duckdb"])
+    assert key not in lake_module._IDLE
+    warm_lake(["run", "app.py", "--", "--db", lake])
+    (idle,) = lake_module._IDLE[key]
+    assert idle.mirrored is not None and "mart_all_deployments" in idle.mirror_tables
+    with Warehouse(lake, read_only=True) as wh:
+        assert wh.con is idle.con
+        assert wh.relation("deployments") == "SELECT * FROM temp.main.mart_all_deployments"
+        assert wh.scalar("SELECT count(*) FROM deployments") == 2
+
+
 # -- four shard workers against the fake GitHub, with readers --------------------------------
 
 

@@ -266,6 +266,15 @@ def _keep(key: tuple[str, str | None], idle: _Idle) -> bool:
     return False
 
 
+def warm(location: str, data_path: str | None = None) -> None:
+    """Open a reader now and keep its connection for this process's next read, with publish's
+    tables copied to memory: the first open loads the extensions and attaches the lake, the
+    second, on that connection, makes the mirror. The dashboard's server does this before it
+    listens (dashboards/server.py), so its first visitor reads as fast as later ones."""
+    for _ in range(2):
+        LakeWarehouse(location, read_only=True, data_path=data_path).close()
+
+
 class LakeWarehouse(Warehouse):
     """Warehouse(location) for a `ducklake:` location (Warehouse.__new__ picks this class)."""
 
