@@ -567,6 +567,9 @@ FIX_SUBJECT = re.compile(
 # GitHub's closing keywords that say a change fixes an issue ("Fix #4107", "fixes acme/shop#9").
 FIX_CLOSES = re.compile(r"\bfix(?:e[sd])?:?\s+(?:[\w.-]+/[\w.-]+)?#\d+", re.IGNORECASE)
 VERSION = re.compile(r":tag:(?:.*/)?v?(\d+(?:\.\d+)+)$")
+# A `Fixes: <sha> ("subject")` trailer (the Linux kernel's form): the change names the commit
+# that introduced what it fixes.
+FIXES_TRAILER = re.compile(r"^\s*Fixes:\s*([0-9a-f]{7,40})\b.*$", re.IGNORECASE | re.MULTILINE)
 
 
 def _fixes_by_notes(repo: Git, d: Deployed, before: Deployed, shipped: list[Commit]) -> dict[str, str]:
@@ -623,12 +626,29 @@ def _fix_forward(
     first. detail carries the fixing commit, its subject (the rule reads it), file and lines.
     Blamed: the changes whose subject says they fix, or whose message closes an issue with a fix
     keyword ("Fix #4107"), or that a fix entry of the release's notes describes (`notes`: sha ->
-    entry, carried in detail "note"), or all of a hotfix's (its name says so)."""
+    entry, carried in detail "note"), or all of a hotfix's (its name says so). A change with a
+    `Fixes: <sha>` trailer names the introducing commit itself: one row for it, detail
+    "fixes_commit" = the trailer, whatever its subject, no blame needed."""
     rows = []
     notes = notes or {}
     for c in shipped:
         closes = FIX_CLOSES.search(c.body)
         note = notes.get(c.sha)
+        for sha, trailer in _fixes_trailers(repo, c):
+            claim = known.get(sha)
+            if claim is None or claim[1] == d.deployment_id or not (
+                d.finished_at - window <= claim[0] <= d.finished_at
+            ):
+                continue
+            rows.append({
+                "deployment_id": d.deployment_id,
+                "kind": "fix_forward",
+                "source": source,
+                "points_at": sha,
+                "observed_at": c.committed_at,
+                "detail": json.dumps({"fixing": c.sha, "subject": c.subject, "fixes_commit": trailer[:300]},
+                                     sort_keys=True),
+            })
         if not hotfix and not FIX_SUBJECT.search(c.subject) and closes is None and note is None:
             continue
         for b in szz.blame_fix(repo, c):
@@ -657,6 +677,17 @@ def _fix_forward(
                 }
             )
     return rows
+
+
+def _fixes_trailers(repo: Git, c: Commit) -> list[tuple[str, str]]:
+    """The commits `c`'s `Fixes: <sha>` trailers name (full sha, the trailer line); a name that
+    is no commit of the clone is left out."""
+    found = []
+    for m in FIXES_TRAILER.finditer(c.body):
+        sha = repo.run("rev-parse", "--verify", "--quiet", f"{m.group(1)}^{{commit}}", check=False).strip()
+        if sha and sha != c.sha:
+            found.append((sha, m.group(0).strip()))
+    return found
 
 
 def _own_history(repo: Git, shipped: list[Commit]) -> tuple[list[Commit], set[str]]:

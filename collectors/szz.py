@@ -18,7 +18,13 @@ Development requirement files: a `requirements*.txt` (or a file under `requireme
 what a developer installs (test runners, the docs build) when the package declares what it
 installs elsewhere (pyproject.toml's `[project]` or `[tool.poetry]`, setup.cfg, setup.py) and
 those files do not read it; only then is it left out, like docs. A service that deploys its
-requirements file declares nothing else, so there its lines are blamed like code.
+requirements file declares nothing else, so there its lines are blamed like code. A top-level
+`scripts/` or `tools/` folder (a coverage threshold, a release helper) is treated the same way,
+and the development tools' own configuration (tox.ini, noxfile.py, .coveragerc, ...) never ships.
+
+Reformatted lines: a line whose last change only re-quoted it, changed its case (`\x7F` ->
+`\x7f`) or its spacing inside the line is not where its behaviour came from; blame goes on past
+that commit (`--ignore-rev`) to the one before, as `-w` does for whitespace.
 
 Release notes: a release's own notes (its changelog section, the lines the changelog gained
 since the release before) are the release's description; an entry that names an earlier
@@ -39,7 +45,8 @@ if TYPE_CHECKING:  # the commit graph calls this module, never the other way
 REVERT_SUBJECT = re.compile(r'^Revert "(.+)"(?:\s*\(#\d+\))?\s*$')
 CONTEXT = 3  # git diff's default context
 HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+\d+(?:,\d+)? @@", re.MULTILINE)
-BLAME_HEADER = re.compile(r"^([0-9a-f]{40}) \d+ (\d+)(?: \d+)?$")
+HUNK_BOTH = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")  # its lines in the new file
+BLAME_HEADER = re.compile(r"^([0-9a-f]{40}) (\d+) (\d+)(?: \d+)?$")
 # Folders and file names that hold no code a deployment runs.
 SKIP_DIRS = {"doc", "docs", "test", "tests", "testing", "changes", "changelog.d", "newsfragments", ".github"}
 SKIP_NAMES = re.compile(r"^(changes|changelog|history|news|release[-_]?notes|authors)\b|^test_|_test\.", re.I)
@@ -70,6 +77,22 @@ def requirements_file(path: str) -> bool:
     return "requirements" in (part.lower() for part in p.parts[:-1]) or bool(REQUIREMENTS.search(p.name))
 
 
+# A developer's scripts (a coverage threshold, a lint or release helper): a top-level `scripts/`
+# or `tools/` folder. Like a requirements file, they are development files of a package whose
+# metadata does not name them (setup.py's `scripts=[...]` ships them).
+DEV_SCRIPT_DIRS = {"scripts", "tools"}
+# Configuration of the development tools only, never installed nor deployed.
+DEV_CONFIG = {
+    "tox.ini", "noxfile.py", ".coveragerc", ".pre-commit-config.yaml", "codecov.yml", ".codecov.yml",
+}
+
+
+def development_file(path: str) -> bool:
+    """A file a package's metadata decides about: a requirements file or a developer's script."""
+    p = PurePosixPath(path)
+    return requirements_file(path) or (len(p.parts) > 1 and p.parts[0].lower() in DEV_SCRIPT_DIRS)
+
+
 def package_metadata(repo: Git, rev: str) -> str | None:
     """What of the files that declare the package's own dependencies at `rev` could read a
     requirements file: setup.py and setup.cfg whole, and pyproject.toml's lines that name files
@@ -91,18 +114,19 @@ def package_metadata(repo: Git, rev: str) -> str | None:
 
 class Shipped:
     """Which files of a revision are part of what a deployment runs: not docs, tests,
-    changelogs, CI other than release workflows (`skipped`), nor development requirement files
-    (the package declares its dependencies elsewhere and does not read them). The package's
-    metadata is read once, and only when a requirements file is asked about."""
+    changelogs, CI other than release workflows (`skipped`), the development tools'
+    configuration (`DEV_CONFIG`), nor development requirement files and scripts (the package
+    declares its dependencies elsewhere and does not read them). The package's metadata is
+    read once, and only when a requirements file or a script is asked about."""
 
     def __init__(self, repo: Git, rev: str) -> None:
         self.repo, self.rev = repo, rev
         self._metadata: str | None | bool = False
 
     def __call__(self, path: str) -> bool:
-        if skipped(path):
+        if skipped(path) or path in DEV_CONFIG:
             return False
-        if not requirements_file(path):
+        if not development_file(path):
             return True
         if self._metadata is False:
             self._metadata = package_metadata(self.repo, self.rev)
@@ -214,20 +238,75 @@ def _blame(repo: Git, fixing: str, parent: str, spans: dict[str, list[tuple[int,
            around: bool) -> list[Blamed]:
     found: dict[tuple[str, str], list[int]] = {}
     for path, ranges in spans.items():
-        args = ["blame", "-w", "-M", "--porcelain"]
-        for start, count in ranges:
-            args += ["-L", f"{start},+{count}"]
-        out = repo.run(*args, parent, "--", path, check=False)
-        sha, line = None, 0
-        for row in out.splitlines():
-            header = BLAME_HEADER.match(row)
-            if header:
-                sha, line = header.group(1), int(header.group(2))
-            elif row.startswith("\t") and sha is not None:
-                if row[1:].strip():  # a blank line carries no behaviour
-                    found.setdefault((sha, path), []).append(line)
-                sha = None
+        lines = _blame_lines(repo, parent, path, ranges)
+        ignored: list[str] = []
+        for _ in range(REFORMAT_DEPTH):  # go on past commits that only reformatted a line
+            cosmetic = {sha for sha, orig, where, text in lines.values()
+                        if sha not in ignored and _reformatted(repo, sha, where, orig, text)}
+            if not cosmetic:
+                break
+            ignored += sorted(cosmetic)
+            again = _blame_lines(repo, parent, path, ranges, ignored)
+            lines = {n: again.get(n, row) if row[0] in cosmetic else row for n, row in lines.items()}
+        for n, (sha, _orig, _where, _text) in lines.items():
+            found.setdefault((sha, path), []).append(n)
     return [Blamed(fixing, sha, path, _ranges(lines), around) for (sha, path), lines in sorted(found.items())]
+
+
+REFORMAT_DEPTH = 3
+
+
+def _blame_lines(repo: Git, rev: str, path: str, ranges: list[tuple[int, int]],
+                 ignore: list[str] = ()) -> dict[int, tuple[str, int, str, str]]:
+    """Line number at `rev` -> (commit that last changed it, its line number there, its path
+    there, text), for the non-blank lines of `ranges`."""
+    args = ["blame", "-w", "-M", "--porcelain"]
+    for sha in ignore:
+        args += ["--ignore-rev", sha]
+    for start, count in ranges:
+        args += ["-L", f"{start},+{count}"]
+    out = repo.run(*args, rev, "--", path, check=False)
+    rows: dict[int, tuple[str, int, str, str]] = {}
+    names: dict[str, str] = {}
+    sha, orig, line = None, 0, 0
+    for row in out.splitlines():
+        header = BLAME_HEADER.match(row)
+        if header:
+            sha, orig, line = header.group(1), int(header.group(2)), int(header.group(3))
+        elif row.startswith("filename ") and sha is not None:
+            names[sha] = row[len("filename "):]
+        elif row.startswith("\t") and sha is not None:
+            if row[1:].strip():  # a blank line carries no behaviour
+                rows[line] = (sha, orig, names.get(sha, path), row[1:])
+            sha = None
+    return rows
+
+
+def _cosmetic(text: str) -> str:
+    """A line with its quotes, case and spacing made uniform."""
+    return re.sub(r"\s+", "", text).replace("'", '"').lower()
+
+
+def _reformatted(repo: Git, sha: str, path: str, line: int, text: str) -> bool:
+    """Whether commit `sha` wrote its line `line` of `path` (`text`) only by reformatting a
+    line it removed in the same hunk: the same but for quotes, case or spacing."""
+    diff = repo.run("diff", "--no-color", "--no-ext-diff", "-U0", f"{sha}^", sha, "--", path, check=False)
+    removed: list[str] = []
+    start = count = 0
+    for row in diff.splitlines():
+        m = HUNK_BOTH.match(row)
+        if m:
+            if start <= line < start + count:
+                break
+            removed = []
+            start, count = int(m.group(1)), int(m.group(2)) if m.group(2) is not None else 1
+        elif row.startswith("-") and not row.startswith("---"):
+            removed.append(row[1:])
+    else:
+        if not start <= line < start + count:
+            return False
+    want = _cosmetic(text)
+    return any(_cosmetic(r) == want for r in removed) and text not in removed
 
 
 # The files that hold a project's release notes, at any depth (git pathspecs).

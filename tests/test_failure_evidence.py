@@ -753,3 +753,104 @@ def test_a_fix_entry_of_a_patch_releases_notes_says_its_change_fixes(g, tmp_path
         ("v1.1.2", c8, intro, "3", "-   Quiet the parse warning on empty input."),
     }
     assert failed(db) == {"v1.1.0": 48.0}  # recovered by v1.1.1; v1.1.1 not failed
+
+
+@pytest.mark.parametrize(("tags", "expected"), [
+    # Calendar versions (the year of release, no patch part): 26.4.0 is the patch of 26.3.0.
+    (("26.1.0", "26.2.0", "26.3.0", "26.4.0"), {"26.3.0": 24.0}),
+    # The same numbers where the first part is no year: 6.4.0 is a feature release.
+    (("6.1.0", "6.2.0", "6.3.0", "6.4.0"), {}),
+    # A repository that writes patch versions (26.4.1): its minor releases are feature releases.
+    (("26.1.0", "26.2.0", "26.3.0", "26.4.0", "26.4.1"), {}),
+])
+def test_under_calendar_versions_the_next_release_is_the_patch_of_the_one_before(g, tmp_path, tags, expected):
+    put(g, "Initial", "2026-01-01T08:00:00", app__core=LINES)
+    g.tag(tags[0], "HEAD", at="2026-01-01T09:00:00", annotated=True)
+    a = put(g, "Compute c", "2026-01-05T08:00:00", app__core=LINES.replace("c = 3", "c = compute()"))
+    g.tag(tags[1], a, at="2026-01-05T09:00:00", annotated=True)
+    b = put(g, "Compute e", "2026-01-06T08:00:00",
+            app__core=LINES.replace("c = 3", "c = compute()").replace("e = 5", "e = compute()"))
+    g.tag(tags[2], b, at="2026-01-06T09:00:00", annotated=True)
+    # Two fixes in the next release: one of the line the release just before shipped, one of a
+    # line from the release before that (not the next release after it: not its patch).
+    put(g, "Fix e", "2026-01-07T07:00:00",
+        app__core=LINES.replace("c = 3", "c = compute()").replace("e = 5", "e = compute(1)"))
+    put(g, "Fix c", "2026-01-07T08:00:00",
+        app__core=LINES.replace("c = 3", "c = compute(1)").replace("e = 5", "e = compute(1)"))
+    g.tag(tags[3], "HEAD", at="2026-01-07T09:00:00", annotated=True)
+    if len(tags) > 4:
+        put(g, "Faster", "2026-01-08T08:00:00", app__other="x = 1\n")
+        g.tag(tags[4], "HEAD", at="2026-01-08T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    # The evidence is the same in all three (blame knows no version scheme); the rule decides.
+    assert {(e[0], e[1], e[2]["subject"]) for e in evidence(db, "fix_forward")} == {
+        (tags[3], a, "Fix c"), (tags[3], b, "Fix e")}
+    assert failed(db) == expected
+
+
+def test_a_fixes_trailer_names_the_commit_that_introduced_what_it_fixes(g, tmp_path):
+    put(g, "Initial", "2026-01-01T08:00:00", app__core=LINES, app__gateway="info = None\n")
+    g.tag("v1.0.0", "HEAD", at="2026-01-01T09:00:00", annotated=True)
+    intro = put(g, "Use the main thread only", "2026-01-05T08:00:00",
+                app__core=LINES.replace("c = 3", "c = main_thread()"))
+    g.tag("v1.1.0", intro, at="2026-01-05T09:00:00", annotated=True)
+    # No fix word, no number, and its lines are v1.0.0's; the trailer names the cause. A
+    # trailer naming no commit of the clone is left out.
+    message = ("Cache the gateway info during setup\n\nCalling it later ran off the main thread.\n\n"
+               f'Fixes: {intro[:12]} ("Use the main thread only")\nFixes: 0123456789ab ("elsewhere")')
+    fix = put(g, message, "2026-01-07T08:00:00", app__gateway="info = cached()\n")
+    g.tag("v1.1.1", fix, at="2026-01-07T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    assert evidence(db, "fix_forward") == [
+        ("v1.1.1", intro, {"fixing": fix, "subject": "Cache the gateway info during setup",
+                           "fixes_commit": f'Fixes: {intro[:12]} ("Use the main thread only")'}),
+    ]
+    assert failed(db) == {"v1.1.0": 48.0}
+
+
+@pytest.mark.parametrize(("pyproject", "expected"), [(PACKAGE, {}), (APPLICATION, {"v1.1.0": 48.0})])
+def test_a_developers_script_is_not_what_a_package_ships(g, tmp_path, pyproject, expected):
+    script = "#!/bin/sh\ncoverage report --fail-under=96.95\n"
+    put(g, "Initial", "2026-01-01T08:00:00", app__core=LINES,
+        **{"pyproject.toml": pyproject, "scripts__coverage": script, "tox.ini": "[tox]\nenv_list = py\n"})
+    g.tag("v1.0.0", "HEAD", at="2026-01-01T09:00:00", annotated=True)
+    bump = put(g, "Bump coverage", "2026-01-05T08:00:00",
+               **{"scripts__coverage": script.replace("96.95", "96.96"), "tox.ini": "[tox]\nenv_list = py3\n"})
+    g.tag("v1.1.0", bump, at="2026-01-05T09:00:00", annotated=True)
+    put(g, "Fix coverage threshold", "2026-01-07T08:00:00",
+        **{"scripts__coverage": script.replace("96.95", "96.9"), "tox.ini": "[tox]\nenv_list = py3,py4\n"})
+    g.tag("v1.1.1", "HEAD", at="2026-01-07T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g)
+    # tox.ini never ships; scripts/coverage ships only where no package metadata says otherwise.
+    assert {e[2]["path"] for e in evidence(db, "fix_forward")} == ({"scripts/coverage"} if expected else set())
+    assert failed(db) == expected
+
+
+def test_blame_goes_on_past_a_commit_that_only_reformatted_the_line(g, tmp_path):
+    code = "HEADER = re.compile(b'[\\x00-\\x1F\\x7F]')\nLIMIT = 10\n"
+    base = put(g, "Initial", "2025-12-01T08:00:00", app__http=code)
+    g.tag("v1.0.0", base, at="2025-12-01T09:00:00", annotated=True)
+    # A formatter bump re-quotes the pattern and lower-cases its escapes (`-w` sees a change),
+    # and, in the same commit, really changes the limit.
+    bump = put(g, "Bump ruff (#2303)", "2026-01-05T08:00:00",
+               app__http='HEADER = re.compile(b"[\\x00-\\x1f\\x7f]")\nLIMIT = 20\n')
+    g.tag("v1.1.0", bump, at="2026-01-05T09:00:00", annotated=True)
+    fix = put(g, "Fix: allow tabs in header values", "2026-01-07T08:00:00",
+              app__http='HEADER = re.compile(b"[\\x00-\\x08\\x0a-\\x1f\\x7f]")\nLIMIT = 20\n')
+    g.tag("v1.1.1", fix, at="2026-01-07T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g, since="2025-11-01")
+    # The pattern's behaviour came from v1.0.0, 37 days before: no evidence, not failed.
+    assert evidence(db, "fix_forward") == []
+    assert failed(db) == {}
+    # A fix of the line the bump really changed is still blamed on it.
+    limit = put(g, "Fix the limit", "2026-01-08T08:00:00",
+                app__http='HEADER = re.compile(b"[\\x00-\\x08\\x0a-\\x1f\\x7f]")\nLIMIT = 15\n')
+    g.tag("v1.1.2", limit, at="2026-01-08T09:00:00", annotated=True)
+    sync(db, g, since="2025-11-01")
+    assert evidence(db, "fix_forward") == [
+        ("v1.1.2", bump, {"fixing": limit, "lines": "2", "path": "app/http", "subject": "Fix the limit"})]
+    assert failed(db) == {"v1.1.0": 72.0}

@@ -26,12 +26,14 @@
 --   * fix_forward (blame, SZZ): a fix-forward; blames the deployment that first shipped the
 --     commit whose lines a change modifies (or, for a change that only adds lines, the lines
 --     around its insertions), only when the change says it fixes (its subject matches
---     FIX_SUBJECT below, its message closes an issue with a fix keyword, "Fix #4107", or its
---     pull request has a bug / regression / hotfix label) and,
+--     FIX_SUBJECT below, its message closes an issue with a fix keyword, "Fix #4107", a fix
+--     entry of the release's notes describes it, or its pull request has a bug / regression /
+--     hotfix label; a `Fixes: <sha>` trailer names the introducing commit itself) and,
 --     when both deployments are versioned tags, the fix is a patch release of the blamed one
 --     (same major and minor version, a third part above 0: 2.1.0 -> 2.1.1, 23.1.0 -> 23.1.1;
---     never a feature release after it). Changes that only touch lines of an earlier release
---     without saying "fix" are everyday work, not evidence.
+--     never a feature release after it; in a calendar-versioned repository, calendar_repos
+--     below, the next versioned release after it). Changes that only touch lines of an
+--     earlier release without saying "fix" are everyday work, not evidence.
 -- Failed (needed immediate intervention) when any of:
 --   * an incident is attributed to it (incident_deployments below);
 --   * evidence of a later deployment blames it (fixed forward or rolled back);
@@ -100,6 +102,24 @@ evidence AS (
     UNION ALL
     SELECT deployment_id, 'imported_rollback', NULL, NULL FROM production WHERE imported_rollback
 ),
+-- The release versions of tag deployments (`...:tag:v2.1.1` -> [2, 1, 1]), else NULL (a
+-- `24.3.0.post1` or a branch is no versioned release).
+versions AS (
+    SELECT p.*, list_transform(string_split(nullif(regexp_extract(
+        p.deployment_id, ':tag:(?:.*/)?v?(\d+(?:\.\d+)*)$', 1), ''), '.'), lambda x: x::BIGINT) AS v
+    FROM production p
+),
+-- Calendar-versioned repositories: at least two versioned releases, each numbered by the year
+-- it was released (`22.2.0`, `2024.1` released in 2022, 2024), and none with a third part above
+-- 0. Such a scheme has no patch number: `24.4.0` an hour after `24.3.0` is its patch as much as
+-- its successor, so a fix in the next versioned release after the blamed one counts.
+calendar_repos AS (
+    SELECT repo FROM versions WHERE v IS NOT NULL
+    GROUP BY repo
+    HAVING count(*) >= 2
+       AND bool_and(v[1] = year(finished_at) OR v[1] = year(finished_at) % 100)
+       AND bool_and(len(v) < 3 OR v[3] = 0)
+),
 -- Each fix_forward observation with the deployment that first shipped the blamed commit and
 -- whether it passes the rule above. FIX_SUBJECT: the fixing commit's subject says it fixes.
 fix_forward AS (
@@ -108,22 +128,26 @@ fix_forward AS (
             '(?i)\b(fix(es|ed|ing)?|bug ?fix(es)?|regression|hotfix|restor(e|es|ed|ing)|reintroduc(e|es|ed|ing)|revert(s|ed)?)\b')
          OR json_extract_string(e.detail, '$.closes') IS NOT NULL
          OR json_extract_string(e.detail, '$.note') IS NOT NULL
+         OR json_extract_string(e.detail, '$.fixes_commit') IS NOT NULL
          OR EXISTS (
             SELECT 1 FROM changes fc JOIN pull_requests pr ON pr.repo = fc.repo AND pr.number = fc.pr_number
             WHERE fc.repo = f.repo AND fc.sha = json_extract_string(e.detail, '$.fixing')
               AND regexp_matches(coalesce(pr.labels, ''), '(?i)\b(bug|regression|hotfix)\b')))
         AND (fv.v IS NULL OR bv.v IS NULL
-             OR (len(fv.v) >= 3 AND fv.v[3] > 0 AND fv.v[1] = bv.v[1] AND fv.v[2] = coalesce(bv.v[2], 0)))
+             OR (len(fv.v) >= 3 AND fv.v[3] > 0 AND fv.v[1] = bv.v[1] AND fv.v[2] = coalesce(bv.v[2], 0))
+             -- calendar versions (see calendar_repos): the next versioned release is the patch
+             OR (f.repo IN (SELECT repo FROM calendar_repos) AND NOT EXISTS (
+                    SELECT 1 FROM versions m
+                    WHERE m.v IS NOT NULL AND m.repo = f.repo AND lower(m.environment) = lower(f.environment)
+                      AND coalesce(m.service, '') = coalesce(f.service, '')
+                      AND m.position > b.position AND m.position < f.position)))
             AS counts
     FROM evidence e
     JOIN production f USING (deployment_id)
     JOIN changes c ON c.repo = f.repo AND c.sha = e.points_at
     JOIN production b ON b.deployment_id = c.deployment_id AND b.status = 'success'
-    -- the release versions of tag deployments (`...:tag:v2.1.1` -> [2, 1, 1]), else NULL
-    CROSS JOIN LATERAL (SELECT list_transform(string_split(nullif(regexp_extract(
-        f.deployment_id, ':tag:(?:.*/)?v?(\d+(?:\.\d+)*)$', 1), ''), '.'), lambda x: x::BIGINT) AS v) fv
-    CROSS JOIN LATERAL (SELECT list_transform(string_split(nullif(regexp_extract(
-        b.deployment_id, ':tag:(?:.*/)?v?(\d+(?:\.\d+)*)$', 1), ''), '.'), lambda x: x::BIGINT) AS v) bv
+    JOIN versions fv ON fv.deployment_id = f.deployment_id
+    JOIN versions bv ON bv.deployment_id = b.deployment_id
     WHERE e.kind = 'fix_forward'
 ),
 -- The deployment each piece of evidence blames, before the window is applied (a hotfix that
