@@ -37,7 +37,7 @@ import io
 import math
 import re
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -160,8 +160,18 @@ class _Side:
         return whole.clear() if found is None else found
 
 
-def _side(wh: Warehouse, cfg: MetricsConfig | None, by: str, period: Period, span, now) -> _Side:
+def _side(
+    wh: Warehouse, cfg: MetricsConfig | None, by: str, period: Period, span, now, finer: _Side | None = None
+) -> _Side:
+    """`finer`: the same period's side at the team or repository scope, whose event rows are the
+    org's too (the scoped views hold the same rows whatever the scope, keyed differently):
+    read once, relabelled 'org', since the draws depend on a key's rows but not their order."""
     rows = compute_metrics(wh, cfg, by, period.kind, period.start, period.last_day)  # type: ignore[arg-type]
+    if finer is not None:
+        org = pl.lit("org").alias("key")
+        return replace(finer, rows={r["key"]: r for r in rows}, by_key={},
+                       deployments=finer.deployments.with_columns(org),
+                       changes=finer.changes.with_columns(org))
     # The views now hold exactly this period's rows (compute_metrics narrowed them). In a fixed
     # order (ORDER BY ALL: equal rows are interchangeable), so that the seeded bootstrap draws
     # the same intervals whatever order the storage returns rows in (a file, a lake, threads).
@@ -315,11 +325,16 @@ def compare(
     now = now or datetime.now(UTC)
     check_pair(pa, pb)
     span = data_span(wh)
-    scopes = ["org"] if by == "org" else ["org", by]
+    # The finer scope first: its event rows serve the org's side too.
+    sides: dict[str, tuple[_Side, _Side]] = {}
+    if by != "org":
+        sides[by] = (_side(wh, cfg, by, pa, span, now), _side(wh, cfg, by, pb, span, now))
+    finer = sides.get(by, (None, None))
+    sides["org"] = (_side(wh, cfg, "org", pa, span, now, finer[0]),
+                    _side(wh, cfg, "org", pb, span, now, finer[1]))
     out: list[dict] = []
-    for scope in scopes:
-        side_a = _side(wh, cfg, scope, pa, span, now)
-        side_b = _side(wh, cfg, scope, pb, span, now)
+    for scope in ["org"] if by == "org" else ["org", by]:
+        side_a, side_b = sides[scope]
         if scope == "org":
             for side in (side_a, side_b) if require_both else (side_a,):
                 if not side.rows:
