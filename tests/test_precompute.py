@@ -126,6 +126,26 @@ def test_the_stored_aggregates_are_what_metrics_reads(demo_db, tmp_path):
         assert all(r["deployments"] >= 1000 for r in rows if r["production_deployments"])
         inside = compute_metrics(wh, by="org", period="week", since=date(2025, 9, 17), until=END)
         assert all(r["deployments"] < 1000 for r in inside)
+        # A past range of whole periods (what `compare` reads: 2025-Q4, with data after it) is
+        # read from the stored rows; one that ends inside a week is computed from the rows.
+        whole = compute_metrics(wh, by="org", period="week", since=date(2025, 9, 29), until=date(2025, 12, 28))
+        assert len(whole) == 13 and all(r["deployments"] >= 1000 for r in whole)
+        cut = compute_metrics(wh, by="org", period="week", since=date(2025, 9, 29), until=date(2025, 12, 24))
+        assert all(r["deployments"] < 1000 for r in cut)
+
+
+@pytest.mark.parametrize("by", STORED_SCOPES)
+@pytest.mark.parametrize("period", PERIODS)
+def test_a_past_range_of_whole_periods_from_the_stored_tables_equals_the_computed_one(demo_db, by, period):
+    """2025-Q4's whole weeks, months and its quarter, with data after them: the stored rows are
+    the ones the rows give (lead times, recovery, coverage of the last period)."""
+    since = period_floor(date(2025, 10, 1), period)
+    until = {"week": date(2025, 12, 28), "month": date(2025, 12, 31), "quarter": date(2025, 12, 31)}[period]
+    with Warehouse(demo_db, read_only=True) as wh:
+        stored = compute_metrics(wh, by=by, period=period, since=since, until=until)
+        assert stored == compute_metrics(wh, by=by, period=period, since=since, until=until,
+                                         precomputed=False)
+        assert {r["period_start"] for r in stored} >= {since}
 
 
 def test_a_load_queues_only_the_repositories_it_touched(tmp_path):

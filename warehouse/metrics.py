@@ -110,13 +110,16 @@ def _read_stored_aggregates(
 ) -> bool:
     """Point the aggregate views (one per catalog metric) at their stored per-period rows, when those are
     exactly what the views would give for this range: a stored scope, whole periods at the
-    start (no --since inside a period) and no stored row at or after the range's end (the
-    running period is then the same rows). The metrics view above them, with its coverage, is
-    unchanged."""
+    start (no --since inside a period), and at the end either whole periods too (a past
+    quarter that `compare` reads ends where the next begins) or no stored row at or after the
+    range's end (the running period is then the same rows). The metrics view above them, with
+    its coverage, is unchanged."""
     if by not in freshness.STORED_SCOPES or (since is not None and period_floor(since, period) != since):
         return False
+    end = until_ts.astimezone(UTC)
+    whole_periods = end.time() == time(0) and period_floor(end.date(), period) == end.date()
     latest = wh.scalar("SELECT max(finished_at) FROM prod_deployments")
-    if latest is not None and latest >= until_ts:
+    if not whole_periods and latest is not None and latest >= until_ts:
         return False
     for name in freshness.aggregates():
         wh.con.execute(
