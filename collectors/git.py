@@ -557,11 +557,7 @@ def ship(
 # The failure rule's FIX_SUBJECT (warehouse/sql/01_prod_deployments.sql; a test keeps the two
 # equal): only changes that say they fix, or every change of a hotfix, can be evidence the rule
 # uses, so only those are blamed.
-FIX_SUBJECT = re.compile(
-    r"\b(fix(es|ed|ing)?|bug ?fix(es)?|regression|hotfix|restor(e|es|ed|ing)|reintroduc(e|es|ed|ing)"
-    r"|revert(s|ed)?)\b",
-    re.IGNORECASE,
-)
+FIX_SUBJECT = re.compile(rf"\b({szz.FIX_WORDS})\b", re.IGNORECASE)
 
 
 # GitHub's closing keywords that say a change fixes an issue ("Fix #4107", "fixes acme/shop#9").

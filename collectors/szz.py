@@ -358,13 +358,13 @@ def defects_named(entries: list[str], versions: dict[str, str]) -> list[tuple[st
     return found
 
 
-# The fix words of the failure rule's FIX_SUBJECT (collectors/git.py), at the start of an entry:
-# "Fix `striptags` not collapsing spaces", "- Restore the deprecated import".
-FIX_ENTRY = re.compile(
-    r"^(?:[-*+]|\d+\.)?\s*(?:\*\*)?(fix(es|ed|ing)?|bug ?fix(es)?|regression|hotfix|restor(e|es|ed|ing)"
-    r"|reintroduc(e|es|ed|ing)|revert(s|ed)?)\b",
-    re.IGNORECASE,
-)
+# The words that say a change fixes: the failure rule's FIX_SUBJECT (collectors/git.py,
+# warehouse/sql/01_prod_deployments.sql) is built from them, and so is FIX_ENTRY.
+FIX_WORDS = (r"fix(es|ed|ing)?|bug ?fix(es)?|regression|hotfix|restor(e|es|ed|ing)|reintroduc(e|es|ed|ing)"
+             r"|revert(s|ed)?")
+# Those words at the start of a changelog entry: "Fix `striptags` not collapsing spaces",
+# "- Restore the deprecated import".
+FIX_ENTRY = re.compile(rf"^(?:[-*+]|\d+\.)?\s*(?:\*\*)?({FIX_WORDS})\b", re.IGNORECASE)
 # A section heading that says its entries are fixes ("#### Fixed", "Bug fixes", "**Bugfixes**:").
 FIX_HEADING = re.compile(r"^(fixed|fixes|bug ?fix(es)?|bugs fixed|fixed bugs)$", re.IGNORECASE)
 MD_HEADING = re.compile(r"^#+\s+(.*?)\s*#*$")
