@@ -8,15 +8,16 @@ its last complete week is the week before.
 By hand (warehouse/alert_detect.py; pay's deployments out of the org's, a binomial share):
 the baseline is weeks 0-29 (all the history, under a year), share p0 = 20/60 = 1/3 with no
 overdispersion (phi = 1, every week alike). The rule's change is a 25% fall; the two CUSUMs are
-designed for odds x 0.75^1.5 and x 0.75^2.4: p1 = 0.32476/1.32476 and p2 = 0.25068/1.25068. A
-week of pay 10 out of 50 adds to the larger CUSUM 10 ln(p2/p0) + 40 ln((1-p2)/(1-p0)) = 2.185;
-the threshold 6.31 is crossed in the 3rd such week, week 32, with the change since week 30 an
-odds ratio of (10/40)/(1/2) - 1 = -50%.
+designed for odds x 0.75 and x 0.75^2: p1 = 0.375/1.375 and p2 = 0.28125/1.28125. A week of pay
+10 out of 50 adds to the larger CUSUM 10 ln(p2/p0) + 40 ln((1-p2)/(1-p0)) = 2.128; pay deploys
+20 a week in its baseline: the threshold of that volume band (20 or more a week), 7.64, is
+crossed in the 4th such week, week 33 (3 x 2.128 = 6.38, 4 x 2.128 = 8.51), with the change
+since week 30 an odds ratio of (10/40)/(1/2) - 1 = -50%.
   after week 38: since week 30 the odds are 69/360 against 1/2: -61.7%, over 10 points worse:
   worsened (after week 37 it is -58.75%: silent);
-  from week 40 (20 out of 60) each week adds -(20 ln(p1/p0) + 40 ln((1-p1)/(1-p0))) = 1.176
-  to the recovery CUSUM, which closes at half the threshold (3.155) in the 3rd week, week 42:
-  recovered.
+  from week 40 (20 out of 60) each week adds -(20 ln(p1/p0) + 40 ln((1-p1)/(1-p0))) = 0.533
+  to the recovery CUSUM, which closes at half the threshold (3.82) in the 8th week, week 47
+  (7 x 0.533 = 3.73): recovered.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from werkzeug import Response
 from dora_impact.cli import app
 from tests.conftest import dump_tables, run_cli, write
 from warehouse import Warehouse
-from warehouse.alert_detect import THRESHOLD, detect, quiet_mask
+from warehouse.alert_detect import THRESHOLD, VOLUME_BANDS, detect, quiet_mask
 
 WEEK0 = date(2026, 3, 2)
 SECRET = "T000/B000/s3cr3tXYZ"
@@ -121,14 +122,16 @@ def slack_texts(receiver):
 
 def test_the_cusum_by_hand():
     p0 = 1 / 3
-    odds2 = 0.5 * 0.75**2.4
+    odds2 = 0.5 * 0.75**2
     p2 = odds2 / (1 + odds2)
     step = 10 * math.log(p2 / p0) + 40 * math.log((1 - p2) / (1 - p0))
-    assert step == pytest.approx(2.185, abs=1e-3)
+    assert step == pytest.approx(2.128, abs=1e-3)
     y = np.array([20.0] * 30 + [10.0] * 6)
     n = np.array([60.0] * 30 + [50.0] * 6)
     path = detect("share", y, n, np.ones(36, dtype=bool), 0.75)
-    weeks_needed = math.ceil(THRESHOLD["share"] / step)
+    assert VOLUME_BANDS[-1] <= 20  # pay's 20 a week are in the last band
+    weeks_needed = math.ceil(THRESHOLD["share"][-1] / step)
+    assert weeks_needed == 4
     assert path.alarms == [30 + weeks_needed - 1] and path.onset == 30
     assert path.change == pytest.approx((60 / 240) / 0.5 - 1)
     # Too little history: no baseline, skipped rather than alarmed.
@@ -143,8 +146,8 @@ def test_quiet_mask_hides_holidays_not_lasting_dips():
 
 def test_first_alert_silence_worsening_recovery(org, receiver):
     env = receiver["env"]
-    assert alert(org, 31, env).exit_code == 0 and receiver["posts"] == []
-    first = alert(org, 32, env)
+    assert alert(org, 32, env).exit_code == 0 and receiver["posts"] == []
+    first = alert(org, 33, env)
     assert first.exit_code == 1, first.output
     assert slack_texts(receiver) == [
         "Deployment frequency fell 50% for team pay since 2026-W40: 10.0 a week against 20.0 a week "
@@ -154,13 +157,13 @@ def test_first_alert_silence_worsening_recovery(org, receiver):
     assert (hook["event"], hook["scope"], hook["key"], hook["metric"], hook["since_week"]) == (
         "regression", "team", "pay", "deployment_frequency", "2026-W40")
     assert hook["change"] == pytest.approx(-0.5)
-    assert alert(org, 33, env).exit_code == 1 and len(receiver["posts"]) == 2  # open, silent
+    assert alert(org, 34, env).exit_code == 1 and len(receiver["posts"]) == 2  # open, silent
     assert alert(org, 37, env).exit_code == 1 and len(receiver["posts"]) == 2  # -58.75%: silent
     worse = alert(org, 38, env)
     assert worse.exit_code == 1 and slack_texts(receiver)[-1].startswith(
         "Deployment frequency fell further 62% for team pay since 2026-W40")
-    assert alert(org, 41, env).exit_code == 1 and len(receiver["posts"]) == 4
-    recovered = alert(org, 42, env)
+    assert alert(org, 46, env).exit_code == 1 and len(receiver["posts"]) == 4
+    recovered = alert(org, 47, env)
     assert recovered.exit_code == 0, recovered.output
     assert slack_texts(receiver)[-1].startswith("Recovered: deployment frequency for team pay")
 

@@ -16,17 +16,18 @@ A series is one of three kinds:
 
 Each week adds the log-likelihood ratio of "the change has happened" against "the baseline
 still holds" to S = max(0, S + llr), for two alternatives at once (DESIGN_POWERS): for the
-default 25% fall, a 35% and a 50% fall (a CUSUM tuned near each drop size it must catch: the
-first catches a 30% drop, the second a 50% drop in about half the weeks); a regression opens
+default 25% fall, a 25% and a 44% fall (the first catches a 30% drop, the second a 50% drop in
+fewer weeks); a regression opens
 when either S reaches the threshold H and the change since its onset is at least
 GATE_FRACTION of the rule's. Counts' ratios are divided by the baseline's overdispersion
-(Pearson chi-square over its degrees of freedom, at least 1): a quasi-likelihood, so that a
-team whose weeks vary more than Poisson does not alarm more often. The baseline is the weeks
-before the current excursion began (at least BASELINE_WEEKS, up to MAX_BASELINE_WEEKS when the
-history holds them), estimated again only after S has stood at 0 for CALM_WEEKS weeks in a
-row: it does not move while evidence accumulates, and a good week inside a drop does not pull
-the drop into it. An open regression closes when a recovery CUSUM, R = max(0, R - llr),
-reaches CLOSE_FRACTION x H; the baseline then restarts. H is set by bench/alerts.py to the
+(Pearson chi-square over its degrees of freedom less its standard error, at least 1): a
+quasi-likelihood, so that a team whose weeks vary more than Poisson does not alarm more often.
+The baseline is the weeks before the current excursion began (at least BASELINE_WEEKS, up to
+MAX_BASELINE_WEEKS when the history holds them), estimated again only after S has stood at 0
+for CALM_WEEKS weeks in a row (or when a regression closed, or an excursion started anew): it
+does not move while evidence accumulates, and a good week inside a drop does not pull the drop
+into it. An open regression closes when a recovery CUSUM, R = max(0, R - llr), reaches
+CLOSE_FRACTION x H; the baseline then restarts. H is set by bench/alerts.py to the
 false-alarm goal under persistent (AR(1)) team drift.
 """
 
@@ -41,23 +42,37 @@ import numpy as np
 Kind = Literal["share", "count", "gauss"]
 BASELINE_WEEKS = 26
 # The baseline takes up to a year when the history holds it: a rate estimated from 52 weeks
-# is half as uncertain again as one from 26 (a low-volume team's 26-week rate is off by about
-# 8%), and that uncertainty, not the test, was what cost most detections (bench/alerts.py).
+# has half the variance of one from 26 (a low-volume team's 26-week rate is off by about 8%).
 MAX_BASELINE_WEEKS = 52
-CALM_WEEKS = 3  # weeks in a row at S = 0 before the baseline is estimated again
+# Weeks in a row at S = 0 before the baseline is estimated again. Half a year: a baseline taken
+# again as soon as the evidence is back at zero is taken just after weeks that ran above the
+# reference (that is what brought S to zero), and under persistent team drift such a baseline
+# is too high for the weeks after it: false alarms (`bench/alerts.py --without calm`). The
+# price: a series seldom calm for half a year keeps an old baseline.
+CALM_WEEKS = 26
 MIN_BASELINE_USABLE = 13  # at least half the baseline weeks must carry data
-# Thresholds per kind, set by `bench/alerts.py --calibrate` under the persistent-drift noise
-# model to a team's false-alarm budget of 0.2 a year for its two default rules, split: 0.135
-# for deployment frequency (shares, and counts alike), 0.05 for lead time (log values).
-THRESHOLD: dict[str, float] = {"share": 6.31, "count": 6.31, "gauss": 9.39}
+# Thresholds per kind, and for counts and shares per volume band, set by `bench/alerts.py
+# --calibrate --orgs 30` under the persistent-drift noise model to a team's false-alarm budget
+# of 0.17 a year for its two default rules (the goal is 0.2; the rest is margin), split: 0.145
+# for deployment frequency (shares, and counts alike), 0.025 for lead time (log values). The
+# bands give every team the same false-alarm rate whatever its volume: at one threshold a team
+# deploying 20 or more times a week alarmed about three times as often under drift as one
+# deploying under 5 (its weeks are mostly drift, the other's mostly Poisson noise, which the
+# overdispersion divisor does not tell apart), so the budget went to the teams that least
+# needed it.
+VOLUME_BANDS = (5.0, 10.0, 20.0)  # the baseline's events a week: under 5, 5-10, 10-20, 20 or more
+THRESHOLD: dict[str, tuple[float, ...]] = {
+    "share": (4.38, 5.16, 6.27, 7.64),
+    "count": (4.38, 5.16, 6.27, 7.64),
+    "gauss": (10.69,),
+}
 CLOSE_FRACTION = 0.5
 GATE_FRACTION = 0.8  # an alarm needs at least 80% of the rule's change since its onset
 MIN_SIGMA = 0.02  # log scale: a constant series still has some noise
 MAX_RHO = 0.5  # the persistence correction (log values) at most triples the variance
-# The two CUSUMs' alternatives, as powers of the rule's ratio (0.75 ** 1.5 = 0.65: a 35% fall).
-# Measured against (1, 2), i.e. the rule's change and twice it: the smaller alternative further
-# out puts its reference value (a 19% fall) beyond most of a team's own slow wander.
-DESIGN_POWERS = (1.5, 2.4)
+# The two CUSUMs' alternatives, as powers of the rule's ratio: the rule's change and twice it
+# (for the default 25% fall, a 25% and a 44% fall).
+DESIGN_POWERS = (1.0, 2.0)
 MAX_HOLIDAY_RUN = 3  # a quiet stretch longer than this is a real dip, not a holiday
 
 
@@ -97,6 +112,7 @@ class Baseline:
     weeks: int  # usable weeks it was estimated from
     start: int  # index of its first week
     stop: int  # index after its last week
+    volume: float = 0.0  # events a week (count kinds): what its threshold depends on
 
 
 @dataclass
@@ -131,6 +147,7 @@ def _baseline(kind: Kind, y, n, usable, stop: int, weeks: int, floor: int = 0) -
         mean = float(np.mean(yy))
         sd = max(float(np.std(yy, ddof=1)), MIN_SIGMA)
         return Baseline(mean, sd * math.sqrt(persistence(yy - mean)), m, start, stop)
+    volume = float(np.mean(yy))
     if kind == "share":
         nn = n[start:stop][u]
         total = float(nn.sum())
@@ -144,16 +161,28 @@ def _baseline(kind: Kind, y, n, usable, stop: int, weeks: int, floor: int = 0) -
         if p <= 0:
             return None
         resid = (yy - p) / math.sqrt(p)
-    return Baseline(p, dispersion(resid), m, start, stop)
+    return Baseline(p, dispersion(resid), m, start, stop, volume)
+
+
+def threshold_for(kind: Kind, base: Baseline) -> float:
+    """The calibrated threshold of a kind, for counts and shares that of the baseline's volume band."""
+    bands = THRESHOLD[kind]
+    if len(bands) == 1:
+        return bands[0]
+    return bands[int(np.searchsorted(VOLUME_BANDS, base.volume, side="right"))]
 
 
 def dispersion(resid: np.ndarray) -> float:
     """The quasi-likelihood's divisor for counts: the Pearson overdispersion of the baseline's
-    standardised residuals, at least 1 (Poisson is the floor). No persistence factor here: on
+    standardised residuals less one standard error of it (sqrt(2 / df), what a Poisson series'
+    estimate wanders by), at least 1 (Poisson is the floor). Without the standard error taken
+    off, a Poisson team's estimate is above 1 half the time by chance and its evidence is divided
+    by it; those are the low-volume teams, where the misses are. No persistence factor here: on
     counts its lag-1 estimate is mostly Poisson noise, it widened the band of low-volume teams
-    (where the misses are) more than that of the high-volume ones (where drift raises false
-    alarms), and detection was better without it at the same false-alarm rate (bench/alerts.py)."""
-    return max(1.0, float(np.sum(resid**2)) / max(len(resid) - 1, 1))
+    more than that of the high-volume ones (where drift raises false alarms), and detection was
+    better without it at the same false-alarm rate (bench/alerts.py)."""
+    df = max(len(resid) - 1, 1)
+    return max(1.0, float(np.sum(resid**2)) / df - math.sqrt(2 / df))
 
 
 def persistence(resid: np.ndarray) -> float:
@@ -226,7 +255,7 @@ def detect(
     y = np.asarray(y, dtype=float)
     n = np.zeros(len(y)) if n is None else np.asarray(n, dtype=float)
     usable = np.asarray(usable, dtype=bool) & np.isfinite(y)
-    h = THRESHOLD[kind] if threshold is None else threshold
+    h = math.inf  # set with each baseline: the rule's override, or the calibrated one
     ratios = tuple(ratio**k for k in DESIGN_POWERS)
     gate = GATE_FRACTION * (ratio - 1)  # the change since onset an alarm needs, signed
     out = Path()
@@ -246,6 +275,7 @@ def detect(
             base = _baseline(kind, y, n, usable, t, baseline_weeks, floor)
             if base is not None:
                 alts = [shifted(kind, base, r) for r in ratios]
+                h = threshold_for(kind, base) if threshold is None else threshold
                 if kind == "share" and not all(0 < a < 1 for a in alts):
                     base = None
         if base is None:
@@ -261,6 +291,7 @@ def detect(
             if base is None:
                 continue
             alts = [shifted(kind, base, r) for r in ratios]
+            h = threshold_for(kind, base) if threshold is None else threshold
         if not usable[t]:
             continue
         steps = [llr(kind, base, a, y[t], n[t]) for a in alts]
