@@ -167,6 +167,8 @@ def false_alarms(rng, model: str, years: int, orgs: int, thresholds: dict | None
     weeks = BASELINE_WEEKS + 52 * years
     counts = {"deployment_frequency": 0, "lead_time": 0}
     both, per_org = 0, []
+    bands = len(alert_detect.VOLUME_BANDS) + 1
+    by_band, band_years = np.zeros(bands), np.zeros(bands)  # both rules, by the team's volume
     if kept is None:
         kept = [simulate(rng, model, weeks) for _ in range(orgs)]
     saved = dict(THRESHOLD)
@@ -174,19 +176,28 @@ def false_alarms(rng, model: str, years: int, orgs: int, thresholds: dict | None
     for org in kept:
         org_alarms = 0
         for team in range(TEAMS):
+            band, alarms = None, 0
             for rule in (DF, LT):
                 if only is not None and rule.metric != only:
                     continue
                 path = run_rule(rule, org, team, BASELINE_WEEKS)
                 counts[rule.metric] += len(path.alarms)
-                org_alarms += len(path.alarms)
+                alarms += len(path.alarms)
+                if rule is DF and path.baseline is not None:
+                    band = int(np.searchsorted(alert_detect.VOLUME_BANDS, path.baseline.volume, side="right"))
+            org_alarms += alarms
+            if band is not None:
+                by_band[band] += alarms
+                band_years[band] += years
         both += org_alarms
         per_org.append(org_alarms / (TEAMS * years))
     THRESHOLD.update(saved)
     team_years = orgs * TEAMS * years
     # Standard error between orgs (the teams of an org share its holidays and drift).
     se = float(np.std(per_org, ddof=1) / math.sqrt(len(per_org))) if len(per_org) > 1 else float("nan")
-    return {k: v / team_years for k, v in counts.items()}, both / team_years, team_years, kept, se
+    rates = {k: v / team_years for k, v in counts.items()}
+    rates["by_band"] = by_band / np.maximum(band_years, 1)
+    return rates, both / team_years, team_years, kept, se
 
 
 def oracle_threshold(orgs: list[Org], years: int, size: float, target: float) -> float:
@@ -343,6 +354,12 @@ def main() -> None:
         print(f"| false alarms per team-year, {label} | {rows[0][key]:.3f} | {rows[1][key]:.3f} |")
     cells = [f"{r['both']:.3f} ± {r['both_se']:.3f}" for r in rows]
     label = "false alarms per team-year, a team's two default rules together (± s.e.)"
+    print(f"| {label} | {cells[0]} | {cells[1]} |")
+    edges = alert_detect.VOLUME_BANDS
+    names = ([f"under {edges[0]:g}"] + [f"{a:g}-{b:g}" for a, b in zip(edges, edges[1:], strict=False)]
+             + [f"{edges[-1]:g}+"]) if edges else ["all"]
+    cells = [", ".join(f"{x:.3f}" for x in r["by_band"]) for r in rows]
+    label = f"the same, by the team's deployments a week ({', '.join(names)})"
     print(f"| {label} | {cells[0]} | {cells[1]} |")
     for size in (0.5, 0.3):
         cells = [f"{r[size][0]:.1%} ± {100 * math.sqrt(r[size][0] * (1 - r[size][0]) / args.reps):.1f} "
