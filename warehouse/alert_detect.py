@@ -56,7 +56,7 @@ MIN_BASELINE_USABLE = 13  # at least half the baseline weeks must carry data
 # of 0.17 a year for its two default rules (the goal is 0.2; the rest is margin), split: 0.145
 # for deployment frequency (shares, and counts alike), 0.025 for lead time (log values). The
 # bands give every team the same false-alarm rate whatever its volume: at one threshold a team
-# deploying 20 or more times a week alarmed about three times as often under drift as one
+# deploying 20 or more times a week alarmed about five times as often under drift as one
 # deploying under 5 (its weeks are mostly drift, the other's mostly Poisson noise, which the
 # overdispersion divisor does not tell apart), so the budget went to the teams that least
 # needed it.
