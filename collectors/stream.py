@@ -16,3 +16,13 @@ class Stream:
     replication_key: ClassVar[str | None] = None
     parent: ClassVar[type[Stream] | None] = None
     items_key: ClassVar[str | None] = None  # None: the body is the list
+
+    @classmethod
+    def newest(cls, after: str, items: list[dict]) -> str:
+        """The cursor of an incremental walk after one page: the greatest replication key
+        among the page's items and the cursor before it (ISO timestamps in one time zone
+        compare as text; an item without the key leaves the cursor where it was)."""
+        key = cls.replication_key
+        if key is None:
+            raise TypeError(f"{cls.__name__} declares no replication key: it is read whole")
+        return max([after, *(str(i[key]) for i in items if i.get(key))])

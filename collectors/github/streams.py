@@ -494,7 +494,7 @@ class Incidents(Stream):
             moved = since
             for page, first_etag in self.walk(ctx, None, etag, params):
                 incidents, causes = self.rows(ctx, page)
-                moved = max([moved, *(i["updated_at"] for i in page.items if i.get("updated_at"))])
+                moved = self.newest(moved, page.items)
                 # The cursor moves with every page. The ETag belongs to the first page of the
                 # URL for the stored `since`, so it is kept only when `since` did not move.
                 yield Batch(

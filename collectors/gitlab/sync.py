@@ -207,17 +207,17 @@ class GitLabSync:
     def _updated_walk(
         self, project: Project, stream: type[Stream], params: dict, rows_of, restart: bool = False
     ) -> None:
-        """Walk a listing ordered by updated_at ascending from the stored cursor (from the
-        window with `restart`); each page is loaded with the newest updated_at it held, in one
-        transaction. `rows_of` gives a page's rows, the deployments whose text evidence it
-        replaces, and that evidence."""
+        """Walk a listing ordered by the stream's replication key (updated_at) ascending from
+        the stored cursor (from the window with `restart`); each page is loaded with the
+        newest key it held (Stream.newest), in one transaction. `rows_of` gives a page's rows,
+        the deployments whose text evidence it replaces, and that evidence."""
         stored = self.wh.cursor(SOURCE, project.path, stream.name)
         state = json.loads(stored.cursor) if stored.cursor and not restart else {}
         after = state.get("updated_after") or self.window.strftime("%Y-%m-%dT%H:%M:%SZ")
         query = {**params, "order_by": "updated_at", "sort": "asc", "updated_after": after}
         for page in self.client.pages(stream.path.format(project=project.id), query):
             rows, evidenced, evidence = rows_of(page.items)
-            after = max([after, *(str(i.get("updated_at")) for i in page.items if i.get("updated_at"))])
+            after = stream.newest(after, page.items)
             attribution.save_evidence(self.wh, evidenced, attribution.TEXT_KINDS, evidence)
             cursor = Cursor(SOURCE, project.path, stream.name, json.dumps({"updated_after": after}))
             counts = load_rows(self.wh, rows, SOURCE, [cursor])
