@@ -173,25 +173,28 @@ def false_alarms(rng, model: str, years: int, orgs: int, thresholds: dict | None
         kept = [simulate(rng, model, weeks) for _ in range(orgs)]
     saved = dict(THRESHOLD)
     THRESHOLD.update(thresholds or {})
-    for org in kept:
-        org_alarms = 0
-        for team in range(TEAMS):
-            band, alarms = None, 0
-            for rule in (DF, LT):
-                if only is not None and rule.metric != only:
-                    continue
-                path = run_rule(rule, org, team, BASELINE_WEEKS)
-                counts[rule.metric] += len(path.alarms)
-                alarms += len(path.alarms)
-                if rule is DF and path.baseline is not None:
-                    band = int(np.searchsorted(alert_detect.VOLUME_BANDS, path.baseline.volume, side="right"))
-            org_alarms += alarms
-            if band is not None:
-                by_band[band] += alarms
-                band_years[band] += years
-        both += org_alarms
-        per_org.append(org_alarms / (TEAMS * years))
-    THRESHOLD.update(saved)
+    try:
+        for org in kept:
+            org_alarms = 0
+            for team in range(TEAMS):
+                band, alarms = None, 0
+                for rule in (DF, LT):
+                    if only is not None and rule.metric != only:
+                        continue
+                    path = run_rule(rule, org, team, BASELINE_WEEKS)
+                    counts[rule.metric] += len(path.alarms)
+                    alarms += len(path.alarms)
+                    if rule is DF and path.baseline is not None:
+                        volume = path.baseline.volume
+                        band = int(np.searchsorted(alert_detect.VOLUME_BANDS, volume, side="right"))
+                org_alarms += alarms
+                if band is not None:
+                    by_band[band] += alarms
+                    band_years[band] += years
+            both += org_alarms
+            per_org.append(org_alarms / (TEAMS * years))
+    finally:
+        THRESHOLD.update(saved)
     team_years = orgs * TEAMS * years
     # Standard error between orgs (the teams of an org share its holidays and drift).
     se = float(np.std(per_org, ddof=1) / math.sqrt(len(per_org))) if len(per_org) > 1 else float("nan")

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 
-def deployment_id(repo: str, kind: str, ref: object) -> str:
+def github_deployment_id(repo: str, kind: str, ref: object) -> str:
     """Stable ids of GitHub deployments: github:<owner/name>:<deployment|run|release|tag>:<id>."""
     return f"github:{repo}:{kind}:{ref}"
 

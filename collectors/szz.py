@@ -131,7 +131,13 @@ class Shipped:
         if self._metadata is False:
             self._metadata = package_metadata(self.repo, self.rev)
         metadata = self._metadata
-        return metadata is None or path in metadata
+        return metadata is None or names_file(metadata, path)
+
+
+def names_file(text: str, path: str) -> bool:
+    """Whether `text` names the file `path` as a whole path (optionally `./`-prefixed): not
+    `docs/requirements.txt` for `requirements.txt`, nor `scripts/foobar` for `scripts/foo`."""
+    return re.search(rf"(?:^|[^\w./-])(?:\./)?{re.escape(path)}(?![\w./-])", text) is not None
 
 
 def changes_shipped_files(repo: Git, c: Commit) -> bool:
@@ -241,13 +247,15 @@ def _blame(repo: Git, fixing: str, parent: str, spans: dict[str, list[tuple[int,
         lines = _blame_lines(repo, parent, path, ranges)
         ignored: list[str] = []
         for _ in range(REFORMAT_DEPTH):  # go on past commits that only reformatted a line
-            cosmetic = {sha for sha, orig, where, text in lines.values()
-                        if sha not in ignored and _reformatted(repo, sha, where, orig, text)}
-            if not cosmetic:
+            # Lines, not commits: a commit that reformatted one line and really changed
+            # another keeps the blame for the one it changed.
+            redo = {n for n, (sha, orig, where, text) in lines.items()
+                    if sha not in ignored and _reformatted(repo, sha, where, orig, text)}
+            if not redo:
                 break
-            ignored += sorted(cosmetic)
+            ignored += sorted({lines[n][0] for n in redo})
             again = _blame_lines(repo, parent, path, ranges, ignored)
-            lines = {n: again.get(n, row) if row[0] in cosmetic else row for n, row in lines.items()}
+            lines = {n: again.get(n, row) if n in redo else row for n, row in lines.items()}
         for n, (sha, _orig, _where, _text) in lines.items():
             found.setdefault((sha, path), []).append(n)
     return [Blamed(fixing, sha, path, _ranges(lines), around) for (sha, path), lines in sorted(found.items())]
@@ -290,7 +298,7 @@ def _cosmetic(text: str) -> str:
 def _reformatted(repo: Git, sha: str, path: str, line: int, text: str) -> bool:
     """Whether commit `sha` wrote its line `line` of `path` (`text`) only by reformatting a
     line it removed in the same hunk: the same but for quotes, case or spacing."""
-    diff = repo.run("diff", "--no-color", "--no-ext-diff", "-U0", f"{sha}^", sha, "--", path, check=False)
+    diff = _diff_of(repo, sha, path)
     removed: list[str] = []
     start = count = 0
     for row in diff.splitlines():
@@ -307,6 +315,23 @@ def _reformatted(repo: Git, sha: str, path: str, line: int, text: str) -> bool:
             return False
     want = _cosmetic(text)
     return any(_cosmetic(r) == want for r in removed) and text not in removed
+
+
+# commit, path -> the -U0 diff the commit made to the path (a commit's diff is the same in any
+# clone holding it).
+_DIFFS: dict[tuple[str, str], str] = {}
+
+
+def _diff_of(repo: Git, sha: str, path: str) -> str:
+    """The diff commit `sha` made to `path`, asked of git once (every blamed line of a fix
+    asks for it)."""
+    key = (sha, path)
+    if key not in _DIFFS:
+        if len(_DIFFS) > 4096:
+            _DIFFS.clear()
+        _DIFFS[key] = repo.run("diff", "--no-color", "--no-ext-diff", "-U0", f"{sha}^", sha, "--", path,
+                               check=False)
+    return _DIFFS[key]
 
 
 # The files that hold a project's release notes, at any depth (git pathspecs).

@@ -23,6 +23,7 @@ import dashboards.data  # noqa: F401
 import dashboards.impact_view  # noqa: F401
 import dashboards.pages  # noqa: F401
 import warehouse.impact  # noqa: F401
+from collectors.secrets import REDACT
 from warehouse.errors import UserError
 from warehouse.lake import PREFIX, warm
 
@@ -30,9 +31,11 @@ from warehouse.lake import PREFIX, warm
 def app_location(argv: list[str]) -> str | None:
     """The `--db` of the app's options (after `--`), if any."""
     options = argv[argv.index("--") + 1 :] if "--" in argv else []
-    for i, option in enumerate(options[:-1]):
-        if option == "--db":
+    for i, option in enumerate(options):
+        if option == "--db" and i + 1 < len(options):
             return options[i + 1]
+        if option.startswith("--db="):
+            return option.removeprefix("--db=")
     return None
 
 
@@ -43,8 +46,8 @@ def warm_lake(argv: list[str]) -> None:
     try:
         warm(location)
     except (duckdb.Error, OSError, ValueError, UserError) as exc:  # the app says what is wrong, per visit
-        logging.getLogger("dora_impact.dashboard").warning("the lake was not opened ahead: %s",
-                                                         type(exc).__name__)
+        logging.getLogger("dora_impact.dashboard").warning(
+            "the lake was not opened ahead: %s", REDACT(" ".join(str(exc).split()))[:300])
 
 
 if __name__ == "__main__":

@@ -854,3 +854,38 @@ def test_blame_goes_on_past_a_commit_that_only_reformatted_the_line(g, tmp_path)
     assert evidence(db, "fix_forward") == [
         ("v1.1.2", bump, {"fixing": limit, "lines": "2", "path": "app/http", "subject": "Fix the limit"})]
     assert failed(db) == {"v1.1.0": 72.0}
+
+
+def test_a_fix_of_a_reformatted_line_and_a_changed_one_keeps_the_changed_ones_blame(g, tmp_path):
+    """One fix touches both lines of a bump that reformatted one and really changed the other:
+    only the reformatted line is blamed past the bump; the changed one stays on it."""
+    code = "HEADER = re.compile(b'[\\x00-\\x1F\\x7F]')\nLIMIT = 10\n"
+    base = put(g, "Initial", "2025-12-01T08:00:00", app__http=code)
+    g.tag("v1.0.0", base, at="2025-12-01T09:00:00", annotated=True)
+    bump = put(g, "Bump ruff (#2303)", "2026-01-05T08:00:00",
+               app__http='HEADER = re.compile(b"[\\x00-\\x1f\\x7f]")\nLIMIT = 20\n')
+    g.tag("v1.1.0", bump, at="2026-01-05T09:00:00", annotated=True)
+    fix = put(g, "Fix the header and the limit", "2026-01-07T08:00:00",
+              app__http='HEADER = re.compile(b"[\\x00-\\x08\\x0a-\\x1f\\x7f]")\nLIMIT = 15\n')
+    g.tag("v1.1.1", fix, at="2026-01-07T09:00:00", annotated=True)
+    db = tmp_path / "db.duckdb"
+    sync(db, g, since="2025-11-01")
+    # Line 1 goes on to v1.0.0 (37 days before: outside the window), line 2 stays on the bump.
+    assert evidence(db, "fix_forward") == [
+        ("v1.1.1", bump, {"fixing": fix, "lines": "2", "path": "app/http",
+                          "subject": "Fix the header and the limit"})]
+    assert failed(db) == {"v1.1.0": 48.0}
+
+
+@pytest.mark.parametrize("text, path, named", [
+    ('install_requires=open("requirements.txt").read().split()', "requirements.txt", True),
+    ('dependencies = {file = ["./requirements.txt"]}', "requirements.txt", True),
+    ('open("dev-requirements.txt")', "requirements.txt", False),
+    ('open("docs/requirements.txt")', "requirements.txt", False),
+    ('scripts=["scripts/foobar"]', "scripts/foo", False),
+    ('scripts=["scripts/foo"]', "scripts/foo", True),
+])
+def test_package_metadata_names_a_file_by_its_whole_path(text, path, named):
+    from collectors.szz import names_file
+
+    assert names_file(text, path) is named

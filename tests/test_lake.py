@@ -291,6 +291,7 @@ def test_the_dashboard_server_opens_its_lake_reader_before_it_listens(lake):
 
     assert app_location(["run", "app.py", "--server.port", "1", "--", "--db", lake, "--config", "c"]) == lake
     assert app_location(["run", "app.py", "--db", "not-the-apps"]) is None
+    assert app_location(["run", "app.py", "--", f"--db={lake}"]) == lake
     _shard_load(lake, 1, ["a1", "a2"], "o/a")
     assert run_cli("maintain", db=lake).code == 0
     key = (lake, os.environ.get(lake_module.DATA_PATH_ENV))
@@ -298,6 +299,10 @@ def test_the_dashboard_server_opens_its_lake_reader_before_it_listens(lake):
         kept.con.close()
     warm_lake(["run", "app.py", "--", "--db", "/no/such/file.duckdb"])
     assert key not in lake_module._IDLE
+    # A lake that cannot be opened: a warning, and the server starts (the page reports it).
+    nowhere = "ducklake:postgres:dbname=nowhere host=127.0.0.1 port=1 connect_timeout=2"
+    warm_lake(["run", "app.py", "--", "--db", nowhere])
+    assert not lake_module._IDLE.get((nowhere, os.environ.get(lake_module.DATA_PATH_ENV)))
     warm_lake(["run", "app.py", "--", "--db", lake])
     (idle,) = lake_module._IDLE[key]
     assert idle.mirrored is not None and "mart_all_deployments" in idle.mirror_tables

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from warehouse.alert_detect import BASELINE_WEEKS, Path, detect, quiet_mask
+from warehouse.alert_detect import BASELINE_WEEKS, THRESHOLD, Path, detect, quiet_mask
 from warehouse.alert_rules import ALERT_METRICS, AlertRule, AlertsConfig
 from warehouse.db import Warehouse
 from warehouse.metrics import compute_metrics
@@ -180,7 +180,13 @@ def evaluate(wh: Warehouse, cfg: MetricsConfig | None, alerts: AlertsConfig, tod
 def judge_key(rule: AlertRule, key: str, series: dict, org: dict, quiet: np.ndarray,
               mondays: list[date]) -> Finding:
     kind, y, n, usable = series_inputs(rule, series, org, quiet)
-    path = detect(kind, y, n, usable, rule.ratio, rule.threshold, rule.baseline_weeks)
+    threshold = rule.threshold
+    if threshold is None and rule.metric == "change_fail_rate":
+        # The volume bands were calibrated on deployment shares, where the volume is the team's
+        # deployments; a failure share's would be its failures, nearly always the lowest band.
+        # Uncalibrated, it takes the highest: the fewest false alarms.
+        threshold = max(THRESHOLD["share"])
+    path = detect(kind, y, n, usable, rule.ratio, threshold, rule.baseline_weeks)
     if rule.metric == "deployment_frequency" and path.baseline is not None and kind == "share":
         base_rate = float(np.mean(np.asarray(series["deployments"])[path.baseline.start:path.baseline.stop]))
         if base_rate < 1:  # too thin to alarm on: under one deployment a week
@@ -336,27 +342,25 @@ def plan(findings: list[Finding], state: dict[tuple[str, str], dict], now: datet
 
 
 def apply(wh: Warehouse, events: list[tuple[Event, list[str]]], state: list[dict], now: datetime) -> None:
-    """Write the new state and queue one outbox row per event and channel, in one transaction."""
-
-    def write() -> None:
-        with wh.transaction():
-            for row in state:
-                wh.con.execute("DELETE FROM alert_state WHERE rule = ? AND key = ?",
-                               [row["rule"], row["key"]])
+    """Write the new state and queue one outbox row per event and channel, in one transaction.
+    Not run again when it loses a race: the events were planned from the state read before it,
+    which the winner (another `alert` run) has changed, so a retry would queue its messages a
+    second time; the commit's error ends this run and the next one plans from what is stored."""
+    with wh.transaction():
+        for row in state:
+            wh.con.execute("DELETE FROM alert_state WHERE rule = ? AND key = ?", [row["rule"], row["key"]])
+            wh.con.execute(
+                f"INSERT INTO alert_state ({', '.join(STATE_COLUMNS)}) "
+                f"VALUES ({', '.join('?' * len(STATE_COLUMNS))})",
+                [row[c] for c in STATE_COLUMNS],
+            )
+        for ev, channels in events:
+            for channel in channels:
                 wh.con.execute(
-                    f"INSERT INTO alert_state ({', '.join(STATE_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' * len(STATE_COLUMNS))})",
-                    [row[c] for c in STATE_COLUMNS],
+                    "INSERT INTO alert_outbox (id, created_at, channel, event, rule, key, message) "
+                    "SELECT coalesce(max(id), 0) + 1, ?, ?, ?, ?, ?, ? FROM alert_outbox",
+                    [now, channel, ev.event, ev.rule, ev.key, json.dumps(ev.as_dict())],
                 )
-            for ev, channels in events:
-                for channel in channels:
-                    wh.con.execute(
-                        "INSERT INTO alert_outbox (id, created_at, channel, event, rule, key, message) "
-                        "SELECT coalesce(max(id), 0) + 1, ?, ?, ?, ?, ?, ? FROM alert_outbox",
-                        [now, channel, ev.event, ev.rule, ev.key, json.dumps(ev.as_dict())],
-                    )
-
-    wh.retried(write, "saving the alert state and outbox")
 
 
 def pending(wh: Warehouse) -> list[dict]:

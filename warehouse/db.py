@@ -276,9 +276,10 @@ class Warehouse:
         self.loaded = True
 
     def retried(self, action: Callable[[], T], what: str) -> T:
-        """Run `action`, a write that is one transaction of its own. A file has one writer at
-        a time, so once; a DuckLake runs it again when it loses a race with another writer
-        (warehouse/lake.py), so `action` must start from what is stored each time."""
+        """Run `action`, a write that is one transaction of its own. On a file, once: its
+        writers take turns under the file's lock, so none loses a race to another; a DuckLake
+        runs it again when it loses a race with another writer (warehouse/lake.py), so
+        `action` must start from what is stored each time and count nothing until it returns."""
         return action()
 
     @contextmanager

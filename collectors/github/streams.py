@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from collectors.causes import deployment_id, parse_cause
+from collectors.causes import github_deployment_id as deployment_id
+from collectors.causes import parse_cause
 from collectors.config import TagRule
 from collectors.github import rules
 from collectors.github.client import GitHubClient, Page

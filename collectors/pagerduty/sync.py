@@ -20,8 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
-from collectors.causes import deployment_id as github_deployment_id
-from collectors.causes import parse_cause
+from collectors.causes import github_deployment_id, parse_cause
 from collectors.config import SourcesSettings
 from collectors.http import PAGERDUTY_LIMITS, ApiError, AuthError, HttpClient, OffsetMore, Page
 from collectors.pagerduty.config import PagerDutyConfig, PagerDutyService

@@ -224,13 +224,18 @@ class Factor:
     label: str
 
 
-# DORA's two factors, their members and signs from the metric catalog (warehouse/catalog.py).
+# The five DORA metrics (catalog.ORDER: a metric added to the catalog is no DORA metric, and
+# the impact analysis has no measure for it) and DORA's two factors over them, with the
+# catalog's directions and signs.
+DORA_METRICS = catalog.ORDER
 FACTORS: tuple[Factor, ...] = tuple(
-    Factor(f.name, catalog.factor_signs(f.name), f.better, f.name) for f in catalog.FACTORS
+    Factor(f.name, {m: s for m, s in catalog.factor_signs(f.name).items() if m in DORA_METRICS},
+           f.better, f.name)
+    for f in catalog.FACTORS
 )
 
-# The five DORA metrics and the two factors (DESIGN.md's `metric` values), in the catalog's order.
-DORA_MEASURES = (*catalog.METRICS, *(f.name for f in FACTORS))
+# The five DORA metrics and the two factors (DESIGN.md's `metric` values).
+DORA_MEASURES = (*DORA_METRICS, *(f.name for f in FACTORS))
 
 # The order of rows in every output.
 METRIC_ORDER = (

@@ -9,7 +9,7 @@ from warehouse.impact.estimate import relative
 from warehouse.impact.measures import BY_NAME, FACTORS, STAGES
 from warehouse.impact.plans import Registered
 
-HEADLINE = catalog.METRICS  # the five DORA metrics, in the catalog's order
+HEADLINE = catalog.ORDER  # the five DORA metrics
 LABELS = {**{m.name: m.label for m in BY_NAME.values()}, **{f.name: f.label for f in FACTORS}}
 # A count this close to zero (reviews from outside the team per pull request before a handoff
 # exists) turns any rise into a four-digit percentage: give the absolute change instead, as the
