@@ -829,15 +829,21 @@ def test_a_developers_script_is_not_what_a_package_ships(g, tmp_path, pyproject,
     assert failed(db) == expected
 
 
-def test_blame_goes_on_past_a_commit_that_only_reformatted_the_line(g, tmp_path):
+def _reformatting_bump(g) -> str:
+    """v1.0.0 (1 Dec 2025) with a header pattern and a limit, then v1.1.0 (5 Jan 2026): a
+    formatter bump that re-quotes the pattern and lower-cases its escapes (`-w` sees a change)
+    and, in the same commit, really changes the limit. Returns the bump's sha."""
     code = "HEADER = re.compile(b'[\\x00-\\x1F\\x7F]')\nLIMIT = 10\n"
     base = put(g, "Initial", "2025-12-01T08:00:00", app__http=code)
     g.tag("v1.0.0", base, at="2025-12-01T09:00:00", annotated=True)
-    # A formatter bump re-quotes the pattern and lower-cases its escapes (`-w` sees a change),
-    # and, in the same commit, really changes the limit.
     bump = put(g, "Bump ruff (#2303)", "2026-01-05T08:00:00",
                app__http='HEADER = re.compile(b"[\\x00-\\x1f\\x7f]")\nLIMIT = 20\n')
     g.tag("v1.1.0", bump, at="2026-01-05T09:00:00", annotated=True)
+    return bump
+
+
+def test_blame_goes_on_past_a_commit_that_only_reformatted_the_line(g, tmp_path):
+    bump = _reformatting_bump(g)
     fix = put(g, "Fix: allow tabs in header values", "2026-01-07T08:00:00",
               app__http='HEADER = re.compile(b"[\\x00-\\x08\\x0a-\\x1f\\x7f]")\nLIMIT = 20\n')
     g.tag("v1.1.1", fix, at="2026-01-07T09:00:00", annotated=True)
@@ -859,12 +865,7 @@ def test_blame_goes_on_past_a_commit_that_only_reformatted_the_line(g, tmp_path)
 def test_a_fix_of_a_reformatted_line_and_a_changed_one_keeps_the_changed_ones_blame(g, tmp_path):
     """One fix touches both lines of a bump that reformatted one and really changed the other:
     only the reformatted line is blamed past the bump; the changed one stays on it."""
-    code = "HEADER = re.compile(b'[\\x00-\\x1F\\x7F]')\nLIMIT = 10\n"
-    base = put(g, "Initial", "2025-12-01T08:00:00", app__http=code)
-    g.tag("v1.0.0", base, at="2025-12-01T09:00:00", annotated=True)
-    bump = put(g, "Bump ruff (#2303)", "2026-01-05T08:00:00",
-               app__http='HEADER = re.compile(b"[\\x00-\\x1f\\x7f]")\nLIMIT = 20\n')
-    g.tag("v1.1.0", bump, at="2026-01-05T09:00:00", annotated=True)
+    bump = _reformatting_bump(g)
     fix = put(g, "Fix the header and the limit", "2026-01-07T08:00:00",
               app__http='HEADER = re.compile(b"[\\x00-\\x08\\x0a-\\x1f\\x7f]")\nLIMIT = 15\n')
     g.tag("v1.1.1", fix, at="2026-01-07T09:00:00", annotated=True)
