@@ -63,8 +63,18 @@ def org_files(folder) -> list:
 
 
 def page_text(page) -> str:
-    """What the page's main area says, the load times taken out."""
-    return WHEN.sub("<when>", page.get_by_test_id("stMain").inner_text())
+    """What the page's main area says once it has stopped changing (settled, and two reads
+    half a second apart agree: a table's rows can arrive after the script has ended), the load
+    times taken out."""
+    last = None
+    for _ in range(120):
+        settled(page)
+        text = WHEN.sub("<when>", page.get_by_test_id("stMain").inner_text())
+        if text == last:
+            return text
+        last = text
+        page.wait_for_timeout(500)
+    raise AssertionError("the page kept changing for a minute")
 
 
 @needs_lake
