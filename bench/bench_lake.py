@@ -92,37 +92,24 @@ def time_metrics_cli(db: str, config: Path, reads: int) -> float:
     return statistics.median(took)
 
 
-def time_dashboard(db: str, config: Path, reads: int) -> tuple[float, float, float]:
-    """The dashboard's refreshes in one process: (the first read, the second, the median of
+def time_dashboard(db: str, config: Path, reads: int, served: bool = False) -> tuple[float, float, float]:
+    """The dashboard's refreshes in a new process: (the first read, the second, the median of
     `reads` after them). On a lake the first read connects (extensions, attach); the second
-    takes its connection and copies publish's tables to memory; the later ones read memory."""
-    from dashboards import data
-
-    took = []
-    for _ in range(reads + 2):
-        t0 = time.perf_counter()
-        data.metrics(db, str(config), "team", "week", None, None)
-        took.append(time.perf_counter() - t0)
-    return took[0], took[1], statistics.median(took[2:])
-
-
-def time_dashboard_warmed(db: str, config: Path, reads: int) -> tuple[float, float, float]:
-    """The same reads in a dashboard server as it runs: a lake's reader opened before it
-    listens (warehouse/lake.py `warm`, a file has nothing to open ahead). (the warm-up, the
-    first read after it, the median of `reads` after that), with no connection kept before."""
+    takes its connection and copies publish's tables to memory; the later ones read memory.
+    `served`: as the dashboard's server runs, a lake's reader opened before it listens
+    (warehouse/lake.py `warm`; a file has nothing to open ahead): (that start-up, the first
+    read after it, the median of `reads` after that)."""
     from dashboards import data
     from warehouse import lake
 
-    with lake._IDLE_LOCK:  # a new server process: no reader kept from the reads before
-        for kept in lake._IDLE.values():
-            for idle in kept:
-                idle.con.close()
-        lake._IDLE.clear()
-    t0 = time.perf_counter()
-    if db.startswith(lake.PREFIX):
-        lake.warm(db)
-    took = [time.perf_counter() - t0]
-    for _ in range(reads + 1):
+    lake.forget_readers()
+    took = []
+    if served:
+        t0 = time.perf_counter()
+        if db.startswith(lake.PREFIX):
+            lake.warm(db)
+        took.append(time.perf_counter() - t0)
+    for _ in range(reads + 2 - len(took)):
         t0 = time.perf_counter()
         data.metrics(db, str(config), "team", "week", None, None)
         took.append(time.perf_counter() - t0)
@@ -171,8 +158,8 @@ def main() -> None:
             for what, pair in zip(("first read in the process", "second read",
                                    f"later refreshes (median of {args.reads})"), board, strict=True):
                 reading[f"dashboard data layer (by team, weekly), {what}"] = pair
-            served = zip(time_dashboard_warmed(str(file_db), config, args.reads),
-                         time_dashboard_warmed(lake, config, args.reads), strict=True)
+            served = zip(time_dashboard(str(file_db), config, args.reads, served=True),
+                         time_dashboard(lake, config, args.reads, served=True), strict=True)
             for what, pair in zip(("the server's start-up: a lake's reader opened ahead",
                                    "first read after that start-up",
                                    f"later refreshes (median of {args.reads})"), served, strict=True):

@@ -266,6 +266,16 @@ def _keep(key: tuple[str, str | None], idle: _Idle) -> bool:
     return False
 
 
+def forget_readers() -> None:
+    """Close the connections kept for this process's next reads: what a new process starts
+    with (a benchmark of first reads; a test that must not borrow another's reader)."""
+    with _IDLE_LOCK:
+        for kept in _IDLE.values():
+            for idle in kept:
+                idle.con.close()
+        _IDLE.clear()
+
+
 def warm(location: str, data_path: str | None = None) -> None:
     """Open a reader now and keep its connection for this process's next read, with publish's
     tables copied to memory: the first open loads the extensions and attaches the lake, the
